@@ -1,0 +1,54 @@
+"""Helpers shared by subcommands: argument types that fail with clear messages."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def bounded_float(name: str, lo: float, hi: float):  # type: ignore[no-untyped-def]
+    """argparse type: a float in [lo, hi], with an error naming the option and the range."""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{name} must be a number in range {lo}..{hi}; got {text!r}") from exc
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{name} must be in range {lo}..{hi}; got {v}")
+        return v
+
+    return parse
+
+
+def bounded_int(name: str, lo: int, hi: int):  # type: ignore[no-untyped-def]
+    """argparse type: an int in [lo, hi], with an error naming the option and the range."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer in range {lo}..{hi}; got {text!r}") from exc
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{name} must be in range {lo}..{hi}; got {v}")
+        return v
+
+    return parse
+
+
+def progress(items: Iterable[T], total: int, label: str, enabled: bool = True) -> Iterator[T]:
+    """A plain progress bar on stderr (only when stderr is a terminal or enabled explicitly)."""
+    show = enabled and sys.stderr.isatty()
+    for n, item in enumerate(items, 1):
+        yield item
+        if show:
+            width = 30
+            filled = int(width * n / max(total, 1))
+            sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {n}/{total}")
+            sys.stderr.flush()
+    if show:
+        sys.stderr.write("\n")

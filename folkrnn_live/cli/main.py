@@ -1,0 +1,54 @@
+"""Entry point of the ``folkrnn-live`` command.
+
+Subcommands live one per module in this package and register themselves: a module that defines
+``register(subparsers)`` adds its parser and sets ``func``.  Bad input ends with a one-line message
+and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import folkrnn_live.cli as cli_pkg
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="folkrnn-live",
+        description="Real-time folk-rnn v2: generate, play, steer, record and analyse.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for info in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
+        if info.name in ("main", "common"):
+            continue
+        module = importlib.import_module(f"folkrnn_live.cli.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, OSError, KeyError) as exc:
+        # Domain errors (bad tokens, bad files, bad values) all derive from these; they carry a
+        # message that names the field and what is allowed.
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"folkrnn-live {args.command}: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
