@@ -1,0 +1,289 @@
+"""The step path: one generation step for B independent voices, with explicit (h, c) state.
+
+Unlike a transformer sampler, an LSTM carries its state forward, so a step costs one pass through
+the network for one token and the prefix is never re-run.
+
+Two backends over the tensors of one :class:`~folkrnn_live.model.network.FolkRNN`:
+
+* ``NumpyStepper`` (CPU): numpy views of the model's own CPU tensors (no copies of the big
+  matrices).  On the CPUs we measured, OpenBLAS's gemv/gemm is 2-3x faster than the MKL that
+  PyTorch's CPU wheels bundle, so this is the CPU default (see docs/benchmarks.md).
+* ``TorchStepper`` (any torch device, the GPU default): the same arithmetic in torch.
+
+Per-step interventions that act *inside* the network are arguments of :meth:`step`:
+
+* ``x``: input vectors [B, V] instead of token indices (forcing a mix such as 0.7/0.3);
+* ``snip_out[l]`` [B, H] 0/1 masks on what layer l sends onward (to layer l+1 or the softmax);
+* ``snip_rec[l]`` [B, H] 0/1 masks on what layer l feeds back to itself (its carried h);
+* ``steer`` [B, H] added to the last layer's output on its way to the softmax.
+
+Everything on the logits (temperature, bias, suppress) is the sampler's business.
+
+With ``capture=True`` the step also hands back every activation (:class:`Activations`); with it
+off nothing extra is computed or kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from scipy.special import expit
+
+from folkrnn_live.model.network import FolkRNN
+
+#: Activation names per layer, in the order the recorder stores them.
+GATE_NAMES = ("i", "f", "o", "g_pre", "g", "c", "h")
+
+
+@dataclass
+class StepState:
+    """(h, c) of every layer for B voices: each a list of L arrays [B, H] (numpy or torch)."""
+
+    h: list[Any]
+    c: list[Any]
+
+    @property
+    def batch(self) -> int:
+        return int(self.h[0].shape[0])
+
+
+@dataclass
+class Activations:
+    """Everything one step computed.  Per-layer lists hold L arrays of shape [B, H].
+
+    ``h`` is each layer's output as sent onward (after snip/steer); ``c`` the new cell state;
+    ``g_pre``/``g`` the cell candidate before/after tanh.  ``x`` is the input vector [B, V] (None
+    when the input was plain token indices: it is then one-hot at ``tokens``)."""
+
+    x: Any | None
+    tokens: Any | None
+    i: list[Any]
+    f: list[Any]
+    o: list[Any]
+    g_pre: list[Any]
+    g: list[Any]
+    c: list[Any]
+    h: list[Any]
+    logits: Any  # [B, V] network logits (before temperature, bias and suppress)
+
+    def input_vectors(self, vocab_size: int) -> np.ndarray:
+        """The input as dense vectors [B, V], whatever form it was given in."""
+        if self.x is not None:
+            return _to_numpy(self.x)
+        toks = _to_numpy(self.tokens)
+        out = np.zeros((len(toks), vocab_size), np.float32)
+        out[np.arange(len(toks)), toks] = 1.0
+        return out
+
+    def layer_stack(self, name: str) -> np.ndarray:
+        """One activation of all layers as a numpy array [L, B, H]."""
+        return np.stack([_to_numpy(a) for a in getattr(self, name)])
+
+
+def _to_numpy(a: Any) -> np.ndarray:
+    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+
+
+class Stepper(Protocol):
+    vocab_size: int
+    num_layers: int
+    hidden_size: int
+
+    def initial_state(self, batch: int) -> StepState: ...
+
+    def step(
+        self,
+        tokens: Any | None,
+        state: StepState,
+        *,
+        x: Any | None = None,
+        snip_out: list[Any | None] | None = None,
+        snip_rec: list[Any | None] | None = None,
+        steer: Any | None = None,
+        capture: bool = False,
+    ) -> tuple[Any, StepState, Activations | None]: ...
+
+    def reset_rows(self, state: StepState, rows: Any) -> None: ...
+
+
+class NumpyStepper:
+    """CPU step path on numpy views of the model's tensors (float32, OpenBLAS)."""
+
+    def __init__(self, model: FolkRNN) -> None:
+        if next(model.parameters()).device.type != "cpu":
+            raise ValueError("NumpyStepper needs a model on the CPU; use TorchStepper for other devices")
+        cfg = model.config
+        self.vocab_size, self.num_layers, self.hidden_size = cfg.vocab_size, cfg.num_layers, cfg.hidden_size
+        v = lambda t: t.detach().numpy()  # noqa: E731 - a view, shares memory with the model
+        self.w_ih = [v(model.weight_ih(k)) for k in range(cfg.num_layers)]  # [4H, in]
+        self.w_hh = [v(model.weight_hh(k)) for k in range(cfg.num_layers)]  # [4H, H]
+        self.b = [v(model.bias(k)) for k in range(cfg.num_layers)]  # [4H]
+        self.w_out = v(model.out.weight)  # [V, H]
+        self.b_out = v(model.out.bias)  # [V]
+        self.h0 = v(model.hid_init)  # [L, H]
+        self.c0 = v(model.cell_init)  # [L, H]
+        # Layer 1 sees one-hot inputs: x @ W_ih0.T is a row lookup in this [V, 4H] table (with the
+        # bias folded in).  It is derived data (1.1 MB), rebuilt by refresh() if weights change.
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.embed0 = np.ascontiguousarray(self.w_ih[0].T) + self.b[0]  # [V, 4H]
+
+    def initial_state(self, batch: int) -> StepState:
+        h = [np.repeat(self.h0[k][None], batch, axis=0) for k in range(self.num_layers)]
+        c = [np.repeat(self.c0[k][None], batch, axis=0) for k in range(self.num_layers)]
+        return StepState(h, c)
+
+    def reset_rows(self, state: StepState, rows: Any) -> None:
+        for k in range(self.num_layers):
+            state.h[k][rows] = self.h0[k]
+            state.c[k][rows] = self.c0[k]
+
+    def step(
+        self,
+        tokens: Any | None,
+        state: StepState,
+        *,
+        x: Any | None = None,
+        snip_out: list[Any | None] | None = None,
+        snip_rec: list[Any | None] | None = None,
+        steer: Any | None = None,
+        capture: bool = False,
+    ) -> tuple[np.ndarray, StepState, Activations | None]:
+        H = self.hidden_size
+        L = self.num_layers
+        new_h: list[np.ndarray] = []
+        new_c: list[np.ndarray] = []
+        acts: dict[str, list[np.ndarray]] | None = (
+            {n: [] for n in GATE_NAMES} if capture else None
+        )
+        inp: np.ndarray | None = None
+        for k in range(L):
+            h_prev, c_prev = state.h[k], state.c[k]
+            if k == 0:
+                if x is None:
+                    gates = self.embed0[tokens]  # [B, 4H] (a fresh array: fancy indexing copies)
+                else:
+                    gates = x @ self.w_ih[0].T
+                    gates += self.b[0]
+            else:
+                gates = inp @ self.w_ih[k].T  # [B, 4H]
+                gates += self.b[k]
+            gates += h_prev @ self.w_hh[k].T
+            sig = expit(gates)  # i, f, (unused), o in one call: fewer calls beat skipping 1/4 of the work
+            i, f, o = sig[:, :H], sig[:, H : 2 * H], sig[:, 3 * H :]
+            g_pre = gates[:, 2 * H : 3 * H]
+            g = np.tanh(g_pre)
+            c = f * c_prev
+            c += i * g
+            h = o * np.tanh(c)
+            rec = snip_rec[k] if snip_rec is not None else None
+            out = snip_out[k] if snip_out is not None else None
+            h_carry = h if rec is None else h * rec
+            h_send = h if out is None else h * out
+            if k == L - 1 and steer is not None:
+                h_send = h_send + steer
+            new_h.append(h_carry)
+            new_c.append(c)
+            if acts is not None:
+                for name, val in (("i", i), ("f", f), ("o", o), ("g_pre", g_pre), ("g", g), ("c", c), ("h", h_send)):
+                    acts[name].append(val)
+            inp = h_send
+        logits = inp @ self.w_out.T
+        logits += self.b_out
+        new_state = StepState(new_h, new_c)
+        if acts is None:
+            return logits, new_state, None
+        return logits, new_state, Activations(x=x, tokens=None if x is not None else tokens, logits=logits, **acts)
+
+
+class TorchStepper:
+    """The same step in torch, on the model's device (the GPU path)."""
+
+    def __init__(self, model: FolkRNN) -> None:
+        cfg = model.config
+        self.vocab_size, self.num_layers, self.hidden_size = cfg.vocab_size, cfg.num_layers, cfg.hidden_size
+        self.device = next(model.parameters()).device
+        self.w_ih = [model.weight_ih(k).detach() for k in range(cfg.num_layers)]
+        self.w_hh = [model.weight_hh(k).detach() for k in range(cfg.num_layers)]
+        self.b = [model.bias(k).detach() for k in range(cfg.num_layers)]
+        self.w_out = model.out.weight.detach()
+        self.b_out = model.out.bias.detach()
+        self.h0 = model.hid_init.detach()
+        self.c0 = model.cell_init.detach()
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.embed0 = (self.w_ih[0].t() + self.b[0]).contiguous()
+
+    def initial_state(self, batch: int) -> StepState:
+        h = [self.h0[k].expand(batch, -1).clone() for k in range(self.num_layers)]
+        c = [self.c0[k].expand(batch, -1).clone() for k in range(self.num_layers)]
+        return StepState(h, c)
+
+    def reset_rows(self, state: StepState, rows: Any) -> None:
+        for k in range(self.num_layers):
+            state.h[k][rows] = self.h0[k]
+            state.c[k][rows] = self.c0[k]
+
+    @torch.no_grad()
+    def step(
+        self,
+        tokens: Any | None,
+        state: StepState,
+        *,
+        x: Any | None = None,
+        snip_out: list[Any | None] | None = None,
+        snip_rec: list[Any | None] | None = None,
+        steer: Any | None = None,
+        capture: bool = False,
+    ) -> tuple[torch.Tensor, StepState, Activations | None]:
+        H, L = self.hidden_size, self.num_layers
+        acts: dict[str, list[torch.Tensor]] | None = {n: [] for n in GATE_NAMES} if capture else None
+        new_h: list[torch.Tensor] = []
+        new_c: list[torch.Tensor] = []
+        inp: torch.Tensor | None = None
+        for k in range(L):
+            if k == 0:
+                gates = self.embed0[tokens] if x is None else torch.addmm(self.b[0], x, self.w_ih[0].t())
+            else:
+                gates = torch.addmm(self.b[k], inp, self.w_ih[k].t())
+            gates = torch.addmm(gates, state.h[k], self.w_hh[k].t())
+            sig = torch.sigmoid(gates)
+            i, f, o = sig[:, :H], sig[:, H : 2 * H], sig[:, 3 * H :]
+            g_pre = gates[:, 2 * H : 3 * H]
+            g = torch.tanh(g_pre)
+            c = torch.addcmul(f * state.c[k], i, g)
+            h = o * torch.tanh(c)
+            rec = snip_rec[k] if snip_rec is not None else None
+            out = snip_out[k] if snip_out is not None else None
+            h_carry = h if rec is None else h * rec
+            h_send = h if out is None else h * out
+            if k == L - 1 and steer is not None:
+                h_send = h_send + steer
+            new_h.append(h_carry)
+            new_c.append(c)
+            if acts is not None:
+                for name, val in (("i", i), ("f", f), ("o", o), ("g_pre", g_pre), ("g", g), ("c", c), ("h", h_send)):
+                    acts[name].append(val)
+            inp = h_send
+        logits = torch.addmm(self.b_out, inp, self.w_out.t())
+        new_state = StepState(new_h, new_c)
+        if acts is None:
+            return logits, new_state, None
+        return logits, new_state, Activations(x=x, tokens=None if x is not None else tokens, logits=logits, **acts)
+
+
+def make_stepper(model: FolkRNN, backend: str = "auto") -> NumpyStepper | TorchStepper:
+    """``auto``: numpy on CPU, torch elsewhere."""
+    device = next(model.parameters()).device
+    if backend == "auto":
+        backend = "numpy" if device.type == "cpu" else "torch"
+    if backend == "numpy":
+        return NumpyStepper(model)
+    if backend == "torch":
+        return TorchStepper(model)
+    raise ValueError(f"backend must be one of auto, numpy, torch; got {backend!r}")
