@@ -20,6 +20,7 @@ This module is the *sequence* path (training, scoring).  The *step* path for liv
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,6 +74,17 @@ class FolkRNN(nn.Module):
             state = self.initial_state(x.shape[0])
         h, state = self.lstm(x, state)  # h [B, T, H]
         return self.out(self.drop(h)), state
+
+    @torch.no_grad()
+    def output_svd(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """SVD of the output matrix W [V, H] = U diag(S) Vt.  Rows of Vt live in the last layer's
+        hidden space (what steering adds to h); columns of U are their token loadings.  Signs are
+        fixed so that each U column's largest-magnitude entry is positive (SVD signs are arbitrary)."""
+        w = self.out.weight.detach().cpu().double().numpy()
+        u, s, vt = np.linalg.svd(w, full_matrices=False)
+        flip = np.sign(u[np.abs(u).argmax(axis=0), np.arange(u.shape[1])])
+        flip[flip == 0] = 1.0
+        return u * flip, s, vt * flip[:, None]
 
     @torch.no_grad()
     def log_probs(self, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

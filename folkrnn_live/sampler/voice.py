@@ -1,0 +1,273 @@
+"""One voice of live generation: its own network state, RNG and interventions.
+
+A tune is ``<s>``, the prime tokens, then sampled tokens until ``</s>`` or the length cap.  The
+forward pass for a token runs only when that token is asked for (:meth:`Voice.step`), so any
+control set before the call reaches it: a change lands on the very next token.
+
+Determinism: the same model, seed, settings and interventions applied at the same steps give the
+same tune, token for token, on the CPU.  Sampling draws one uniform number per sampled token from
+the voice's RNG; the random tokens of a forced mix come from a separate generator keyed by
+(seed, step), so previews and injected tokens never shift the sampling stream.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from folkrnn_live.model.network import FolkRNN
+from folkrnn_live.model.step import Activations, StepState, make_stepper
+from folkrnn_live.sampler.controls import (
+    DEFAULT_MAX_TOKENS,
+    MAX_TOKENS_RANGE,
+    SEED_RANGE,
+    Controls,
+    check_range,
+)
+from folkrnn_live.tokens.vocab import END, START, Vocabulary
+
+EndReason = Literal["end", "length"]
+
+
+@dataclass
+class StepResult:
+    step: int  # position of this token in the tune (0 = first token after <s>)
+    token: int
+    text: str
+    probs: np.ndarray  # [V] the distribution the token was drawn from (after all interventions)
+    logits: np.ndarray  # [V] network logits (before temperature, bias, suppress)
+    injected: bool  # taken from the prime/inject queue rather than sampled
+    ended: EndReason | None
+    time: float  # time.time() when the step finished
+    activations: Activations | None = None  # with capture on: every activation of the step
+    controls: dict[str, Any] | None = None  # with capture on: the interventions active
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sample_index(probs: np.ndarray, u: float) -> int:
+    """Inverse-CDF sampling with one uniform number (float64 cumulative sum)."""
+    cdf = np.cumsum(probs, dtype=np.float64)
+    return int(min(np.searchsorted(cdf, u * cdf[-1], side="right"), len(cdf) - 1))
+
+
+def validate_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer in range {SEED_RANGE[0]}..{SEED_RANGE[1]}; got {seed!r}")
+    check_range("seed", int(seed), *SEED_RANGE)
+    return int(seed)
+
+
+class Voice:
+    """A single voice (batch row) over a shared model.  Implements the player's ``TokenSource``."""
+
+    def __init__(
+        self,
+        model: FolkRNN,
+        *,
+        seed: int = 0,
+        temperature: float = 1.0,
+        prime: Sequence[str] = (),
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        capture: bool = False,
+        backend: str = "auto",
+        stepper: Any = None,
+    ) -> None:
+        self.model = model
+        self.vocab: Vocabulary = model.config.vocab
+        self.stepper = stepper if stepper is not None else make_stepper(model, backend)
+        self._is_numpy = type(self.stepper).__name__ == "NumpyStepper"
+        cfg = model.config
+        self.controls = Controls(cfg.vocab_size, cfg.hidden_size, cfg.num_layers)
+        self.controls.set_temperature(temperature)
+        self.capture = capture
+        self.listeners: list[Callable[[StepResult], None]] = []
+        self._svd: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.set_max_tokens(max_tokens)
+        self.total_steps = 0
+        self.tunes_started = 0
+        self.start_tune(seed=seed, prime=prime)
+
+    # --- tune lifecycle -------------------------------------------------------------------------
+    def set_max_tokens(self, n: int) -> None:
+        check_range("max_tokens", n, *MAX_TOKENS_RANGE)
+        self.max_tokens = int(n)
+
+    def set_prime(self, prime: Sequence[str]) -> list[int]:
+        """Validate prime tokens (every unknown token is reported) and keep them for new tunes."""
+        idx = self.vocab.encode(list(prime))
+        if self.vocab.end in idx or self.vocab.start in idx:
+            raise ValueError(f"prime tokens must not contain {START} or {END}")
+        self.prime = list(prime)
+        return idx
+
+    def start_tune(self, seed: int | None = None, prime: Sequence[str] | None = None) -> None:
+        """Reset the network to its initial state and begin a new tune (``<s>`` is fed first)."""
+        if seed is not None:
+            self.seed = validate_seed(seed)
+        elif self.tunes_started:
+            self.seed = (self.seed + 1) % (SEED_RANGE[1] + 1)  # continuous mode: the next seed
+        prime_idx = self.set_prime(self.prime if prime is None else prime)
+        self.rng = np.random.default_rng(self.seed)
+        self.state: StepState = self.stepper.initial_state(1)
+        self.pending = self.vocab.start
+        self.step_index = 0
+        self.ended: EndReason | None = None
+        self.tokens: list[int] = []
+        self.controls.inject.clear()
+        self.controls.add_inject(prime_idx)
+        self._preview: tuple[Any, ...] | None = None
+        self.tunes_started += 1
+
+    # --- the step ---------------------------------------------------------------------------------
+    def _input(self) -> tuple[Any, Any]:
+        """(tokens, x) for the step: plain one-hot, or the forced mix as a dense vector."""
+        force = self.controls.force
+        if force is None:
+            tok = np.array([self.pending]) if self._is_numpy else _torch_tokens(self.pending, self.model)
+            return tok, None
+        x = np.zeros((1, self.vocab_size), np.float32)
+        x[0, self.pending] += force.weight_generated
+        rng = np.random.default_rng([self.seed, self.step_index, 0xF0CE])
+        for cands, w in force.mix:
+            x[0, cands[int(rng.integers(len(cands)))]] += w
+        return None, (x if self._is_numpy else _to_torch(x, self.model))
+
+    def _forward(self) -> tuple[Any, ...]:
+        key = (self.controls.version, self.step_index, self.tunes_started)
+        if self._preview is not None and self._preview[0] == key:
+            return self._preview
+        tokens, x = self._input()
+        snip_out, snip_rec = self.controls.snip_masks()
+        steer = self._steer_vector()
+        if not self._is_numpy:
+            snip_out = None if snip_out is None else [None if m is None else _to_torch(m, self.model) for m in snip_out]
+            snip_rec = None if snip_rec is None else [None if m is None else _to_torch(m, self.model) for m in snip_rec]
+            steer = None if steer is None else _to_torch(steer, self.model)
+        logits, new_state, acts = self.stepper.step(
+            tokens, self.state, x=x, snip_out=snip_out, snip_rec=snip_rec, steer=steer, capture=self.capture
+        )
+        logits_np = np.asarray(logits[0] if self._is_numpy else logits[0].cpu().numpy())
+        self._preview = (key, logits_np, new_state, acts)
+        return self._preview
+
+    def preview(self) -> np.ndarray:
+        """The distribution the next token will be drawn from, under the current interventions."""
+        _, logits, _, _ = self._forward()
+        return softmax(self.controls.adjusted_logits(logits))
+
+    def step(self) -> StepResult | None:
+        """Generate one token (None once the tune has ended)."""
+        if self.ended is not None:
+            return None
+        _, logits, new_state, acts = self._forward()
+        z = self.controls.adjusted_logits(logits)
+        if not np.isfinite(z).any():  # cannot happen through Controls; guard against NaN weights
+            z = np.where(np.isfinite(logits), logits, 0.0).astype(np.float64)
+        probs = softmax(z)
+        injected = bool(self.controls.inject)
+        if injected:
+            tok = self.controls.inject.popleft()
+            self.controls.touch()
+        else:
+            tok = sample_index(probs, float(self.rng.random()))
+        self.state = new_state
+        self.pending = tok
+        self.tokens.append(tok)
+        ended: EndReason | None = None
+        if tok == self.vocab.end:
+            ended = "end"
+        elif len(self.tokens) >= self.max_tokens:
+            ended = "length"
+        self.ended = ended
+        result = StepResult(
+            step=self.step_index,
+            token=tok,
+            text=self.vocab.tokens[tok],
+            probs=probs,
+            logits=logits,
+            injected=injected,
+            ended=ended,
+            time=time.time(),
+            activations=acts,
+            controls=self.controls.summary(self.vocab) if self.capture else None,
+        )
+        self.step_index += 1
+        self.total_steps += 1
+        self.controls.tick()
+        self._preview = None
+        for listener in self.listeners:
+            listener(result)
+        return result
+
+    def next_token(self) -> str | None:
+        """The player's TokenSource interface: the next token text, or None after the tune ended."""
+        r = self.step()
+        return None if r is None else r.text
+
+    def generate(self) -> list[str]:
+        """Run the current tune to its end; returns its tokens (without ``<s>``)."""
+        while self.step() is not None:
+            pass
+        return self.vocab.decode(self.tokens)
+
+    # --- helpers for interventions that need the model -------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def output_svd(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._svd is None:
+            self._svd = self.model.output_svd()
+        return self._svd
+
+    def _steer_vector(self) -> np.ndarray | None:
+        if self.controls.steer is None:
+            return None
+        k, alpha = self.controls.steer
+        return (alpha * self.output_svd()[2][k]).astype(np.float32)[None, :]
+
+    def bias_to_probability(self, indices: list[int], target: float) -> float:
+        """Add the bias that makes the tokens ``indices`` (together) reach probability ``target``
+        at the coming step; returns the bias added (seed posts part 2, summarised in 000 item 5).
+
+        With a = (logits + bias) / T, adding d to the bias of a set S moves its log-odds by d / T:
+        d = T * (logit(target) - (logsumexp(a_S) - logsumexp(a_rest)))."""
+        if not 0.0 < target < 1.0:
+            raise ValueError(f"target probability must be in range (0, 1) exclusive; got {target}")
+        if not indices:
+            raise ValueError("bias target needs at least one token")
+        sup = [i for i in indices if i in self.controls.suppress]
+        if sup:
+            raise ValueError(f"tokens {self.vocab.decode(sup)} are suppressed; clear suppress first")
+        _, logits, _, _ = self._forward()
+        a = self.controls.adjusted_logits(logits)
+        in_set = np.zeros(len(a), bool)
+        in_set[indices] = True
+        rest = a[~in_set & np.isfinite(a)]
+        if rest.size == 0:
+            raise ValueError("bias target: every other token is suppressed")
+        lse = lambda v: float(v.max() + np.log(np.exp(v - v.max()).sum()))  # noqa: E731
+        d = self.controls.temperature * (math.log(target / (1 - target)) - (lse(a[in_set]) - lse(rest)))
+        self.controls.add_bias(indices, d)
+        return d
+
+
+def _to_torch(a: np.ndarray, model: FolkRNN) -> Any:
+    import torch
+
+    return torch.from_numpy(a).to(next(model.parameters()).device)
+
+
+def _torch_tokens(tok: int, model: FolkRNN) -> Any:
+    import torch
+
+    return torch.tensor([tok], device=next(model.parameters()).device)
