@@ -1,0 +1,327 @@
+"""Bar checker: which bars of a v2 token tune have the right length for its meter.
+
+Durations are read as the v2 data means them (unit 1/8): a duration token follows its note, a chord's
+duration follows ``]``, ``>`` gives the note before 3/2 and the note after 1/2 of their lengths (``<``
+mirrors; the glued forms ``2>`` ``/2<`` ... carry the preceding note's duration), ``(p`` puts the next p
+notes (chords and rests count) in the time of q (q per the reference: 3 for p = 2, 4, 8; 2 for 3, 6;
+for 5, 7, 9 3 in compound meters, else 2).
+
+Bars are read as musicians read them:
+
+* a bar of the meter's length is right (``full``);
+* a short first bar is an anacrusis (``pickup``); a short first bar after ``|:`` or ``:|`` starts a new
+  section with its own pickup;
+* a short bar just before ``:|``, ``|:``, an ending or the end of the tune is right when it completes
+  the current section's pickup (``completes pickup``: length + pickup = bar);
+* two short bars separated only by bar lines that add up to one bar are right (``split bar``: a part
+  that ends early for the next part's pickup, the v2 data having turned ``||`` into ``|``);
+* a short bar just before ``|1`` is right when each ending's first bar completes it (``split by ending``);
+* every other bar is wrong (``too short`` / ``too long``).
+
+Empty bars (between ``:|`` and ``|:``, or before a leading ``|:``) are not bars and are not reported.
+Nothing here raises on malformed input (tunes sampled from a perturbed network): a duration with no
+note is ignored, an unclosed chord ends at the next bar line, and so on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from typing import Literal
+
+from folkrnn_live.tokens import V2, TokenInfo, classify
+
+BarReason = Literal[
+    "full", "pickup", "completes pickup", "split bar", "split by ending", "too short", "too long", "no meter"
+]
+_COMPOUND = {(6, 8), (9, 8), (12, 8)}
+_BOUNDARY = {":|", "|:", "|1", "|2"}
+_ONE = Fraction(1)
+
+
+@lru_cache(maxsize=512)
+def _info(token: str) -> TokenInfo | None:
+    try:
+        return V2.info[V2.index[token]] if token in V2.index else classify(token)
+    except ValueError:
+        return None
+
+
+def bar_units(meter: tuple[int, int]) -> Fraction:
+    """Length of one bar in units of 1/8 (M:4/4 → 8, 6/8 → 6, 3/2 → 12)."""
+    return Fraction(8 * meter[0], meter[1])
+
+
+def tuplet_q(p: int, meter: tuple[int, int] | None) -> int:
+    """The q of ``(p``: p notes in the time of q."""
+    if p in (2, 4, 8):
+        return 3
+    if p in (3, 6):
+        return 2
+    return 3 if meter in _COMPOUND else 2
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The notes between two bar tokens: token span [start, stop), length in 1/8, the bar token that
+    closes it ('' at the end of the tune)."""
+
+    start: int
+    stop: int
+    length: Fraction
+    closer: str
+
+
+def note_lengths(tokens: Sequence[str], meter: tuple[int, int] | None = None) -> list[tuple[int, Fraction]]:
+    """(token index where a note, rest or chord starts, its sounding length in 1/8 units), in order."""
+    notes, _ = _walk(tokens, meter)
+    return notes
+
+
+def segments(tokens: Sequence[str], meter: tuple[int, int] | None = None) -> list[Segment]:
+    """The tune cut at its bar tokens (empty segments included)."""
+    return _walk(tokens, meter)[1]
+
+
+# Lengths are summed as integer ticks (fast, exact): every v2 duration, and every tuplet or broken
+# rhythm of one, is a whole number of ticks; anything else falls back to a Fraction of ticks.
+TICKS = 2**7 * 3**3 * 5 * 7  # per 1/8 unit
+_HALF, _THREE_HALVES = Fraction(1, 2), Fraction(3, 2)
+
+
+@lru_cache(maxsize=64)
+def _ticks(duration: Fraction) -> int:
+    return int(duration * TICKS)
+
+
+def _walk_ticks(
+    tokens: Sequence[str], meter: tuple[int, int] | None
+) -> tuple[list[tuple[int, int | Fraction]], list[tuple[int, int, int | Fraction, str]]]:
+    # Each note: [start index, base ticks, factor]; lengths are final only once the tune is read,
+    # because a later '>' still changes the note before it.
+    notes: list[list] = []
+    segs: list[tuple[int, int, int, str]] = []  # start token, stop token, first note index, closer
+    seg_start, seg_first_note = 0, 0
+    cur: list | None = None  # the note that duration tokens attach to
+    in_chord = False
+    next_factor = _ONE
+    tuplet_factor, tuplet_left = _ONE, 0
+    if meter is None:
+        meter = find_meter(tokens)
+
+    def start_note(i: int) -> list:
+        nonlocal next_factor, tuplet_left
+        factor = next_factor
+        next_factor = _ONE
+        if tuplet_left > 0:
+            factor = factor * tuplet_factor
+            tuplet_left -= 1
+        note = [i, TICKS, factor]
+        notes.append(note)
+        return note
+
+    for i, tok in enumerate(tokens):
+        info = _info(tok)
+        if info is None:
+            continue
+        cls = info.cls
+        if cls == "pitch":
+            if not in_chord:
+                cur = start_note(i)
+        elif cls == "rest":
+            in_chord = False
+            cur = start_note(i)
+        elif cls == "chord":
+            if info.chord == "open":
+                if not in_chord:
+                    cur = start_note(i)
+                in_chord = True
+            else:
+                in_chord = False
+        elif cls == "duration":
+            if cur is not None and not in_chord:
+                cur[1] = _ticks(info.duration)  # type: ignore[arg-type]
+        elif cls == "broken":
+            in_chord = False
+            if cur is not None:
+                if info.duration is not None:
+                    cur[1] = _ticks(info.duration)
+                cur[2] = cur[2] * (_THREE_HALVES if info.broken == ">" else _HALF)
+                next_factor = _HALF if info.broken == ">" else _THREE_HALVES
+        elif cls == "tuplet":
+            p = info.tuplet or 1
+            tuplet_factor, tuplet_left = Fraction(tuplet_q(p, meter), p), p
+        elif cls == "bar":
+            in_chord = False
+            cur = None
+            segs.append((seg_start, i, seg_first_note, tok))
+            seg_start, seg_first_note = i + 1, len(notes)
+        elif cls in ("end", "start", "meter", "mode"):
+            cur = None
+    segs.append((seg_start, len(tokens), seg_first_note, ""))
+    lengths: list[tuple[int, int | Fraction]] = []
+    for start, base, factor in notes:
+        if factor is not _ONE and factor != 1:
+            x = base * factor
+            base = x.numerator if x.denominator == 1 else x
+        lengths.append((start, base))
+    out: list[tuple[int, int, int | Fraction, str]] = []
+    for k, (a, b, first, closer) in enumerate(segs):
+        last = segs[k + 1][2] if k + 1 < len(segs) else len(notes)
+        total: int | Fraction = 0
+        for _, ln in lengths[first:last]:
+            total += ln
+        out.append((a, b, total, closer))
+    return lengths, out
+
+
+def _walk(
+    tokens: Sequence[str], meter: tuple[int, int] | None
+) -> tuple[list[tuple[int, Fraction]], list[Segment]]:
+    notes, segs = _walk_ticks(tokens, meter)
+    return (
+        [(i, Fraction(t, TICKS)) for i, t in notes],
+        [Segment(a, b, Fraction(t, TICKS), closer) for a, b, t, closer in segs],
+    )
+
+
+@dataclass(frozen=True)
+class BarCheck:
+    """One bar: its index among the reported bars (0-based), token span, length found and expected
+    (in units of 1/8), whether it is right and why."""
+
+    index: int
+    start: int
+    stop: int
+    length: Fraction
+    expected: Fraction
+    ok: bool
+    reason: BarReason
+
+
+@dataclass(frozen=True)
+class BarReport:
+    meter: tuple[int, int] | None
+    bars: tuple[BarCheck, ...]
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.bars)
+
+    @property
+    def n_ok(self) -> int:
+        return sum(b.ok for b in self.bars)
+
+    @property
+    def share_ok(self) -> float:
+        """Share of bars with the right length; 0.0 for a tune without bars."""
+        return self.n_ok / self.n_bars if self.bars else 0.0
+
+    @property
+    def all_ok(self) -> bool:
+        return bool(self.bars) and self.n_ok == self.n_bars
+
+    @property
+    def wrong(self) -> tuple[BarCheck, ...]:
+        return tuple(b for b in self.bars if not b.ok)
+
+
+def find_meter(tokens: Sequence[str]) -> tuple[int, int] | None:
+    for t in tokens:
+        info = _info(t)
+        if info is not None and info.meter is not None:
+            return info.meter
+    return None
+
+
+def check_bars(tokens: Sequence[str], meter: tuple[int, int] | None = None) -> BarReport:
+    """Check every bar of a token tune (``<s>``/``</s>`` allowed).  The meter is the tune's first
+    meter token unless given."""
+    tokens = list(tokens)
+    if meter is None:
+        meter = find_meter(tokens)
+    # Bars are the non-empty segments; the bar tokens of empty segments that follow a bar are part
+    # of what closes it (':| |2', ':| |:').
+    bars: list[Segment] = []
+    closers: list[set[str]] = []
+    for a, b, ticks, closer in _walk_ticks(tokens, meter)[1]:
+        s = Segment(a, b, Fraction(ticks, TICKS), closer)
+        if s.length == 0 and bars:
+            if s.closer:
+                closers[-1].add(s.closer)
+            continue
+        if s.length == 0:
+            continue
+        bars.append(s)
+        closers.append({s.closer} if s.closer else {""})
+    if meter is None:
+        return BarReport(
+            None,
+            tuple(
+                BarCheck(k, s.start, s.stop, s.length, Fraction(0), False, "no meter")
+                for k, s in enumerate(bars)
+            ),
+        )
+    return BarReport(meter, tuple(_read_bars(bars, closers, bar_units(meter))))
+
+
+def _read_bars(bars: list[Segment], closers: list[set[str]], full: Fraction) -> list[BarCheck]:
+    result: list[BarCheck | None] = [None] * len(bars)
+    pickup = Fraction(0)
+    n = len(bars)
+
+    def mark(k: int, ok: bool, reason: BarReason, expected: Fraction) -> None:
+        s = bars[k]
+        result[k] = BarCheck(k, s.start, s.stop, s.length, expected, ok, reason)
+
+    for k, s in enumerate(bars):
+        if result[k] is not None:
+            continue
+        length = s.length
+        if length == full:
+            mark(k, True, "full", full)
+            continue
+        if length > full:
+            mark(k, False, "too long", full)
+            continue
+        # A short bar.
+        if k == 0:
+            pickup = length
+            mark(k, True, "pickup", length)
+            continue
+        nxt = bars[k + 1].length if k + 1 < n else None
+        if nxt is not None and nxt < full and length + nxt == full:
+            mark(k, True, "split bar", full - nxt)
+            mark(k + 1, True, "split bar", full - length)
+            pickup = nxt  # the second half is the next part's pickup
+            continue
+        if "|1" in closers[k] and k + 1 < n:
+            # Endings that start inside a bar: each ending's first bar completes this one.
+            firsts = [k + 1, *[j for j in range(k + 2, n) if "|2" in closers[j - 1]][:1]]
+            if all(result[j] is None and bars[j].length + length == full for j in firsts):
+                mark(k, True, "split by ending", length)
+                for j in firsts:
+                    mark(j, True, "split by ending", full - length)
+                continue
+        if (k == n - 1 or closers[k] & _BOUNDARY) and pickup and length + pickup == full:
+            mark(k, True, "completes pickup", full - pickup)
+            continue
+        if closers[k - 1] & {"|:", ":|"}:
+            pickup = length
+            mark(k, True, "pickup", length)
+            continue
+        mark(k, False, "too short", full)
+    return [r for r in result if r is not None]
+
+
+def bar_accuracy(tunes: Iterable[Sequence[str]]) -> float:
+    """Share of right bars over all bars of all tunes (pooled, so long tunes weigh more); 0.0 when
+    there are no bars at all."""
+    ok = total = 0
+    for tune in tunes:
+        report = check_bars(tune)
+        ok += report.n_ok
+        total += report.n_bars
+    return ok / total if total else 0.0
