@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--corpus", required=True, help="corpus file from 'corpus build'")
     p.add_argument("--out", required=True, help="output directory (best model, last/, history, loss.png)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
-    p.add_argument("--init", default=None, metavar="MODEL_DIR", help="fine-tune from this model (e.g. an imported v2 pickle)")
+    p.add_argument("--init", default=None, metavar="MODEL_DIR",
+                   help="fine-tune from this model (e.g. an imported v2 pickle)")
     p.add_argument("--epochs", type=bounded_int("--epochs", 1, 10000), default=d["epochs"])
     p.add_argument("--batch-size", type=bounded_int("--batch-size", 1, 4096), default=d["batch_size"])
     p.add_argument("--lr", type=bounded_float("--lr", 1e-8, 10.0), default=d["lr"])
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from folkrnn_live.train.trainer import Trainer, TrainConfig
+    from folkrnn_live.train.trainer import TrainConfig, Trainer
 
     cfg = TrainConfig(
         corpus=args.corpus, out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

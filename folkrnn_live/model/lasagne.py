@@ -138,7 +138,9 @@ def convert(doc: dict[str, Any], source: str = "pickle") -> FolkRNN:
         tensors[f"lstm.bias_l{j}"] = torch.from_numpy(np.concatenate(bias))
     w_out, b_out = p[1 + 14 * L], p[2 + 14 * L]
     if w_out.shape != (H, V) or b_out.shape != (V,):
-        raise CheckpointError(f"{source}: output arrays must be ({H}, {V}) and ({V},); got {w_out.shape}, {b_out.shape}")
+        raise CheckpointError(
+            f"{source}: output arrays must be ({H}, {V}) and ({V},); got {w_out.shape}, {b_out.shape}"
+        )
     tensors["out.weight"] = torch.from_numpy(w_out.T.copy())
     tensors["out.bias"] = torch.from_numpy(b_out.copy())
     for name, rows in (("hid_init", h0), ("cell_init", c0)):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -123,6 +124,7 @@ class Trainer:
         self.out = Path(cfg.out)
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.device = resolve_device(cfg.device)
+        torch.set_num_threads(os.cpu_count() or 1)  # a sampler in this process may have set it to 1
         self.history = History()
         self.start_epoch = 1
         if resume:

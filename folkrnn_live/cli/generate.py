@@ -1,0 +1,93 @@
+"""``folkrnn-live generate`` and ``folkrnn-live score``: offline sampling and scoring."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from folkrnn_live.cli.common import bounded_float, bounded_int, progress
+from folkrnn_live.sampler.controls import DEFAULT_MAX_TOKENS, MAX_TOKENS_RANGE, SEED_RANGE, TEMPERATURE_RANGE
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    g = sub.add_parser("generate", help="generate tunes offline (ABC or tokens)")
+    g.add_argument("--model", default=None, metavar="DIR", help="model directory (default: the shipped model)")
+    g.add_argument("--n", type=bounded_int("--n", 1, 10_000_000), default=1, help="number of tunes")
+    g.add_argument("--seed", type=bounded_int("--seed", *SEED_RANGE), default=None,
+                   help="seed of the first tune (tune k uses seed+k); default: random")
+    g.add_argument("--temperature", type=bounded_float("--temperature", *TEMPERATURE_RANGE), default=1.0)
+    g.add_argument("--prime", default="", help="prime tokens, e.g. 'M:6/8 K:Cmaj'")
+    g.add_argument("--max-tokens", type=bounded_int("--max-tokens", *MAX_TOKENS_RANGE), default=DEFAULT_MAX_TOKENS)
+    g.add_argument("--batch", type=bounded_int("--batch", 1, 4096), default=64, help="tunes generated at once")
+    g.add_argument("--format", choices=("abc", "tokens"), default="abc")
+    g.add_argument("--out", default="-", help="output file (default: stdout)")
+    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    g.set_defaults(func=run_generate)
+
+    s = sub.add_parser("score", help="log-probability of each token under a model (JSON)")
+    s.add_argument("--model", default=None, metavar="DIR", help="model directory (default: the shipped model)")
+    s.add_argument("--tokens", required=True, help="token string; <s> is fed first")
+    s.add_argument("--temperature", type=bounded_float("--temperature", *TEMPERATURE_RANGE), default=1.0)
+    s.set_defaults(func=run_score)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    import secrets
+
+    from folkrnn_live.model.checkpoint import load_default_or
+    from folkrnn_live.sampler.batch import generate_tunes
+
+    ckpt = load_default_or(args.model, args.device)
+    vocab = ckpt.config.vocab
+    prime = args.prime.split()
+    vocab.encode(prime)  # every unknown prime token reported before anything runs
+    seed0 = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
+    seeds = [(seed0 + k) % (SEED_RANGE[1] + 1) for k in range(args.n)]
+    tunes = generate_tunes(
+        ckpt.model, seeds, temperature=args.temperature, prime=prime, max_tokens=args.max_tokens,
+        batch=min(args.batch, args.n),
+    )
+    done = {t.seed: t for t in progress(tunes, args.n, "generating", enabled=args.n > 1)}
+    out = sys.stdout if args.out == "-" else open(Path(args.out), "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        for k, seed in enumerate(seeds, 1):
+            tune = done[seed]
+            body = [t for t in tune.tokens if t != "</s>"]
+            if args.format == "tokens":
+                out.write(" ".join(body) + "\n\n")
+            else:
+                from folkrnn_live.abc.writer import tokens_to_abc
+
+                title = f"folk-rnn seed {seed} T={args.temperature:g}"
+                out.write(tokens_to_abc(body, index=k, title=title) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    import torch
+
+    from folkrnn_live.model.checkpoint import load_default_or
+
+    ckpt = load_default_or(args.model)
+    vocab = ckpt.config.vocab
+    toks = args.tokens.split()
+    if toks and toks[0] == "<s>":
+        toks = toks[1:]
+    if not toks:
+        raise ValueError("--tokens must name at least one token")
+    idx = vocab.encode(toks)
+    inp = torch.tensor([[vocab.start, *idx[:-1]]])
+    logp = ckpt.model.log_probs(inp, args.temperature)[0]
+    per = [float(logp[t, i]) for t, i in enumerate(idx)]
+    doc = {
+        "tokens": [{"token": tok, "logprob": lp} for tok, lp in zip(toks, per, strict=True)],
+        "total_nll": -sum(per),
+        "mean_nll": -sum(per) / len(per),
+    }
+    print(json.dumps(doc, indent=1))
+    return 0

@@ -1,0 +1,130 @@
+"""Importing the original folk-rnn pickles: layout, token order, and no code execution.
+
+The real v2 weights are not available here, so the tests write pickles in the same layout
+(random weights, a shuffled token order) and check the imported model step by step against the
+independent numpy implementation of the reference equations."""
+
+import os
+import pickle
+import random
+
+import numpy as np
+import pytest
+
+from folkrnn_live.cli.main import main
+from folkrnn_live.model import checkpoint
+from folkrnn_live.model.checkpoint import CheckpointError
+from folkrnn_live.model.reference import ReferenceLSTM
+from folkrnn_live.model.step import NumpyStepper
+from folkrnn_live.tokens import V2
+
+
+def lasagne_params(V: int, H: int, L: int, rng: np.random.Generator) -> list[np.ndarray]:
+    p: list[np.ndarray] = [np.eye(V, dtype=np.float32)]
+    for j in range(L):
+        n_in = V if j == 0 else H
+        for _gate in range(4):
+            p += [rng.uniform(-0.3, 0.3, (n_in, H)).astype(np.float32),
+                  rng.uniform(-0.3, 0.3, (H, H)).astype(np.float32),
+                  rng.uniform(-0.5, 0.5, H).astype(np.float32)]
+        p.append(np.zeros((1, H), np.float32))  # cell_init
+        h0 = rng.standard_normal((1, H)).astype(np.float32)
+        p.append(h0 / np.linalg.norm(h0))  # hid_init: random unit norm
+    p += [rng.uniform(-0.5, 0.5, (H, V)).astype(np.float32), rng.uniform(-0.1, 0.1, V).astype(np.float32)]
+    return p
+
+
+def write_pickle(path, H=16, L=3, seed=0):
+    rng = np.random.default_rng(seed)
+    tokens = list(V2.tokens)
+    random.Random(seed).shuffle(tokens)
+    doc = {
+        "configuration": "config5", "experiment_id": "folkrnn_v2_test", "epoch_since_start": 3,
+        "iters_since_start": 999, "losses_train": [3.1, 2.0], "losses_eval_valid": [3.0, 2.2],
+        "learning_rate": np.float32(0.003), "token2idx": {t: i for i, t in enumerate(tokens)},
+        "param_values": lasagne_params(len(tokens), H, L, rng),
+    }
+    with open(path, "wb") as f:
+        pickle.dump(doc, f, protocol=2)
+    return doc
+
+
+def test_imported_model_matches_the_reference_equations_step_by_step(tmp_path):
+    doc = write_pickle(tmp_path / "folkrnn_v2.pkl", H=16, L=3)
+    assert main(["import-lasagne", str(tmp_path / "folkrnn_v2.pkl"), str(tmp_path / "m")]) == 0
+    ck = checkpoint.load(tmp_path / "m")
+    assert ck.config.tokens == tuple(sorted(doc["token2idx"], key=doc["token2idx"].get))
+    assert ck.meta["provenance"]["experiment_id"] == "folkrnn_v2_test"
+    ref = ReferenceLSTM(doc["param_values"])
+    st = NumpyStepper(ck.model)
+    state = st.initial_state(1)
+    vocab = ck.config.vocab
+    tune = ["<s>", "M:6/8", "K:Cdor", "|:", "G", "2", "A", "B", "c", "|", "d", "e", "f", ":|"]
+    for tok in tune:
+        i = vocab.index[tok]
+        p_ref = ref.step(i)
+        logits, state, _ = st.step(np.array([i]), state)
+        z = logits[0].astype(np.float64)
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        np.testing.assert_allclose(p, p_ref, atol=1e-5)
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch pwned_by_pickle",))
+
+
+def test_a_hostile_pickle_is_refused_without_running_code(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with open("evil.pkl", "wb") as f:
+        pickle.dump({"token2idx": {}, "param_values": [Evil()]}, f, protocol=2)
+    assert main(["import-lasagne", "evil.pkl", "out"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing global posix.system" in err
+    assert not (tmp_path / "pwned_by_pickle").exists()
+    assert not (tmp_path / "out").exists()
+
+
+def test_hostile_codecs_and_builtins_are_refused(tmp_path):
+    # eval via builtins, and _codecs.encode with a non-latin1 codec
+    payload = b"\x80\x02c__builtin__\neval\nq\x00X\x06\x00\x00\x001+1+1+q\x01\x85q\x02Rq\x03."
+    (tmp_path / "a.pkl").write_bytes(payload)
+    with pytest.raises(CheckpointError, match="refusing global __builtin__.eval"):
+        checkpoint_import(tmp_path / "a.pkl", tmp_path / "o")
+    payload2 = b"\x80\x02c_codecs\nencode\nq\x00X\x01\x00\x00\x00aX\x04\x00\x00\x00zlibq\x01\x86q\x02Rq\x03."
+    (tmp_path / "b.pkl").write_bytes(payload2)
+    with pytest.raises(CheckpointError, match="only latin1"):
+        checkpoint_import(tmp_path / "b.pkl", tmp_path / "o")
+
+
+def checkpoint_import(src, out):
+    from folkrnn_live.model.lasagne import import_pickle
+
+    return import_pickle(src, out)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("param_values"), "'param_values' must be a list of numpy arrays"),
+        (lambda d: d["param_values"].pop(), "must hold 1 \\+ 14 x layers \\+ 2 arrays"),
+        (lambda d: d["token2idx"].update({"A": 500}), "indices must be 0..136"),
+        (lambda d: d["param_values"].__setitem__(2, np.zeros((16, 3), np.float32)), "layer 0 gate 0"),
+    ],
+)
+def test_malformed_files_are_named(tmp_path, mutate, message):
+    doc = write_pickle(tmp_path / "x.pkl", H=16, L=3)
+    mutate(doc)
+    with open(tmp_path / "x.pkl", "wb") as f:
+        pickle.dump(doc, f, protocol=2)
+    with pytest.raises(CheckpointError, match=message):
+        checkpoint_import(tmp_path / "x.pkl", tmp_path / "o")
+
+
+def test_truncated_file(tmp_path):
+    write_pickle(tmp_path / "x.pkl")
+    data = (tmp_path / "x.pkl").read_bytes()
+    (tmp_path / "x.pkl").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="pickle data was truncated"):
+        checkpoint_import(tmp_path / "x.pkl", tmp_path / "o")
