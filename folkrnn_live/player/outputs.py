@@ -1,0 +1,300 @@
+"""Where notes go: an rtmidi port, a MIDI file, an OSC note stream, or memory (for tests).
+
+Every output is an async context manager for one outside resource (the aiomqtt habit) with one small
+interface: ``send(msg, when, duration)``, where ``when`` is the message's scheduled time and
+``duration`` (note-ons only) how long the note will sound.  Each output remembers the notes it has
+sounding, so closing it (or :meth:`MidiOutput.silence`) never leaves a note hanging.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar
+
+import mido
+
+from folkrnn_live.player.perform import _check_int
+
+ALL_NOTES_OFF = 123
+FILE_TEMPO = 500_000  # microseconds per beat in written files (120 BPM): ticks come from absolute times
+
+
+def note_off(channel: int, note: int) -> mido.Message:
+    return mido.Message("note_off", channel=channel, note=note, velocity=0)
+
+
+def all_notes_off(channel: int) -> mido.Message:
+    return mido.Message("control_change", channel=channel, control=ALL_NOTES_OFF, value=0)
+
+
+class MidiOutput:
+    """Base of every output.  Subclasses implement ``_open``, ``_send`` and ``_close``."""
+
+    kind: ClassVar[str] = "output"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.is_open = False
+        self._sounding: set[tuple[int, int]] = set()
+        self.used_channels: set[int] = set()
+        self._last_when: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}{' open' if self.is_open else ''}>"
+
+    @property
+    def sounding(self) -> frozenset[tuple[int, int]]:
+        """(channel, note) pairs that got a note-on and no note-off yet."""
+        return frozenset(self._sounding)
+
+    def open(self) -> None:
+        if not self.is_open:
+            self._open()
+            self.is_open = True
+
+    def close(self, when: float | None = None) -> None:
+        """Silence every sounding note (and All Notes Off on used channels), then release the resource."""
+        if not self.is_open:
+            return
+        try:
+            self.silence(self._last_when if when is None else when)
+        finally:
+            self.is_open = False
+            self._close()
+
+    async def __aenter__(self) -> MidiOutput:
+        self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def send(self, msg: mido.Message, when: float, duration: float | None = None) -> None:
+        if not self.is_open:
+            raise RuntimeError(f"output {self.name!r} is not open (use it as an async context manager)")
+        self._send(msg, when, duration)
+        self._last_when = when if self._last_when is None else max(self._last_when, when)
+        self._track(msg)
+
+    def _track(self, msg: mido.Message) -> None:
+        if msg.type == "note_on" and msg.velocity > 0:
+            self._sounding.add((msg.channel, msg.note))
+            self.used_channels.add(msg.channel)
+        elif msg.type in ("note_on", "note_off"):
+            self._sounding.discard((msg.channel, msg.note))
+        elif msg.type == "control_change" and msg.control == ALL_NOTES_OFF:
+            self._sounding = {s for s in self._sounding if s[0] != msg.channel}
+        elif hasattr(msg, "channel"):
+            self.used_channels.add(msg.channel)
+
+    def silence(self, when: float, channels: set[int] | None = None) -> None:
+        """Note-offs for sounding notes, then All Notes Off (CC 123), on ``channels`` (default: all used)."""
+        chans = set(self.used_channels) if channels is None else channels
+        for ch, note in sorted(self._sounding):
+            if ch in chans:
+                self.send(note_off(ch, note), when)
+        for ch in sorted(chans):
+            self.send(all_notes_off(ch), when)
+
+    def tune_boundary(self, when: float) -> None:
+        """A tune ended at ``when`` (a file writer may start a new file)."""
+
+    def _open(self) -> None:
+        pass
+
+    def _send(self, msg: mido.Message, when: float, duration: float | None) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Sent:
+    when: float  # scheduled time
+    at: float  # time.monotonic() when it was handed over (the event loop's clock)
+    msg: mido.Message
+    duration: float | None = None
+
+
+class MemoryOutput(MidiOutput):
+    """Records every message with its scheduled and actual time: for tests and benchmarks.
+
+    ``fail_sends`` lists send numbers (0-based) that raise ``OSError`` to simulate a broken device."""
+
+    kind = "memory"
+
+    def __init__(self, name: str = "memory", *, fail_sends: set[int] | frozenset[int] = frozenset()) -> None:
+        super().__init__(name)
+        self.sent: list[Sent] = []
+        self._fail_sends = frozenset(fail_sends)
+        self._attempts = 0
+
+    def _send(self, msg: mido.Message, when: float, duration: float | None) -> None:
+        n = self._attempts
+        self._attempts += 1
+        if n in self._fail_sends:
+            raise OSError(f"output {self.name!r}: simulated failure on send {n}")
+        self.sent.append(Sent(when, time.monotonic(), msg, duration))
+
+    def messages(self, *types: str) -> list[mido.Message]:
+        return [s.msg for s in self.sent if not types or s.msg.type in types]
+
+
+def hanging_notes(messages: list[mido.Message]) -> set[tuple[int, int]]:
+    """(channel, note) pairs left sounding by a message sequence (All Notes Off counts as note-offs)."""
+    on: set[tuple[int, int]] = set()
+    for m in messages:
+        if m.type == "note_on" and m.velocity > 0:
+            on.add((m.channel, m.note))
+        elif m.type in ("note_on", "note_off"):
+            on.discard((m.channel, m.note))
+        elif m.type == "control_change" and m.control == ALL_NOTES_OFF:
+            on = {s for s in on if s[0] != m.channel}
+    return on
+
+
+def _port_names() -> list[str]:
+    try:
+        return list(mido.get_output_names())
+    except Exception:  # no MIDI system at all (no ALSA sequencer, no CoreMIDI)
+        return []
+
+
+class PortOutput(MidiOutput):
+    """A named rtmidi output port, or a virtual one other programs can connect to (not on Windows)."""
+
+    kind = "port"
+
+    def __init__(self, name: str | None = None, *, virtual: bool = False) -> None:
+        if virtual and not name:
+            raise ValueError("name must be given for a virtual port")
+        super().__init__(name or "default MIDI port")
+        self.port_name = name
+        self.virtual = virtual
+        self._port: mido.ports.BaseOutput | None = None
+
+    def _open(self) -> None:
+        try:
+            self._port = mido.open_output(self.port_name, virtual=self.virtual)
+        except (OSError, ValueError) as exc:  # rtmidi's errors derive from OSError
+            names = _port_names()
+            available = ", ".join(repr(n) for n in names) if names else "none (no MIDI system found)"
+            raise OSError(
+                f"cannot open MIDI output port {self.name!r}"
+                f"{' (virtual)' if self.virtual else ''}: {exc}; available ports: {available}; "
+                "write a MIDI file or use an OSC output instead"
+            ) from exc
+
+    def _send(self, msg: mido.Message, when: float, duration: float | None) -> None:
+        assert self._port is not None
+        self._port.send(msg)
+
+    def _close(self) -> None:
+        if self._port is not None:
+            self._port.close()
+            self._port = None
+
+
+class MidiFileOutput(MidiOutput):
+    """Writes a standard MIDI file (type 0) per session, or one per tune (``name-001.mid``, ...).
+
+    Ticks come from the scheduled (absolute) times, so a file does not carry the live jitter."""
+
+    kind = "file"
+
+    def __init__(self, path: str | Path, *, per_tune: bool = False, ticks_per_beat: int = 480) -> None:
+        super().__init__(str(path))
+        _check_int("ticks_per_beat", ticks_per_beat, 24, 32767)
+        self.path = Path(path)
+        self.per_tune = per_tune
+        self.ticks_per_beat = ticks_per_beat
+        self.written: list[Path] = []
+        self._events: list[tuple[float, int, mido.Message]] = []
+
+    def _send(self, msg: mido.Message, when: float, duration: float | None) -> None:
+        if not msg.is_realtime:  # clock and transport bytes have no place in a file
+            self._events.append((when, len(self._events), msg))
+
+    def tune_boundary(self, when: float) -> None:
+        if self.per_tune and self.is_open:
+            self.silence(when, channels=set())  # note-offs only: the file ends cleanly
+            self._write()
+
+    def _close(self) -> None:
+        self._write()
+
+    def next_path(self) -> Path:
+        if not self.per_tune:
+            return self.path
+        suffix = self.path.suffix or ".mid"
+        return self.path.with_name(f"{self.path.stem}-{len(self.written) + 1:03d}{suffix}")
+
+    def to_midifile(self) -> mido.MidiFile:
+        mid = mido.MidiFile(type=0, ticks_per_beat=self.ticks_per_beat)
+        track = mido.MidiTrack()
+        mid.tracks.append(track)
+        track.append(mido.MetaMessage("set_tempo", tempo=FILE_TEMPO, time=0))
+        events = sorted(self._events)  # by time, then arrival order
+        ticks_per_second = self.ticks_per_beat * 1_000_000 / FILE_TEMPO
+        origin = events[0][0] if events else 0.0
+        last = 0
+        for when, _, msg in events:
+            tick = max(last, round((when - origin) * ticks_per_second))
+            track.append(msg.copy(time=tick - last))
+            last = tick
+        return mid
+
+    def _write(self) -> None:
+        if not any(m.type == "note_on" for _, _, m in self._events):
+            self._events.clear()
+            return
+        path = self.next_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.to_midifile().save(path)
+        self.written.append(path)
+        self._events.clear()
+
+
+class OscOutput(MidiOutput):
+    """An OSC note stream for Max/Pd: ``/note pitch velocity duration_ms channel`` on every note-on,
+    ``/allnotesoff channel`` on All Notes Off (a receiver times note ends itself, like makenote)."""
+
+    kind = "osc"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 9000, *, address: str = "/note") -> None:
+        _check_int("port", port, 1, 65535)
+        if not address.startswith("/"):
+            raise ValueError(f"address must start with '/'; got {address!r}")
+        super().__init__(f"osc://{host}:{port}{address}")
+        self.host, self.port, self.address = host, port, address
+        self._client: object | None = None
+
+    def _open(self) -> None:
+        from pythonosc.udp_client import SimpleUDPClient
+
+        try:
+            self._client = SimpleUDPClient(self.host, self.port)
+        except OSError as exc:
+            raise OSError(f"cannot open OSC output to {self.host}:{self.port}: {exc}") from exc
+
+    def _send(self, msg: mido.Message, when: float, duration: float | None) -> None:
+        client = self._client
+        assert client is not None
+        if msg.type == "note_on" and msg.velocity > 0:
+            ms = 0.0 if duration is None else duration * 1000.0
+            args = [msg.note, msg.velocity, ms, msg.channel]
+            client.send_message(self.address, args)  # type: ignore[attr-defined]
+        elif msg.type == "control_change" and msg.control == ALL_NOTES_OFF:
+            client.send_message("/allnotesoff", [msg.channel])  # type: ignore[attr-defined]
+
+    def _close(self) -> None:
+        sock = getattr(self._client, "_sock", None)
+        if sock is not None:
+            sock.close()
+        self._client = None

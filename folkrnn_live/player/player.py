@@ -1,0 +1,416 @@
+"""One voice playing live: token source -> interpreter -> (unfolder) -> timeline -> MIDI outputs.
+
+The player pulls a token only while its queue holds no fixed note, and only inside the scheduler's
+gaps (see :mod:`folkrnn_live.player.scheduler`), so a control change reaches the very next undecided
+note and a model step never delays a note.  Every note-on is paired with a scheduled note-off; pause,
+stop, reset, output errors, exceptions and shutdown send note-offs for sounding notes and All Notes
+Off on the channels used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import mido
+
+from folkrnn_live.player.clock import ClockOut, ExternalClock, Transport
+from folkrnn_live.player.events import (
+    Bar,
+    BarPlayed,
+    Note,
+    NotePlayed,
+    OutputFailed,
+    PlayerEvent,
+    PlayerState,
+    Problem,
+    ProblemFound,
+    StateChanged,
+    TokenPulled,
+    TuneEnd,
+    TunePlayed,
+)
+from folkrnn_live.player.interpret import Interpreter
+from folkrnn_live.player.outputs import MidiOutput, all_notes_off, note_off
+from folkrnn_live.player.perform import TimedNote, Timeline, VoiceSettings
+from folkrnn_live.player.scheduler import PRIO_LAST, PRIO_OFF, PRIO_ON, Scheduler, Timer
+from folkrnn_live.player.source import TokenSource
+from folkrnn_live.player.unfold import Unfolder
+
+log = logging.getLogger(__name__)
+SETTING_NAMES = tuple(f.name for f in dataclasses.fields(VoiceSettings))
+
+
+@dataclass
+class PlayerStats:
+    tokens: int = 0
+    notes: int = 0
+    underruns: int = 0  # a note was due before its tokens had arrived (pulled late, on the spot)
+    resyncs: int = 0  # the timeline was moved because a note came more than max_late late
+    problems: int = 0
+
+
+class Player:
+    """A voice.  ``async with Player(source, [output], settings) as p: p.start(); await p.finished()``.
+
+    Pass a shared :class:`Scheduler` to run several voices on one loop; without one the player runs
+    its own (started by ``async with`` or the first :meth:`start`)."""
+
+    def __init__(
+        self,
+        source: TokenSource,
+        outputs: Sequence[MidiOutput],
+        settings: VoiceSettings | None = None,
+        *,
+        scheduler: Scheduler | None = None,
+        clock: ExternalClock | None = None,
+        listener: Callable[[PlayerEvent], None] | None = None,
+        lookahead: float = 0.05,
+        start_delay: float = 0.1,
+        max_late: float = 0.05,
+        name: str = "voice",
+    ) -> None:
+        for field_name, value, hi in (("lookahead", lookahead, 10.0), ("start_delay", start_delay, 10.0),
+                                      ("max_late", max_late, 10.0)):
+            if not 0.0 <= value <= hi:
+                raise ValueError(f"{field_name} must be in range 0..{hi:g} s; got {value!r}")
+        self.name = name
+        self.source = source
+        self.outputs: list[MidiOutput] = list(outputs)
+        self.failed_outputs: list[tuple[MidiOutput, BaseException]] = []
+        self.settings = settings or VoiceSettings()
+        self.scheduler = scheduler or Scheduler()
+        self._own_scheduler = scheduler is None
+        self.clock = clock
+        self.listener = listener
+        self.lookahead, self.start_delay, self.max_late = lookahead, start_delay, max_late
+        self.stats = PlayerStats()
+        self.state: PlayerState = "idle"
+        self.error: BaseException | None = None
+        self.interpreter = Interpreter(report=self._on_problem)
+        self.unfolder = Unfolder(self.settings.mode)
+        self.timeline = Timeline(self.settings)
+        self._next_onset: float | None = None
+        self._onset_timer: Timer | None = None
+        self._sounding: dict[tuple[int, int], Timer] = {}  # (channel, pitch) -> its note-off
+        self._used_channels: set[int] = set()
+        self._exhausted = False
+        self._program_due = True
+        self._done = asyncio.Event()
+        self._clock_out: ClockOut | None = None
+        if clock is not None:
+            clock.subscribe(self._on_transport)
+
+    # --- lifecycle ---
+
+    async def __aenter__(self) -> Player:
+        if self._own_scheduler:
+            self.scheduler.ensure_running()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        if self.clock is not None:
+            self.clock.unsubscribe(self._on_transport)
+        if self._own_scheduler:
+            await self.scheduler.close()
+
+    async def finished(self) -> PlayerState:
+        """Wait until the tune(s) ended and the last note is off, or the player stopped or failed."""
+        await self._done.wait()
+        return self.state
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.interpreter.problems
+
+    @property
+    def sounding(self) -> frozenset[tuple[int, int]]:
+        return frozenset(self._sounding)
+
+    # --- transport ---
+
+    def start(self, at: float | None = None) -> None:
+        """Start playing (or resume when paused); the first note at ``at`` (loop clock) or shortly."""
+        if self.state == "playing":
+            return
+        if self.state == "paused":
+            self.resume(at)
+            return
+        self.scheduler.ensure_running()
+        self._exhausted = False
+        self._program_due = True
+        self._begin(at if at is not None else self.scheduler.now() + self.start_delay, "start")
+
+    def pause(self) -> None:
+        if self.state == "playing":
+            self._halt("paused")
+
+    def resume(self, at: float | None = None) -> None:
+        if self.state == "paused":
+            self._begin(at if at is not None else self.scheduler.now() + 0.02, "continue")
+
+    def stop(self) -> None:
+        """Stop: silence, stop pulling tokens.  :meth:`start` carries on from the same place."""
+        if self.state in ("playing", "paused"):
+            self._halt("stopped")
+        else:
+            self._silence()
+
+    def reset(self) -> None:
+        """Silence and forget the tune in progress (queued notes included); the next tokens start a
+        new tune.  A playing voice goes on playing."""
+        self._silence()
+        self.interpreter.reset()
+        self.unfolder.clear()
+        self.timeline.reset()
+        self._program_due = True
+        self._exhausted = False
+        if self.state == "playing":
+            self._cancel_onset()
+            self._schedule_onset(self.scheduler.now() + self.start_delay)
+        self.scheduler.wake()
+
+    def set_tempo(self, bpm: float) -> None:
+        """Tempo in BPM of the meter's beat; takes effect from the next note."""
+        self.update(tempo=bpm)
+
+    def update(self, **changes: Any) -> VoiceSettings:
+        """Change settings (validated; errors name the field and the allowed values)."""
+        unknown = sorted(set(changes) - set(SETTING_NAMES))
+        if unknown:
+            raise ValueError(f"unknown setting {unknown[0]!r}; allowed: {', '.join(SETTING_NAMES)}")
+        old, new = self.settings, dataclasses.replace(self.settings, **changes)
+        self.settings = self.timeline.settings = new
+        self.unfolder.mode = new.mode
+        now = self.scheduler.now()
+        if new.program is not None and (new.program != old.program or new.channel != old.channel):
+            self._program_due = False
+            self._send(mido.Message("program_change", channel=new.channel, program=new.program), now)
+        if new.send_clock != old.send_clock and self.state == "playing":
+            if new.send_clock:
+                self._clock().start(now, "start")
+            elif self._clock_out is not None:
+                self._clock_out.stop(now)
+        return new
+
+    def _begin(self, at: float, kind: Transport) -> None:
+        self._set_state("playing")
+        self._done.clear()
+        self._schedule_onset(at)
+        self.scheduler.add_worker(self)
+        if self.settings.send_clock:
+            self._clock().start(at, "continue" if kind == "continue" else "start")
+
+    def _halt(self, state: PlayerState) -> None:
+        self._cancel_onset()
+        self.scheduler.remove_worker(self)
+        self._silence()
+        if self._clock_out is not None:
+            self._clock_out.stop(self.scheduler.now())
+        self._set_state(state)
+        if state != "paused":
+            self._done.set()
+
+    def _on_transport(self, kind: Transport, at: float) -> None:
+        # External clock: start/continue play from the next tick or so, stop pauses.
+        if kind == "stop":
+            self.pause()
+            return
+        iv = self.clock.tick_interval if self.clock is not None else None
+        when = max(at + (iv or 0.01), self.scheduler.now())
+        if self.state == "paused":
+            self.resume(when)
+        elif self.state != "playing":
+            self.start(when)
+
+    # --- worker interface (called by the scheduler) ---
+
+    def work_window(self) -> tuple[float, float] | None:
+        if self.state != "playing" or self._exhausted or self._next_onset is None or self.unfolder.has_note():
+            return None
+        return self._next_onset - self.lookahead, self._next_onset
+
+    def work(self) -> None:
+        try:
+            self._pull()
+        except Exception as exc:
+            self._fail(exc)
+
+    # --- internals ---
+
+    def _pull(self) -> None:
+        token = self.source.next_token()
+        step = self.interpreter.step
+        self.stats.tokens += token is not None
+        if token is None:
+            self._exhausted = True
+            self.unfolder.push(self.interpreter.finish())
+        else:
+            self.unfolder.push(self.interpreter.feed(token))
+        self._emit(TokenPulled(step, token, self.scheduler.now()))
+
+    def _schedule_onset(self, when: float) -> None:
+        self._cancel_onset()
+        self._next_onset = when
+        self._onset_timer = self.scheduler.at(when, self._on_onset, PRIO_ON)
+
+    def _cancel_onset(self) -> None:
+        if self._onset_timer is not None:
+            self._onset_timer.cancel()
+            self._onset_timer = None
+
+    def _on_onset(self) -> None:
+        try:
+            self._onset()
+        except Exception as exc:
+            self._fail(exc)
+
+    def _onset(self) -> None:
+        self._onset_timer = None
+        if self.state != "playing" or self._next_onset is None:
+            return
+        t = self._next_onset
+        if not self.unfolder.has_note() and not self._exhausted:
+            self.stats.underruns += 1
+            while not self.unfolder.has_note() and not self._exhausted:
+                self._pull()
+            now = self.scheduler.now()
+            if now - t > self.max_late:
+                self.stats.resyncs += 1
+                t = now
+        spq = self._external_spq()
+        while (ev := self.unfolder.pop()) is not None:
+            timed, nxt = self.timeline.advance(ev, t, spq)
+            if isinstance(ev, Bar):
+                self._emit(BarPlayed(ev, self.timeline.bar_index, t))
+            elif isinstance(ev, TuneEnd):
+                for out in self.outputs:
+                    out.tune_boundary(t)
+                self._program_due = True
+                last = ev.reason == "exhausted" and not self.unfolder.has_note()
+                if not last:
+                    self._schedule_onset(nxt)
+                self._emit(TunePlayed(ev, t))
+                if last:
+                    break
+                return
+            elif isinstance(ev, Note):
+                assert timed is not None
+                # The next onset is scheduled first: a listener may pause, stop or reset the voice.
+                self._schedule_onset(nxt)
+                self._play(timed)
+                return
+        if self.state == "playing":
+            self._finish(t)
+
+    def _play(self, timed: TimedNote) -> None:
+        ch = timed.channel
+        if self._program_due and self.settings.program is not None:
+            self._send(mido.Message("program_change", channel=ch, program=self.settings.program), timed.onset)
+        self._program_due = False
+        for pitch in timed.note.pitches:
+            if not 0 <= pitch <= 127:
+                continue
+            key = (ch, pitch)
+            old = self._sounding.pop(key, None)
+            if old is not None:  # still sounding (a late note): release before striking again
+                old.cancel()
+                self._send(note_off(ch, pitch), timed.onset)
+            self._send(
+                mido.Message("note_on", channel=ch, note=pitch, velocity=timed.velocity),
+                timed.onset,
+                timed.off - timed.onset,
+            )
+            self._sounding[key] = self.scheduler.at(timed.off, lambda k=key: self._note_off(k), PRIO_OFF)
+            self._used_channels.add(ch)
+        self.stats.notes += 1
+        self._emit(
+            NotePlayed(timed.note, timed.onset, timed.off, timed.velocity, ch, timed.bar, timed.position)
+        )
+
+    def _note_off(self, key: tuple[int, int]) -> None:
+        timer = self._sounding.pop(key, None)
+        if timer is not None:
+            self._send(note_off(*key), timer.when)
+
+    def _finish(self, t: float) -> None:
+        self._next_onset = None
+        self.scheduler.remove_worker(self)
+        if self._clock_out is not None:
+            self._clock_out.stop(t)
+        self._set_state("finished")
+        last_off = max((tm.when for tm in self._sounding.values()), default=t)
+        self.scheduler.at(max(t, last_off), self._done.set, PRIO_LAST)
+
+    def _silence(self) -> None:
+        """Note-offs for this voice's sounding notes, then All Notes Off on the channels it used."""
+        now = self.scheduler.now()
+        for (ch, pitch), timer in sorted(self._sounding.items()):
+            timer.cancel()
+            self._send(note_off(ch, pitch), now)
+        self._sounding.clear()
+        for ch in sorted(self._used_channels):
+            self._send(all_notes_off(ch), now)
+
+    def _send(self, msg: mido.Message, when: float, duration: float | None = None) -> None:
+        for out in tuple(self.outputs):
+            try:
+                out.send(msg, when, duration)
+            except Exception as exc:
+                self._output_failed(out, exc, when)
+
+    def _output_failed(self, out: MidiOutput, exc: Exception, when: float) -> None:
+        # Drop the output (no more note-ons to it), then try to silence it: a transient error
+        # (a USB hiccup) must not leave its notes hanging.
+        self.outputs.remove(out)
+        self.failed_outputs.append((out, exc))
+        log.warning("voice %s: output %s failed: %s", self.name, out.name, exc)
+        for ch, pitch in sorted(self._sounding):
+            with contextlib.suppress(Exception):
+                out.send(note_off(ch, pitch), when)
+        for ch in sorted(self._used_channels | {self.settings.channel}):
+            with contextlib.suppress(Exception):
+                out.send(all_notes_off(ch), when)
+        self._emit(OutputFailed(out.name, str(exc), when))
+
+    def _fail(self, exc: BaseException) -> None:
+        log.error("voice %s failed: %r", self.name, exc)
+        self.error = exc
+        self._halt("failed")
+
+    def _clock(self) -> ClockOut:
+        if self._clock_out is None:
+            self._clock_out = ClockOut(
+                self.scheduler,
+                lambda msg, when: self._send(msg, when),
+                lambda: self.timeline.seconds_per_unit(self._external_spq()) * 2.0,
+            )
+        return self._clock_out
+
+    def _external_spq(self) -> float | None:
+        return self.clock.seconds_per_quarter if self.clock is not None else None
+
+    def _set_state(self, state: PlayerState) -> None:
+        self.state = state
+        self._emit(StateChanged(state, self.scheduler.now()))
+
+    def _on_problem(self, problem: Problem) -> None:
+        self.stats.problems += 1
+        self._emit(ProblemFound(problem))
+
+    def _emit(self, event: PlayerEvent) -> None:
+        if self.listener is None:
+            return
+        try:
+            self.listener(event)
+        except Exception:  # a listener's bug must not stop the music
+            log.exception("voice %s: listener failed", self.name)

@@ -1,0 +1,265 @@
+"""Real-time timing on the asyncio loop: timed actions fired at absolute times, generation in the gaps.
+
+asyncio's timers wake 1-2 ms late (epoll takes whole milliseconds and the timeout is rounded up), so
+the scheduler sleeps until shortly before an action's time and spins on the loop clock for the rest.
+The spin window adapts to the wake-up lateness actually observed, so spins stay short.
+
+Token generation (a model step runs synchronously on the loop) is "work": each worker (a player)
+says when it wants work and by when it is needed; the scheduler runs one step at a time, and only
+when the step (by a running estimate of its cost) ends before the next timed action.  One scheduler
+serves every voice on a loop, so no voice's generation delays another voice's notes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+# Action priorities at equal times: note-offs before clock ticks before note-ons (a repeated pitch
+# is released before it is struck again).
+PRIO_OFF, PRIO_CLOCK, PRIO_ON, PRIO_LAST = 0, 1, 2, 3
+
+
+class Worker(Protocol):
+    def work_window(self) -> tuple[float, float] | None:
+        """(opens, deadline): work is wanted from ``opens`` and needed by ``deadline``; None: no work."""
+        ...
+
+    def work(self) -> None:
+        """One short step of work (one token)."""
+        ...
+
+
+class Timer:
+    __slots__ = ("cancelled", "fn", "when")
+
+    def __init__(self, when: float, fn: Callable[[], None]) -> None:
+        self.when = when
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@dataclass
+class SchedulerStats:
+    fired: int = 0
+    late_fires: int = 0  # actions fired more than 1 ms after their time
+    max_late: float = 0.0
+    work_steps: int = 0
+    work_time: float = 0.0
+    spin_time: float = 0.0
+    sleeps: int = 0
+    max_wake_late: float = 0.0
+
+
+class Scheduler:
+    """Fires timed actions on time and runs workers' steps in the gaps.  Use ``async with``."""
+
+    def __init__(
+        self,
+        *,
+        guard: float = 0.0005,
+        spin_min: float = 0.0003,
+        spin_max: float = 0.004,
+        step_estimate: float = 0.001,
+    ) -> None:
+        if not 0 <= guard <= 0.05:
+            raise ValueError(f"guard must be in range 0..0.05 s; got {guard!r}")
+        if not 0 <= spin_min <= spin_max <= 0.02:
+            raise ValueError(f"spin_min and spin_max must satisfy 0 <= spin_min <= spin_max <= 0.02 s; "
+                             f"got {spin_min!r}, {spin_max!r}")
+        self.guard = guard
+        self.spin_min, self.spin_max = spin_min, spin_max
+        self.stats = SchedulerStats()
+        self._initial_step = step_estimate
+        self._steps: deque[float] = deque(maxlen=16)
+        self._wake_late: deque[float] = deque(maxlen=64)
+        self._heap: list[tuple[float, int, int, Timer]] = []
+        self._seq = itertools.count()
+        self._workers: list[Worker] = []
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake_fut: asyncio.Future[bool] | None = None
+        self._sleep_until = math.inf
+        self._closed = False
+
+    # --- lifecycle ---
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def ensure_running(self) -> None:
+        """Start the scheduler task on the running loop (idempotent)."""
+        if self._closed:
+            raise RuntimeError("scheduler is closed")
+        if self._task is None:
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._run(), name="folkrnn-live scheduler")
+
+    async def close(self) -> None:
+        self._closed = True
+        self.wake()
+        if self._task is not None:
+            try:
+                await self._task
+            finally:
+                self._task = None
+
+    async def __aenter__(self) -> Scheduler:
+        self.ensure_running()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # --- API for players ---
+
+    def now(self) -> float:
+        """The loop's clock (time.monotonic() for asyncio's loops), also when no loop runs."""
+        if self._loop is not None:
+            return self._loop.time()
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:
+            return time.monotonic()
+
+    def at(self, when: float, fn: Callable[[], None], priority: int = PRIO_ON) -> Timer:
+        """Run ``fn`` at ``when`` (the loop's clock).  Returns a cancellable timer."""
+        timer = Timer(when, fn)
+        heapq.heappush(self._heap, (when, priority, next(self._seq), timer))
+        if when < self._sleep_until:
+            self.wake()
+        return timer
+
+    def add_worker(self, worker: Worker) -> None:
+        if worker not in self._workers:
+            self._workers.append(worker)
+        self.wake()
+
+    def remove_worker(self, worker: Worker) -> None:
+        if worker in self._workers:
+            self._workers.remove(worker)
+
+    def wake(self) -> None:
+        """Re-plan now (a worker wants work, a control changed something)."""
+        fut = self._wake_fut
+        if fut is not None and not fut.done():
+            fut.set_result(False)
+
+    @property
+    def step_estimate(self) -> float:
+        """What one work step is expected to cost: the largest of the last 16 (spikes fade out)."""
+        return max(self._steps) if self._steps else self._initial_step
+
+    @property
+    def spin_window(self) -> float:
+        """How long before an action's time to stop sleeping: the worst recent wake-up lateness."""
+        if not self._wake_late:
+            return min(max(0.0025, self.spin_min), self.spin_max)
+        return min(max(max(self._wake_late) + 0.00025, self.spin_min), self.spin_max)
+
+    # --- the loop ---
+
+    async def _run(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        clock = loop.time
+        heap = self._heap
+        stats = self.stats
+        while not self._closed:
+            now = clock()
+            while heap and heap[0][3].cancelled:
+                heapq.heappop(heap)
+            deadline = heap[0][0] if heap else math.inf
+            window = self.spin_window
+            if deadline - now <= window:
+                if deadline > now:
+                    # The rest of the way by spinning: short by construction (<= spin window).
+                    spin_start = now
+                    while (now := clock()) < deadline:
+                        pass
+                    stats.spin_time += now - spin_start
+                timer = heapq.heappop(heap)[3]
+                late = clock() - timer.when
+                stats.fired += 1
+                if late > 0.001:
+                    stats.late_fires += 1
+                stats.max_late = max(stats.max_late, late)
+                self._call(timer.fn)
+                continue
+            worker, opens_next = self._pick_worker(now)
+            if worker is not None and now + self.step_estimate + self.guard <= deadline:
+                t0 = clock()
+                self._call(worker.work)
+                dt = clock() - t0
+                self._steps.append(dt)
+                stats.work_steps += 1
+                stats.work_time += dt
+                continue
+            target = deadline - window
+            if worker is None:
+                target = min(target, opens_next)
+            await self._sleep(target)
+
+    def _pick_worker(self, now: float) -> tuple[Worker | None, float]:
+        best: Worker | None = None
+        best_deadline = math.inf
+        opens_next = math.inf
+        for w in tuple(self._workers):
+            win = w.work_window()
+            if win is None:
+                continue
+            opens, deadline = win
+            if opens <= now:
+                if deadline < best_deadline:
+                    best, best_deadline = w, deadline
+            else:
+                opens_next = min(opens_next, opens)
+        return best, opens_next
+
+    def _call(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception:  # a player handles its own errors; this keeps the other voices going
+            log.exception("scheduler action failed")
+
+    async def _sleep(self, target: float) -> None:
+        loop = self._loop
+        assert loop is not None
+        fut: asyncio.Future[bool] = loop.create_future()
+        self._wake_fut = fut
+        self._sleep_until = target
+        handle = None if math.isinf(target) else loop.call_at(target, _resolve, fut)
+        try:
+            by_timer = await fut
+        finally:
+            self._wake_fut = None
+            self._sleep_until = math.inf
+            if handle is not None:
+                handle.cancel()
+        self.stats.sleeps += 1
+        if by_timer:
+            late = loop.time() - target
+            self._wake_late.append(late)
+            self.stats.max_wake_late = max(self.stats.max_wake_late, late)
+
+
+def _resolve(fut: asyncio.Future[bool]) -> None:
+    if not fut.done():
+        fut.set_result(True)
