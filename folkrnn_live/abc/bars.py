@@ -177,9 +177,7 @@ def _walk_ticks(
     return lengths, out
 
 
-def _walk(
-    tokens: Sequence[str], meter: tuple[int, int] | None
-) -> tuple[list[tuple[int, Fraction]], list[Segment]]:
+def _walk(tokens: Sequence[str], meter: tuple[int, int] | None) -> tuple[list[tuple[int, Fraction]], list[Segment]]:
     notes, segs = _walk_ticks(tokens, meter)
     return (
         [(i, Fraction(t, TICKS)) for i, t in notes],
@@ -259,10 +257,7 @@ def check_bars(tokens: Sequence[str], meter: tuple[int, int] | None = None) -> B
     if meter is None:
         return BarReport(
             None,
-            tuple(
-                BarCheck(k, s.start, s.stop, s.length, Fraction(0), False, "no meter")
-                for k, s in enumerate(bars)
-            ),
+            tuple(BarCheck(k, s.start, s.stop, s.length, Fraction(0), False, "no meter") for k, s in enumerate(bars)),
         )
     return BarReport(meter, tuple(_read_bars(bars, closers, bar_units(meter))))
 

@@ -91,6 +91,7 @@ _MODE_SIG: dict[str, dict[str, int]] = {
     "mix": {"B": -1},
 }
 _ACC_TEXT = {1: "^", -1: "_", 0: "="}
+_ACC_ALTER = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
 _LOW, _HIGH = 48, 95  # MIDI of C, and b'
 _BAR_TOKENS = frozenset(("|", "|:", ":|", "|1", "|2"))
 
@@ -146,11 +147,13 @@ def _duration_ok(units: Fraction) -> bool:
 @dataclass(slots=True)
 class _Ev:
     kind: str  # note, rest, chord, broken, tuplet, bar, eol
-    pitches: list[tuple[int, int]] = field(default_factory=list)  # (diatonic step, midi)
-    length: Fraction = Fraction(1)
+    notes: list[Note] = field(default_factory=list)  # as written
+    length: Fraction = Fraction(1)  # in 1/8 units, as written (before broken rhythm and tuplet)
     tie: bool = False
     in_tuplet: bool = False
     text: str = ""
+    pitches: list[tuple[int, int]] = field(default_factory=list)  # sounding: (diatonic step, midi)
+    ticks: int | Fraction = barmod.TICKS  # length in ticks (integer arithmetic is far faster)
 
 
 def _bar_tokens(bar: Bar) -> list[str]:
@@ -175,37 +178,26 @@ def _ending_token(number: str) -> str:
 
 
 class _Reader:
-    """Turns lexed elements into events with sounding pitches (ABC accidental rules applied)."""
+    """Turns lexed elements into events: lengths in 1/8 units, v2 bar tokens, checked fields."""
 
     def __init__(self, meter: Meter, unit: Fraction, key: Key) -> None:
         self.meter, self.unit, self.key = meter, unit, key
-        self.events: list[_Ev] = []
-        self.bar_acc: dict[tuple[str, int], int] = {}
-        self.tie_from: tuple[str, int, int] | None = None  # letter, octave, alteration of a tied note
         self.tuplet_left = 0
-        self._units: dict[tuple[int, int], Fraction] = {}
+        self._units: dict[tuple[int, int], tuple[Fraction, int | Fraction]] = {}
 
-    def pitch(self, note: Note) -> tuple[int, int]:
-        key = (note.letter, note.octave)
-        if note.acc is not None:
-            alter = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}[note.acc]
-            self.bar_acc[key] = alter
-        elif key in self.bar_acc:
-            alter = self.bar_acc[key]
-        elif self.tie_from is not None and self.tie_from[:2] == key:
-            alter = self.tie_from[2]  # a tie carries the pitch over the bar line
-        else:
-            alter = self.key.signature[note.letter]
-        step = LETTERS.index(note.letter) + 7 * note.octave
-        midi = 60 + 12 * note.octave + NATURAL[note.letter] + alter
-        return step, midi
-
-    def units(self, length: Fraction) -> Fraction:
+    def units(self, length: Fraction) -> tuple[Fraction, int | Fraction]:
+        """A written length in units of L as (1/8 units, ticks)."""
         key = (length.numerator, length.denominator)
         got = self._units.get(key)
         if got is None:
-            got = self._units[key] = length * self.unit * 8
+            units = length * self.unit * 8
+            ticks = units * barmod.TICKS
+            got = self._units[key] = (units, ticks.numerator if ticks.denominator == 1 else ticks)
         return got
+
+    def event(self, kind: str, notes: list[Note], length: Fraction, tie: bool = False) -> _Ev:
+        units, ticks = self.units(length)
+        return _Ev(kind, notes, units, tie, self.counted(), ticks=ticks)
 
     def counted(self) -> bool:
         if self.tuplet_left > 0:
@@ -214,25 +206,15 @@ class _Reader:
         return False
 
     def read(self, elements: list) -> list[_Ev]:
-        ev = self.events
+        ev: list[_Ev] = []
         for el in elements:
             if isinstance(el, Note):
-                p = self.pitch(el)
-                alter = p[1] - (60 + 12 * el.octave + NATURAL[el.letter])
-                in_t = self.counted()
-                ev.append(_Ev("note", [p], self.units(el.length), el.tie, in_t))
-                self.tie_from = (el.letter, el.octave, alter) if el.tie else None
+                ev.append(self.event("note", [el], el.length, el.tie))
             elif isinstance(el, Chord):
-                ps = [self.pitch(n) for n in el.notes]
-                in_t = self.counted()
-                self.tie_from = None
-                if len(ps) == 1:
-                    ev.append(_Ev("note", ps, self.units(el.length), False, in_t))
-                else:
-                    ev.append(_Ev("chord", ps, self.units(el.length), False, in_t))
+                kind = "note" if len(el.notes) == 1 else "chord"
+                ev.append(self.event(kind, el.notes, el.length))
             elif isinstance(el, Rest):
-                ev.append(_Ev("rest", length=self.units(el.length), in_tuplet=self.counted()))
-                self.tie_from = None
+                ev.append(self.event("rest", [], el.length))
             elif isinstance(el, Broken):
                 if el.count > 1:
                     raise TuneError("broken rhythm >>", f"{el.direction * el.count} has no v2 token")
@@ -246,9 +228,7 @@ class _Reader:
                 ev.append(_Ev("tuplet", text=f"({el.p}"))
                 self.tuplet_left = el.p
             elif isinstance(el, Bar):
-                self.bar_acc.clear()
-                for t in _bar_tokens(el):
-                    ev.append(_Ev("bar", text=t))
+                ev.extend(_Ev("bar", text=t) for t in _bar_tokens(el))
             elif isinstance(el, Ending):
                 ev.append(_Ev("bar", text=_ending_token(el.number)))
             elif isinstance(el, InlineField):
@@ -271,6 +251,100 @@ class _Reader:
                 raise TuneError("key change", f"K:{el.value} inside the tune")
 
 
+def _imply_bars(events: list[_Ev], meter: Meter) -> list[_Ev]:
+    """Drop line ends, turning into '|' those that end a complete bar without a bar line (the Essen
+    files mark phrases by line ends and leave such bar lines out).  Sounding lengths are read as in
+    :mod:`folkrnn_live.abc.bars`."""
+    needed = any(
+        e.kind == "eol" and k and events[k - 1].kind != "bar" and k + 1 < len(events) and events[k + 1].kind != "bar"
+        for k, e in enumerate(events)
+    )
+    if not needed:  # every line ends at a bar line (most collections): nothing to compute
+        return [e for e in events if e.kind != "eol"]
+    full = barmod.bar_units(meter) * barmod.TICKS
+    out: list[_Ev] = []
+    running: int | Fraction = 0
+    pending = (1, 1)  # factor of the next note's length, from a broken rhythm
+    tuplet, tuplet_left = (1, 1), 0
+    last_len: int | Fraction | None = None  # sounding length of the last note, while a '>' can change it
+    for k, e in enumerate(events):
+        kind = e.kind
+        if kind in ("note", "rest", "chord"):
+            if last_len is not None:
+                running += last_len
+            length = _scale(e.ticks, pending)
+            pending = (1, 1)
+            if tuplet_left:
+                length, tuplet_left = _scale(length, tuplet), tuplet_left - 1
+            last_len = length
+        elif kind == "broken":
+            if last_len is not None:
+                last_len = _scale(last_len, (3, 2) if e.text == ">" else (1, 2))
+                pending = (1, 2) if e.text == ">" else (3, 2)
+        elif kind == "tuplet":
+            p = int(e.text[1:])
+            tuplet, tuplet_left = (barmod.tuplet_q(p, meter), p), p
+        elif kind == "bar":
+            running, last_len = 0, None
+        elif kind == "eol":
+            total = running + (last_len or 0)
+            nxt = next((x.kind for x in events[k + 1 :] if x.kind != "eol"), None)
+            if total == full and nxt not in (None, "bar", "broken") and out and out[-1].kind != "bar":
+                out.append(_Ev("bar", text="|"))
+                running, last_len = 0, None
+            continue
+        out.append(e)
+    return out
+
+
+def _scale(x: int | Fraction, factor: tuple[int, int]) -> int | Fraction:
+    num, den = factor
+    if num == den:
+        return x
+    y = x * num
+    if isinstance(y, int) and y % den == 0:
+        return y // den
+    return Fraction(y, den)
+
+
+def _resolve_pitches(events: list[_Ev], key: Key) -> None:
+    """Sounding pitches by ABC 2.1 rules: an accidental holds to the end of the bar for that letter and
+    octave, else the key signature; a note tied over a bar line keeps the tied note's pitch."""
+    bar_acc: dict[tuple[str, int], int] = {}
+    tie_from: tuple[str, int, int] | None = None
+    sig = key.signature
+    for e in events:
+        if e.kind == "bar":
+            bar_acc.clear()
+            continue
+        if e.kind not in ("note", "chord"):
+            if e.kind == "rest":
+                tie_from = None
+            continue
+        pitches = []
+        for note in e.notes:
+            where = (note.letter, note.octave)
+            if note.acc is not None:
+                alter = _ACC_ALTER[note.acc]
+                bar_acc[where] = alter
+            elif where in bar_acc:
+                alter = bar_acc[where]
+            elif tie_from is not None and tie_from[:2] == where:
+                alter = tie_from[2]
+            else:
+                alter = sig[note.letter]
+            pitches.append(
+                (LETTERS.index(note.letter) + 7 * note.octave, 60 + 12 * note.octave + NATURAL[note.letter] + alter)
+            )
+        e.pitches = pitches
+        note = e.notes[0]
+        tie_from = (
+            (note.letter, note.octave, pitches[0][1] - (60 + 12 * note.octave + NATURAL[note.letter]))
+            if e.tie
+            else None
+        )
+
+
 def _merge_ties(events: list[_Ev]) -> list[_Ev]:
     out: list[_Ev] = []
     i = 0
@@ -279,8 +353,6 @@ def _merge_ties(events: list[_Ev]) -> list[_Ev]:
         e = events[i]
         if e.kind == "note" and e.tie and not e.in_tuplet and not (out and out[-1].kind == "broken"):
             j = i + 1
-            while j < n and events[j].kind == "eol":
-                j += 1
             if j < n:
                 f = events[j]
                 after = events[j + 1] if j + 1 < n else None
@@ -291,10 +363,9 @@ def _merge_ties(events: list[_Ev]) -> list[_Ev]:
                     and not (after is not None and after.kind == "broken")
                     and _duration_ok(e.length + f.length)
                 ):
-                    merged = _Ev("note", e.pitches, e.length + f.length, f.tie, False)
-                    # Keep line ends that sat between the tied notes after the merged note.
-                    events[j] = merged
-                    out.extend(ev for ev in events[i + 1 : j])
+                    events[j] = _Ev(
+                        "note", e.notes, e.length + f.length, f.tie, False, pitches=e.pitches, ticks=e.ticks + f.ticks
+                    )
                     i = j
                     continue
         out.append(e)
@@ -364,23 +435,20 @@ def _best_mode(events: list[_Ev], shift: tuple[int, int], modes: list[str]) -> s
     return min(modes, key=lambda m: (counts[m], modes.index(m)))
 
 
-def _emit(events: list[_Ev], shift: tuple[int, int], mode: str) -> tuple[list[str | None], int]:
-    """Tokens (None marks a line end) and the number of accidental tokens, for one transposition."""
+def _emit(events: list[_Ev], shift: tuple[int, int], mode: str) -> list[str]:
+    """The body tokens for one transposition and mode."""
     dsteps, dsemis = shift
     sig = _MODE_SIG[mode]
     state: dict[tuple[int, int], int] = {}
-    out: list[str | None] = []
-    accidentals = 0
+    out: list[str] = []
 
     def pitch_tok(step: int, midi: int) -> str:
-        nonlocal accidentals
         s, m = step - dsteps, midi - dsemis
         if not _LOW <= m <= _HIGH:
-            raise _Unspellable(m, f"midi {m}")
+            raise _Unspellable(m, f"MIDI {m}")
         tok, where, alter = _spell(s, m, state, sig)
         if tok[0] in "^_=":
             state[where] = alter
-            accidentals += 1
         return tok
 
     for e in events:
@@ -408,24 +476,19 @@ def _emit(events: list[_Ev], shift: tuple[int, int], mode: str) -> tuple[list[st
         elif k == "bar":
             state.clear()
             _append_bar(out, e.text)
-        else:
-            out.append(None)
-    return out, accidentals
+    return out
 
 
-def _append_bar(out: list[str | None], bar: str) -> None:
+def _append_bar(out: list[str], bar: str) -> None:
     """Append a bar token, folding runs of bar lines the way the v2 data has them."""
-    j = len(out) - 1
-    while j >= 0 and out[j] is None:
-        j -= 1
-    if j < 0:
+    if not out:
         if bar != "|":
             out.append(bar)  # a leading plain '|' carries nothing
         return
-    last = out[j]
-    if last in ("|", "|:", ":|", "|1", "|2"):
+    last = out[-1]
+    if last in _BAR_TOKENS:
         if last == "|":
-            out[j] = bar
+            out[-1] = bar
             return
         if bar == "|":
             return
@@ -438,40 +501,6 @@ def _shifts(key: Key) -> list[tuple[int, int]]:
     semis = NATURAL[key.letter] + key.alter
     cands = [(steps, semis), (steps - 7, semis - 12), (steps + 7, semis + 12)]
     return sorted(cands, key=lambda c: (abs(c[1]), c[1]))
-
-
-def _insert_implied_bars(toks: list[str | None], full: Fraction, meter: Meter) -> list[str]:
-    """Drop line-end markers, writing '|' where a line ends on a complete bar without a bar line."""
-    clean: list[str] = []
-    marks: set[int] = set()
-    for t in toks:
-        if t is None:
-            # Only a line end away from any bar line can imply one.
-            if clean and clean[-1] not in _BAR_TOKENS:
-                marks.add(len(clean))
-        else:
-            if t in _BAR_TOKENS:
-                marks.discard(len(clean))
-            clean.append(t)
-    marks.discard(len(clean))  # the end of the tune needs no bar line
-    if not marks:
-        return clean
-    starts, _ = barmod._walk_ticks(clean, meter)
-    full_ticks = full * barmod.TICKS
-    out: list[str] = []
-    running: int | Fraction = 0
-    ni = 0
-    for p, tok in enumerate(clean):
-        while ni < len(starts) and starts[ni][0] < p:
-            running += starts[ni][1]
-            ni += 1
-        if p in marks and running == full_ticks:
-            out.append("|")
-            running = 0
-        if tok in _BAR_TOKENS:
-            running = 0
-        out.append(tok)
-    return out
 
 
 def convert_tune(tune: AbcTune, options: ConvertOptions = ConvertOptions()) -> list[str]:
@@ -487,7 +516,9 @@ def convert_tune(tune: AbcTune, options: ConvertOptions = ConvertOptions()) -> l
     key = parse_key(k_value)
     if key.mode in ("lyd", "phr", "loc"):
         raise TuneError("mode not in v2", f"K:{k_value} ({key.mode})")
-    events = _merge_ties(_Reader(meter, unit, key).read(lex_body(tune)))
+    events = _imply_bars(_Reader(meter, unit, key).read(lex_body(tune)), meter)
+    _resolve_pitches(events, key)
+    events = _merge_ties(events)
     if not any(e.kind in ("note", "chord") for e in events):
         raise TuneError("empty tune", "no notes")
     for e in events:
@@ -495,27 +526,23 @@ def convert_tune(tune: AbcTune, options: ConvertOptions = ConvertOptions()) -> l
             raise TuneError("duration not in vocabulary", f"a length of {e.length} eighths has no v2 token")
     # On ties the signature with fewer flats wins (a tune without sixths is dorian rather than minor).
     modes = ["maj", "mix", "dor", "min"] if options.infer_mode and not key.mode_given else [key.mode]
-    best: tuple[list[str | None], str] | None = None
+    best: tuple[list[str], str] | None = None
     failures: list[_Unspellable] = []
     for shift in _shifts(key):
         mode = _best_mode(events, shift, modes)
         try:
-            best = (_emit(events, shift, mode)[0], mode)
+            best = (_emit(events, shift, mode), mode)
             break
         except _Unspellable as exc:
             failures.append(exc)
     if best is None:
         if all(not _LOW <= f.midi <= _HIGH for f in failures):
-            lo = min(f.midi for f in failures)
             raise TuneError(
-                "pitch out of range", f"a pitch (MIDI {lo}..) falls outside C, .. b' however transposed"
+                "pitch out of range", f"{failures[0].text} falls outside C, .. b' (MIDI 48..95) however transposed"
             )
         f = next(f for f in failures if _LOW <= f.midi <= _HIGH)
-        raise TuneError(
-            "pitch not in vocabulary", f"{f.text} has no v2 token (nor has any enharmonic spelling)"
-        )
-    toks, mode = best
-    body = _insert_implied_bars(toks, barmod.bar_units(meter), meter)
+        raise TuneError("pitch not in vocabulary", f"{f.text} has no v2 token (nor has any enharmonic spelling)")
+    body, mode = best
     tokens = [f"M:{meter[0]}/{meter[1]}", f"K:C{mode}", *body]
     unknown = [t for t in tokens if t not in V2.index]
     if unknown:
@@ -537,8 +564,6 @@ def convert_tunes(tunes: list[AbcTune], options: ConvertOptions = ConvertOptions
             yield Converted(tune, None, exc.reason, exc.detail)
 
 
-def convert_abc(
-    text: str, source: str = "<text>", options: ConvertOptions = ConvertOptions()
-) -> list[Converted]:
+def convert_abc(text: str, source: str = "<text>", options: ConvertOptions = ConvertOptions()) -> list[Converted]:
     """Every tune of an ABC text, converted or with its drop reason."""
     return list(convert_tunes(split_tunes(text, source), options))

@@ -68,9 +68,7 @@ class CorpusResult:
 def music21_corpus_dir() -> Path:
     spec = importlib.util.find_spec("music21")
     if spec is None or spec.origin is None:
-        raise ValueError(
-            f"music21 is not installed, so its collections cannot be read; allowed sources: {_ALLOWED}"
-        )
+        raise ValueError(f"music21 is not installed, so its collections cannot be read; allowed sources: {_ALLOWED}")
     return Path(spec.origin).parent / "corpus"
 
 
@@ -94,9 +92,7 @@ def resolve_source(spec: str) -> list[Source]:
         return [Source(spec, (path,))]
     lower = {name.lower(): name for name in COLLECTIONS}
     hint = f" (did you mean {lower[spec.lower()]}?)" if spec.lower() in lower else ""
-    raise ValueError(
-        f"source {spec!r} is not a file, a folder or a music21 collection{hint}; allowed: {_ALLOWED}"
-    )
+    raise ValueError(f"source {spec!r} is not a file, a folder or a music21 collection{hint}; allowed: {_ALLOWED}")
 
 
 def _read_text(path: Path, source: str) -> str:
@@ -121,9 +117,7 @@ def build_corpus(specs: Sequence[str]) -> CorpusResult:
         for path in source.files:
             abc = split_tunes(_read_text(path, source.name), str(path))
             if not abc:
-                raise ValueError(
-                    f"source {source.name!r}: {path} has no ABC tunes (no X: field); allowed: {_ALLOWED}"
-                )
+                raise ValueError(f"source {source.name!r}: {path} has no ABC tunes (no X: field); allowed: {_ALLOWED}")
             for result in convert_tunes(abc, source.options):
                 st.read += 1
                 if result.tokens is None:

@@ -200,9 +200,7 @@ class Key:
 def signature_for(letter: str, alter: int, mode: Mode) -> dict[str, int]:
     fifths = _MAJOR_FIFTHS[letter] + 7 * alter + _MODE_FIFTHS[mode]
     if not -7 <= fifths <= 7:
-        raise TuneError(
-            "key unsupported", f"key {letter}{'#' * alter or 'b' * -alter} {mode} needs {fifths} fifths"
-        )
+        raise TuneError("key unsupported", f"key {letter}{'#' * alter or 'b' * -alter} {mode} needs {fifths} fifths")
     sig = dict.fromkeys(LETTERS, 0)
     order = _SHARP_ORDER if fifths > 0 else _SHARP_ORDER[::-1]
     for ch in order[: abs(fifths)]:
