@@ -194,7 +194,9 @@ class Trainer:
         return total / max(count, 1.0), count / dt
 
     def _progress(self, epoch: int, n: int, of: int, train_loss: float) -> None:
-        if not sys.stderr.isatty():
+        if not sys.stderr.isatty():  # a log file: one line per tenth of an epoch
+            if n % max(1, of // 10) == 0 and n < of:
+                self.log(f"epoch {epoch}: batch {n}/{of}, train {train_loss:.4f} nats/token")
             return
         best = self.history.best_valid
         width = 24
