@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
-def bounded_float(name: str, lo: float, hi: float):  # type: ignore[no-untyped-def]
+def bounded_float(name: str, lo: float, hi: float) -> Callable[[str], float]:
     """argparse type: a float in [lo, hi], with an error naming the option and the range."""
 
     def parse(text: str) -> float:
@@ -25,7 +25,7 @@ def bounded_float(name: str, lo: float, hi: float):  # type: ignore[no-untyped-d
     return parse
 
 
-def bounded_int(name: str, lo: int, hi: int):  # type: ignore[no-untyped-def]
+def bounded_int(name: str, lo: int, hi: int) -> Callable[[str], int]:
     """argparse type: an int in [lo, hi], with an error naming the option and the range."""
 
     def parse(text: str) -> int:

@@ -11,7 +11,7 @@ from folkrnn_live.cli.common import bounded_float, bounded_int, progress
 from folkrnn_live.sampler.controls import DEFAULT_MAX_TOKENS, MAX_TOKENS_RANGE, SEED_RANGE, TEMPERATURE_RANGE
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="generate tunes offline (ABC or tokens)")
     g.add_argument("--model", default=None, metavar="DIR", help="model directory (default: the shipped model)")
     g.add_argument("--n", type=bounded_int("--n", 1, 10_000_000), default=1, help="number of tunes")
@@ -61,7 +61,7 @@ def run_generate(args: argparse.Namespace) -> int:
                 from folkrnn_live.abc.writer import tokens_to_abc
 
                 title = f"folk-rnn seed {seed} T={args.temperature:g}"
-                out.write(tokens_to_abc(body, index=k, title=title) + "\n")
+                out.write(tokens_to_abc(body, number=k, title=title) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()

@@ -8,10 +8,10 @@ from dataclasses import fields
 from folkrnn_live.cli.common import bounded_float, bounded_int
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     from folkrnn_live.train.trainer import TrainConfig
 
-    d = {f.name: f.default for f in fields(TrainConfig) if f.default is not f.default_factory}  # type: ignore[misc]
+    d = {f.name: f.default for f in fields(TrainConfig)}
     p = sub.add_parser("train", help="train a model with the v2 recipe (see docs/training.md)")
     p.add_argument("--corpus", required=True, help="corpus file from 'corpus build'")
     p.add_argument("--out", required=True, help="output directory (best model, last/, history, loss.png)")

@@ -41,7 +41,8 @@ def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
 
 
 def _resolve(name: str) -> Any:
-    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    multiarray = getattr(np, "_core", None) or np.core  # numpy 2 renamed core -> _core
+    multiarray = multiarray.multiarray
     return {
         "_reconstruct": multiarray._reconstruct,
         "scalar": multiarray.scalar,

@@ -31,6 +31,10 @@ State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each [L, B, H]
 
 
 class FolkRNN(nn.Module):
+    hid_init: torch.Tensor  # [L, H] buffers (registered below)
+    cell_init: torch.Tensor
+    eye: torch.Tensor  # [V, V]
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config

@@ -270,7 +270,7 @@ class TorchStepper:
         acts: dict[str, list[torch.Tensor]] | None = {n: [] for n in GATE_NAMES} if capture else None
         new_h: list[torch.Tensor] = []
         new_c: list[torch.Tensor] = []
-        inp: torch.Tensor | None = None
+        inp = torch.empty(0)
         for k in range(L):
             if k == 0:
                 gates = self.embed0[tokens] if x is None else torch.addmm(self.b[0], x, self.w_ih[0].t())

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import torch
 
 from folkrnn_live.model.network import FolkRNN
-from folkrnn_live.model.step import make_stepper
+from folkrnn_live.model.step import NumpyStepper, make_stepper
 from folkrnn_live.sampler.controls import DEFAULT_MAX_TOKENS, TEMPERATURE_RANGE, check_range
 from folkrnn_live.sampler.voice import EndReason, softmax, validate_seed
 
@@ -42,11 +44,10 @@ def generate_tunes(
     vocab = model.config.vocab
     prime_idx = vocab.encode(list(prime))
     stepper = make_stepper(model, backend)
-    is_numpy = type(stepper).__name__ == "NumpyStepper"
     seed_iter = iter(seeds)
     state = stepper.initial_state(batch)
     # Per row: seed, rng, tokens so far, prime position; None for an idle row.
-    rows: list[dict | None] = [None] * batch  # type: ignore[type-arg]
+    rows: list[dict[str, Any] | None] = [None] * batch
     pending = np.full(batch, vocab.start, dtype=np.int64)
 
     def fill(r: int) -> bool:
@@ -66,11 +67,9 @@ def generate_tunes(
         active = [r for r in range(batch) if rows[r] is not None]
         if not active:
             return
-        if is_numpy:
+        if isinstance(stepper, NumpyStepper):
             logits, state, _ = stepper.step(pending, state)
         else:
-            import torch
-
             logits_t, state, _ = stepper.step(torch.from_numpy(pending).to(stepper.device), state)
             logits = logits_t.cpu().numpy()
         probs = softmax(logits.astype(np.float64) / temperature)

@@ -221,7 +221,7 @@ class Vocabulary:
                 raise ValueError(
                     f"token class {selector!r} is unknown; allowed: {', '.join('@' + c for c in CLASS_NAMES)}"
                 )
-            return np.flatnonzero(self.mask(cls)).tolist()  # type: ignore[arg-type]
+            return np.flatnonzero(self.mask(cls)).tolist()
         if selector.startswith("pc:"):
             return np.flatnonzero(self.pitch_class_mask(parse_pitch_class(selector[3:]))).tolist()
         if selector in self.index:

@@ -93,6 +93,6 @@ def length_batches(corpus: Corpus, batch_size: int, rng: np.random.Generator | N
     order = np.lexsort((tiebreak, lengths))
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if rng is not None:
-        rng.shuffle(chunks)  # type: ignore[arg-type]
+        rng.shuffle(chunks)
     for chunk in chunks:
         yield make_batch([corpus.tunes[i] for i in chunk])

@@ -22,6 +22,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,7 @@ def plot_history(history: History, path: Path) -> None:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, resume: bool = False, log=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] | None = None) -> None:
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
