@@ -1,0 +1,1 @@
+"""The live server: command registry, voices, OSC, config, service (see docs/server.md)."""

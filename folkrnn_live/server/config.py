@@ -1,0 +1,319 @@
+"""The server's TOML configuration: one schema table drives validation, defaults and docs/config.md.
+
+Service settings live in fixed sections (``[model]``, ``[osc]``, ``[midi]``, ``[recording]``,
+``[server]``).  Voices are ``[[voice]]`` tables (or ``server.voices = N`` unnamed ones); apart from
+``name``, ``seed`` and ``autostart``, every key of a voice table is a voice command of the registry
+(temperature, tempo, bias, ...), validated by the same table as OSC and MQTT messages.
+``[voice_defaults]`` holds keys every voice starts with.  CLI flags override the file
+(``--set section.key=value`` for any key).  Errors name the key and the allowed values.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from folkrnn_live.sampler.controls import SEED_RANGE
+from folkrnn_live.server.catalog import COMMANDS
+from folkrnn_live.server.registry import ALL, NAME_RE, Call, CommandError, Context
+
+DEFAULT_OSC_PORT = 7400
+VOICE_GROUPS = ("sampler", "player")  # command groups a voice table may set
+VOICE_KEYS = ("name", "seed", "autostart")
+
+
+@dataclass(frozen=True)
+class Key:
+    section: str
+    name: str
+    type: str  # str, int, float, bool, list
+    default: Any
+    help: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    def allowed(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.lo is not None:
+            return f"{'an integer' if self.type == 'int' else 'a number'} in range {self.lo:g}..{self.hi:g}"
+        return {"str": "a string", "bool": "true or false", "list": "a list of strings"}.get(self.type, self.type)
+
+
+SCHEMA: tuple[Key, ...] = (
+    Key("model", "path", "str", "", "model directory (model.json + model.safetensors); empty: the shipped model"),
+    Key("model", "device", "str", "auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:N"),
+    Key("model", "backend", "str", "auto", "step backend", choices=("auto", "numpy", "torch")),
+    Key("osc", "enabled", "bool", True, "listen for OSC commands"),
+    Key("osc", "host", "str", "127.0.0.1", "address to listen on; 0.0.0.0 opens it to the network (set allow)"),
+    Key("osc", "port", "int", DEFAULT_OSC_PORT, "UDP port (7400: clear of SuperCollider, TouchOSC, Sonic Pi)",
+        1, 65535),
+    Key("osc", "allow", "list", [], "client networks allowed to send (CIDR, e.g. 192.168.1.0/24); empty: any"),
+    Key("osc", "rate_limit", "float", 2000.0, "messages per second per client host; 0: unlimited", 0, 1e6),
+    Key("osc", "burst", "int", 500, "messages a client may send at once above the rate", 1, 1_000_000),
+    Key("osc", "max_delay", "float", 60.0, "latest accepted bundle time tag, in seconds from now", 0, 3600),
+    Key("osc", "max_subscribers", "int", 32, "feedback receivers at most", 0, 1024),
+    Key("midi", "output", "str", "auto", "auto: a MIDI port when one opens, else files; port; file; none",
+        choices=("auto", "port", "file", "none")),
+    Key("midi", "port", "str", "", "output port name (empty: the first port; a virtual port: folkrnn-live)"),
+    Key("midi", "virtual", "bool", False, "create a virtual output port instead of opening one"),
+    Key("midi", "dir", "str", "midi", "directory of MIDI files (output = file, or auto without a port)"),
+    Key("midi", "per_tune", "bool", True, "one MIDI file per tune (else one per voice and session)"),
+    Key("midi", "osc_notes", "str", "", "also send /note pitch velocity duration_ms channel to host:port"),
+    Key("recording", "dir", "str", "recordings", "where record_start writes; empty: recording off"),
+    Key("server", "voices", "int", 1, "number of voices when there is no [[voice]] table (named 1, 2, ...)",
+        1, 64),
+    Key("server", "shutdown_timeout", "float", 1.5, "seconds to finish notes and recordings on SIGTERM", 0.1, 60),
+    Key("server", "state_interval", "float", 1.0, "seconds between state snapshots to subscribers; 0: on change only",
+        0, 3600),
+    Key("server", "queue_limit", "int", 10_000, "commands waiting per voice at most", 1, 10_000_000),
+    Key("server", "log_dir", "str", "", "write each voice's command log (JSON lines) here; empty: off"),
+    Key("server", "log_level", "str", "info", "logging level", choices=("debug", "info", "warning", "error")),
+)
+SECTIONS = tuple(dict.fromkeys(k.section for k in SCHEMA))
+_BY_PATH = {k.path: k for k in SCHEMA}
+
+
+@dataclass
+class VoiceConfig:
+    name: str
+    seed: int = 0
+    autostart: bool = True
+    settings: dict[str, Any] = field(default_factory=dict)  # command name -> raw TOML value
+
+
+@dataclass
+class Config:
+    values: dict[str, Any]  # "section.key" -> value, every key present
+    voices: list[VoiceConfig]
+    source: Path | None = None
+
+    def __getitem__(self, path: str) -> Any:
+        return self.values[path]
+
+    def voice_calls(self, v: VoiceConfig, ctx: Context) -> list[Call]:
+        """The voice's settings as validated calls, in table order (errors name the key)."""
+        return voice_calls(v.name, v.settings, ctx)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def default_values() -> dict[str, Any]:
+    return {k.path: (list(k.default) if isinstance(k.default, list) else k.default) for k in SCHEMA}
+
+
+def check_value(key: Key, v: Any, where: str = "config") -> Any:
+    def bad() -> ConfigError:
+        return ConfigError(f"{where}: {key.path} must be {key.allowed()}; got {v!r}")
+
+    t = key.type
+    if t == "bool":
+        if not isinstance(v, bool):
+            raise bad()
+    elif t in ("int", "float"):
+        if isinstance(v, bool) or not isinstance(v, int | float) or (t == "int" and not isinstance(v, int)):
+            raise bad()
+        if key.lo is not None and key.hi is not None and not key.lo <= v <= key.hi:
+            raise bad()
+        v = float(v) if t == "float" else v
+    elif t == "str":
+        if not isinstance(v, str) or (key.choices and v not in key.choices):
+            raise bad()
+    elif t == "list" and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
+        raise bad()
+    for net in v if key.path == "osc.allow" else ():
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: osc.allow entry {net!r} is not a network (e.g. 10.0.0.0/8)") from exc
+    if key.path == "midi.osc_notes" and v and not re.fullmatch(r"[^:\s]+:\d{1,5}", v):
+        raise ConfigError(f"{where}: midi.osc_notes must be host:port (e.g. 127.0.0.1:9000); got {v!r}")
+    return v
+
+
+def parse(doc: Mapping[str, Any], where: str = "config") -> Config:
+    values = default_values()
+    voices_raw: list[Any] = []
+    defaults: dict[str, Any] = {}
+    for section, body in doc.items():
+        if section == "voice":
+            if not isinstance(body, list):
+                raise ConfigError(f"{where}: voice must be an array of tables ([[voice]])")
+            voices_raw = body
+            continue
+        if section == "voice_defaults":
+            if not isinstance(body, dict):
+                raise ConfigError(f"{where}: voice_defaults must be a table")
+            defaults = dict(body)
+            continue
+        if section not in SECTIONS:
+            allowed = ", ".join((*SECTIONS, "voice_defaults", "[[voice]]"))
+            raise ConfigError(f"{where}: unknown section {section!r}; allowed: {allowed}")
+        if not isinstance(body, dict):
+            raise ConfigError(f"{where}: {section} must be a table")
+        for name, v in body.items():
+            key = _BY_PATH.get(f"{section}.{name}")
+            if key is None:
+                allowed = ", ".join(k.name for k in SCHEMA if k.section == section)
+                raise ConfigError(f"{where}: unknown key {section}.{name}; allowed in [{section}]: {allowed}")
+            values[key.path] = check_value(key, v, where)
+    voices = _voices(voices_raw, defaults, values["server.voices"], where)
+    return Config(values, voices)
+
+
+def _voices(raw: list[Any], defaults: dict[str, Any], count: int, where: str) -> list[VoiceConfig]:
+    tables = raw or [{} for _ in range(count)]
+    out: list[VoiceConfig] = []
+    for i, t in enumerate(tables):
+        if not isinstance(t, dict):
+            raise ConfigError(f"{where}: voice[{i}] must be a table")
+        merged = {**defaults, **t}
+        name = merged.pop("name", str(i + 1))
+        label = f"voice[{i}]"
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name) or name == ALL or name in COMMANDS.commands:
+            raise ConfigError(f"{where}: {label}.name must match {NAME_RE.pattern}, not 'all' nor a command name; "
+                              f"got {name!r}")
+        if any(v.name == name for v in out):
+            raise ConfigError(f"{where}: {label}.name {name!r} is used twice; voice names must be unique")
+        seed = merged.pop("seed", i)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+            raise ConfigError(f"{where}: {label}.seed must be an integer in range {SEED_RANGE[0]}..{SEED_RANGE[1]}; "
+                              f"got {seed!r}")
+        autostart = merged.pop("autostart", True)
+        if not isinstance(autostart, bool):
+            raise ConfigError(f"{where}: {label}.autostart must be true or false; got {autostart!r}")
+        merged.setdefault("channel", i % 16)
+        merged.setdefault("continuous", True)  # a performance server goes on from tune to tune
+        for k in merged:
+            cmd = COMMANDS.commands.get(k)
+            if cmd is None or cmd.scope != "voice" or cmd.group not in VOICE_GROUPS:
+                allowed = ", ".join([*VOICE_KEYS, *(c.name for c in COMMANDS if c.scope == "voice"
+                                                    and c.group in VOICE_GROUPS)])
+                raise ConfigError(f"{where}: unknown key {label}.{k}; allowed: {allowed}")
+        out.append(VoiceConfig(name, seed, autostart, merged))
+    return out
+
+
+def voice_calls(name: str, settings: Mapping[str, Any], ctx: Context) -> list[Call]:
+    """Bind a voice table's command keys through the registry, in table order.  A list of lists
+    (or of tables) is several calls: ``bias = [["pc:G", 2.0], ["|", -1.0]]``."""
+    calls: list[Call] = []
+    for cmd in COMMANDS:
+        if cmd.name not in settings:
+            continue
+        v = settings[cmd.name]
+        many = isinstance(v, list) and v and all(isinstance(x, list | dict) for x in v)
+        for one in (v if many else [v]):
+            try:
+                calls.append(COMMANDS.bind_json(cmd, one, ctx, name))
+            except CommandError as exc:
+                arg = f".{exc.argument}" if exc.argument else ""
+                raise ConfigError(f"config: voice {name!r}: {cmd.name}{arg}: {exc.detail}") from exc
+    return calls
+
+
+def load(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read a TOML file (None: defaults only) and apply ``overrides`` ("section.key" -> value)."""
+    doc: dict[str, Any] = {}
+    src = Path(path) if path is not None else None
+    if src is not None:
+        try:
+            doc = tomllib.loads(src.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{src}: cannot read config: {exc.strerror or exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{src}: not valid TOML: {exc}") from exc
+    overrides = dict(overrides or {})
+    vd = {p.split(".", 1)[1]: overrides.pop(p) for p in list(overrides) if p.startswith("voice_defaults.")}
+    if vd:  # --set voice_defaults.tempo=140: as if written in the file's [voice_defaults]
+        doc["voice_defaults"] = {**doc.get("voice_defaults", {}), **vd}
+    cfg = parse(doc, str(src) if src else "config")
+    cfg.source = src
+    for p, v in overrides.items():
+        key = _BY_PATH.get(p)
+        if key is None:
+            raise ConfigError(f"--set {p}: unknown key; allowed: {', '.join(_BY_PATH)}, voice_defaults.<command>")
+        cfg.values[p] = check_value(key, v, "command line")
+    if "server.voices" in overrides and not doc.get("voice"):
+        cfg.voices = _voices([], dict(doc.get("voice_defaults", {})), cfg.values["server.voices"], "command line")
+    return cfg
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``section.key=value`` (value in TOML syntax; a bare word is a string)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: must be section.key=value (e.g. osc.port=7401)")
+    path, raw = (s.strip() for s in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return path, value
+
+
+def markdown() -> str:
+    """docs/config.md, generated from :data:`SCHEMA` and the registry."""
+    lines = [
+        "# Configuration (`folkrnn-live serve --config FILE`)",
+        "",
+        "<!-- Generated by `folkrnn-live commands --config-markdown`; do not edit by hand. -->",
+        "",
+        "A TOML file; every key is optional and defaults to the value below. Command-line flags override",
+        "the file, and `--set section.key=value` overrides any key (value in TOML syntax). Errors name the",
+        "key and the allowed values. `systemd/folkrnn-live.toml` is a complete example. SIGHUP re-reads",
+        "the file: changed voice settings are applied to the running voices, new voices are added,",
+        "and keys that need a restart (model, OSC address, MIDI output) are reported in the log.",
+        "",
+    ]
+    for section in SECTIONS:
+        lines += [f"## [{section}]", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]
+        for k in SCHEMA:
+            if k.section == section:
+                lines.append(f"| `{k.name}` | `{_toml(k.default)}` | {k.allowed()} | {k.help} |")
+        lines.append("")
+    lines += [
+        "## Voices: `[[voice]]` and `[voice_defaults]`",
+        "",
+        "Each `[[voice]]` table is one voice; without any, `server.voices` voices named `1`, `2`, ... are",
+        "made. `[voice_defaults]` holds keys every voice starts with (a voice's own keys win).",
+        "",
+        "| key | default | meaning |",
+        "|---|---|---|",
+        "| `name` | `\"1\"`, `\"2\"`, ... | OSC address part: `/folkrnn/<name>/...`; letters, digits, `_ . -` |",
+        "| `seed` | the voice's index (0, 1, ...) | seed of the first tune |",
+        "| `autostart` | `true` | start playing at start-up |",
+        "| `channel` | the voice's index mod 16 | MIDI channel (the `channel` command) |",
+        "| `continuous` | `true` | a new tune after each tune ends (the `continuous` command) |",
+        "",
+        "Every other key is a voice command of [docs/commands.md](commands.md) from the sampler and player",
+        "groups, with the command's arguments as its value: a single value (`temperature = 0.9`), a list",
+        "(`prime = [\"M:6/8\", \"K:Cmaj\"]`, `accent = [20, 8, 0]`), a table of named arguments",
+        "(`force = {weight_generated = 0.7, selector = \"@bar\", weight = 0.3}`), or a list of lists for",
+        "several calls (`bias = [[\"pc:G\", 2.0], [\"|\", -1.0]]`). Keys:",
+        "",
+        ", ".join(f"`{c.name}`" for c in COMMANDS if c.scope == "voice" and c.group in VOICE_GROUPS) + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return f"{v:g}" if isinstance(v, float) else str(v)

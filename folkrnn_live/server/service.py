@@ -1,0 +1,349 @@
+"""The live server: start-up, main loop, shutdown (the uvicorn shape), signals, reload, dispatch.
+
+``Server(config).serve()`` loads the model once (GPU when present), opens one async context
+manager per outside resource (MIDI outputs, the OSC endpoint, recordings through each voice),
+starts the voices and runs its background loops as named tasks of one ``asyncio.TaskGroup``.
+SIGTERM/SIGINT stop it (note-offs sent, recordings flushed, within ``server.shutdown_timeout``);
+SIGHUP re-reads the config without dropping voices.
+
+Dispatch API (every transport: OSC here, MQTT and MIDI-in beside it): validate with
+``server.registry`` against ``server.context``, then ``server.dispatch(call, origin)``; or let
+:meth:`Server.submit` do both and answer errors through the origin.  Feedback: ``server.hub``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import json
+import logging
+import signal
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from folkrnn_live.server import config as config_mod
+from folkrnn_live.server.catalog import COMMANDS
+from folkrnn_live.server.config import Config, VoiceConfig
+from folkrnn_live.server.control import LogEntry
+from folkrnn_live.server.feedback import Feedback, Hub, NullOrigin, Origin, error_feedback
+from folkrnn_live.server.live import LiveVoice
+from folkrnn_live.server.outputs import VoiceOutputs
+from folkrnn_live.server.registry import ALL, Call, CommandError, Context, Registry
+from folkrnn_live.server.sdnotify import Notifier
+
+log = logging.getLogger("folkrnn_live.server")
+RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "midi.")
+
+
+class Server:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        model: Any = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config
+        self.overrides = dict(overrides or {})
+        self.registry: Registry = COMMANDS
+        self.hub = Hub()
+        self.notifier = notifier or Notifier()
+        self.voices: dict[str, LiveVoice] = {}
+        self.model = model  # a preloaded FolkRNN (tests, benchmarks); else loaded from the config
+        self.osc: Any = None
+        self.started = asyncio.Event()
+        self._ctx: Context | None = None
+        self._exit = asyncio.Event()
+        self._reload = asyncio.Event()
+        self._stack: AsyncExitStack | None = None
+        self._scheduler: Any = None
+        self._outputs: VoiceOutputs | None = None
+        self._stepper: Any = None
+        self._log_files: dict[str, Any] = {}
+
+    # --- dispatch API ------------------------------------------------------------------------------
+    @property
+    def context(self) -> Context:
+        assert self._ctx is not None, "the server is not started"
+        return self._ctx
+
+    def dispatch(self, call: Call, origin: Origin) -> None:
+        """Carry out a validated call: voice commands go to the target voice(s) (``all``: every
+        voice), global ones run on the loop.  Raises CommandError when a voice queue is full."""
+        if call.command.scope == "global":
+            asyncio.get_running_loop().call_soon(self._apply_global, call, origin)
+            return
+        targets = list(self.voices.values()) if call.target == ALL else [self.voices[str(call.target)]]
+        for lv in targets:
+            lv.submit(call, origin)
+
+    def submit(self, parts: Sequence[str], values: Any, origin: Origin, *, fmt: str = "values") -> bool:
+        """Resolve a path (``[voice, command]`` or ``[command]``), bind ``values`` (fmt ``values``:
+        a positional list; ``json``: a decoded JSON payload; ``text``: a plain-text payload) and
+        dispatch.  Errors are answered through ``origin``; returns whether it was accepted."""
+        try:
+            cmd, target = self.registry.resolve(list(parts), self.context)
+            if fmt == "json":
+                call = self.registry.bind_json(cmd, values, self.context, target)
+            elif fmt == "text":
+                call = self.registry.bind_text(cmd, str(values), self.context, target)
+            else:
+                call = self.registry.bind(cmd, list(values), self.context, target)
+            self.dispatch(call, origin)
+            return True
+        except CommandError as exc:
+            origin.reply(error_feedback(exc))
+            return False
+
+    def snapshot(self, voice: str | None = None) -> list[dict[str, Any]]:
+        return [lv.snapshot() for name, lv in self.voices.items() if voice is None or name == voice]
+
+    def _apply_global(self, call: Call, origin: Origin) -> None:
+        try:
+            getattr(self, f"cmd_{call.name}")(origin, **call.args)
+        except (ValueError, KeyError) as exc:
+            err = exc if isinstance(exc, CommandError) else CommandError(call.address, str(exc))
+            origin.reply(error_feedback(err))
+
+    def cmd_status(self, origin: Origin, voice: str | None) -> None:
+        for name, lv in self.voices.items():
+            if voice is None or name == voice:
+                origin.reply(lv.state_feedback())
+
+    def cmd_ping(self, origin: Origin, id: int) -> None:
+        origin.reply(Feedback("replies", "pong", None, (id,), {"id": id}))
+
+    def cmd_subscribe(self, origin: Origin, port: int, streams: tuple[str, ...]) -> None:
+        fn = getattr(origin, "subscribe", None)
+        if fn is None:
+            raise CommandError("/folkrnn/subscribe", f"{origin.name} has its own feedback channel",
+                               allowed="OSC clients")
+        fn(port, streams)
+        self._loop_call(lambda: [origin.reply(lv.state_feedback()) for lv in self.voices.values()])
+
+    def cmd_unsubscribe(self, origin: Origin, port: int) -> None:
+        fn = getattr(origin, "unsubscribe", None)
+        if fn is not None:
+            fn(port)
+
+    @staticmethod
+    def _loop_call(fn: Callable[[], Any]) -> None:
+        asyncio.get_running_loop().call_soon(fn)
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def request_exit(self) -> None:
+        self._exit.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    async def serve(self, *, install_signals: bool = True) -> None:
+        with self._capture_signals() if install_signals else contextlib.nullcontext():
+            async with AsyncExitStack() as stack:
+                self._stack = stack
+                try:
+                    await self.startup(stack)
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._main_loop(), name="folkrnn-live main")
+                        tg.create_task(self._state_loop(), name="folkrnn-live state")
+                        if self.notifier.watchdog_interval:
+                            tg.create_task(self._watchdog_loop(), name="folkrnn-live watchdog")
+                finally:
+                    await self.shutdown()
+
+    async def startup(self, stack: AsyncExitStack) -> None:
+        cfg = self.config
+        logging.getLogger("folkrnn_live").setLevel(cfg["server.log_level"].upper())
+        model = self.model if self.model is not None else self._load_model()
+        self.model = model
+        mc = model.config
+        from folkrnn_live.model.step import make_stepper
+
+        self._stepper = make_stepper(model, cfg["model.backend"])
+        self._ctx = Context.for_model(mc.vocab, mc.num_layers, mc.hidden_size, [v.name for v in cfg.voices])
+        plans = [(v, cfg.voice_calls(v, self._ctx)) for v in cfg.voices]  # every key checked first
+        from folkrnn_live.player.scheduler import Scheduler
+
+        self._scheduler = await stack.enter_async_context(Scheduler())
+        self._outputs = VoiceOutputs(cfg, stack)
+        for v, calls in plans:
+            await self._add_voice(v, calls)
+        if cfg["osc.enabled"]:
+            from folkrnn_live.server.osc import OscEndpoint
+
+            self.osc = await stack.enter_async_context(OscEndpoint(
+                self, self.hub, host=cfg["osc.host"], port=cfg["osc.port"], allow=cfg["osc.allow"],
+                rate_limit=cfg["osc.rate_limit"], burst=cfg["osc.burst"], max_delay=cfg["osc.max_delay"],
+                max_subscribers=cfg["osc.max_subscribers"],
+            ))
+            host, port = self.osc.address
+            log.info("listening for OSC on %s:%d (commands: /folkrnn/<voice>/<command>)", host, port)
+        for v in cfg.voices:
+            if v.autostart:
+                self.voices[v.name].cmd_start()
+        self.started.set()
+        self.notifier.ready(f"{len(self.voices)} voice(s) playing")
+
+    def _load_model(self) -> Any:
+        import torch
+
+        from folkrnn_live.model import checkpoint
+
+        device = self.config["model.device"]
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        path = self.config["model.path"] or None
+        ckpt = checkpoint.load_default_or(path, device)
+        log.info("model %s on %s", ckpt.path, device)
+        return ckpt.model
+
+    async def _add_voice(self, v: VoiceConfig, calls: list[Call]) -> None:
+        assert self._outputs is not None and self._stack is not None
+        outputs = await self._outputs.open_for(v.name)
+        rec_dir = self.config["recording.dir"] or None
+        lv = LiveVoice(
+            v.name, self.model, scheduler=self._scheduler, outputs=outputs, hub=self.hub, seed=v.seed,
+            recordings_dir=rec_dir, stepper=self._stepper, queue_limit=self.config["server.queue_limit"],
+            log_sink=self._log_sink if self.config["server.log_dir"] else None,
+        )
+        self.voices[v.name] = lv
+        if lv.name not in self.context.voices:
+            self.context.voices = (*self.context.voices, lv.name)
+        self._stack.push_async_callback(lv.aclose)  # closed before the outputs it plays to
+        origin = NullOrigin(f"config voice {v.name}")
+        for call in calls:
+            lv.submit(call, origin)
+        lv.source.drain()  # settings from the config hold from the first token on
+
+    def _log_sink(self, voice: str, e: LogEntry) -> None:
+        f = self._log_files.get(voice)
+        if f is None:
+            d = Path(self.config["server.log_dir"])
+            d.mkdir(parents=True, exist_ok=True)
+            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            f = self._log_files[voice] = open(d / f"{stamp}-{voice}.jsonl", "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+            f.write(json.dumps({"voice": voice, "seed": self.voices[voice].source.initial_seed}) + "\n")
+        f.write(json.dumps(e.to_json()) + "\n")
+
+    async def _main_loop(self) -> None:
+        while not self._exit.is_set():
+            waiters = {asyncio.ensure_future(self._exit.wait()), asyncio.ensure_future(self._reload.wait())}
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
+            if self._reload.is_set() and not self._exit.is_set():
+                self._reload.clear()
+                await self.reload()
+
+    async def _state_loop(self) -> None:
+        while not await self._sleep_or_exit(self.config["server.state_interval"] or 3600.0):
+            if self.config["server.state_interval"] and self.hub.wants("state"):
+                for lv in self.voices.values():
+                    self.hub.publish(lv.state_feedback())
+
+    async def _watchdog_loop(self) -> None:
+        interval = self.notifier.watchdog_interval or 1.0
+        while True:
+            self.notifier.watchdog()  # pinged from the loop: a stuck loop misses it and gets restarted
+            if await self._sleep_or_exit(interval):
+                return
+
+    async def _sleep_or_exit(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self._exit.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def shutdown(self) -> None:
+        """Stop every voice (note-offs now), flush recordings; the exit stack then closes the OSC
+        endpoint, outputs (note-offs, files written) and the scheduler."""
+        self.notifier.stopping()
+        timeout = self.config["server.shutdown_timeout"]
+        for lv in self.voices.values():
+            lv.player.stop()
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*(lv.aclose(timeout / 2) for lv in self.voices.values()))
+        except TimeoutError:
+            log.error("shutdown: voices did not close within %.1f s", timeout)
+        for f in self._log_files.values():
+            f.close()
+        self._log_files.clear()
+
+    # --- reload ------------------------------------------------------------------------------------
+    async def reload(self) -> None:
+        """Re-read the config file: apply changed voice settings and live OSC limits, add new voices;
+        report keys that need a restart.  A bad file changes nothing."""
+        self.notifier.reloading()
+        try:
+            new = config_mod.load(self.config.source, self.overrides)
+            ctx = self.context
+            new_names = [v.name for v in new.voices if v.name not in self.voices]
+            ctx_new = Context(ctx.vocab, dict(ctx.dims), (*ctx.voices, *new_names))
+            plans = {v.name: v for v in new.voices}
+            calls = {v.name: config_mod.voice_calls(v.name, _changed(self.config, v), ctx_new) for v in new.voices}
+        except (ValueError, OSError) as exc:
+            log.error("reload failed, config unchanged: %s", exc)
+            self.notifier.ready("reload failed; running on the old config")
+            return
+        for k, v in new.values.items():
+            if v != self.config.values[k] and k.startswith(RESTART_KEYS):
+                log.warning("reload: %s changed; it takes effect after a restart", k)
+        old, self.config = self.config, new
+        new.values.update({k: old.values[k] for k in old.values if k.startswith(RESTART_KEYS)})
+        logging.getLogger("folkrnn_live").setLevel(new["server.log_level"].upper())
+        if self.osc is not None:
+            self.osc.configure(allow=new["osc.allow"], rate_limit=new["osc.rate_limit"], burst=new["osc.burst"],
+                               max_delay=new["osc.max_delay"], max_subscribers=new["osc.max_subscribers"])
+        self._ctx = ctx_new
+        for name, lv in self.voices.items():
+            lv.recordings_dir = Path(new["recording.dir"]) if new["recording.dir"] else None
+            lv.source.queue_limit = new["server.queue_limit"]
+            if name in plans:
+                origin = NullOrigin(f"config voice {name}")
+                for call in calls[name]:
+                    lv.submit(call, origin)
+            else:
+                log.warning("reload: voice %s is no longer in the config; it keeps playing until restart", name)
+        for name in new_names:
+            await self._add_voice(plans[name], config_mod.voice_calls(name, plans[name].settings, ctx_new))
+            if plans[name].autostart:
+                self.voices[name].cmd_start()
+            log.info("reload: voice %s added", name)
+        self.notifier.ready(f"reloaded; {len(self.voices)} voice(s)")
+        log.info("configuration reloaded from %s", new.source)
+
+    # --- signals -----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _capture_signals(self) -> Iterator[None]:
+        """Install SIGTERM/SIGINT/SIGHUP handlers on the loop; restore the previous ones after."""
+        loop = asyncio.get_running_loop()
+        handlers = {signal.SIGTERM: self.request_exit, signal.SIGINT: self.request_exit,
+                    signal.SIGHUP: self.request_reload}
+        previous = {sig: signal.getsignal(sig) for sig in handlers}
+        try:
+            for sig, fn in handlers.items():
+                loop.add_signal_handler(sig, fn)
+            yield
+        finally:
+            for sig, old in previous.items():
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, old)
+
+
+def _changed(old: Config, v: VoiceConfig) -> dict[str, Any]:
+    """The voice's settings that differ from the running config (all of them for a new voice)."""
+    prev = next((p for p in old.voices if p.name == v.name), None)
+    if prev is None:
+        return dict(v.settings)
+    out = {k: val for k, val in v.settings.items() if prev.settings.get(k) != val}
+    if v.seed != prev.seed:
+        out["seed"] = v.seed
+    return out
