@@ -131,3 +131,11 @@ def test_key_errors_say_what_is_allowed() -> None:
         parse_key("Gfoo")
     with pytest.raises(TuneError, match="no tonic"):
         parse_key("none")
+
+
+def test_missing_unit_length_falls_back_to_eighths_only_when_sixteenths_give_wrong_bars() -> None:
+    # 2/4 without L: is L:1/16 by ABC 2.1 (tunes.abc X:2); this one was plainly written in eighths.
+    (result,) = convert_abc("X:1\nM:2/4\nK:C\nc2 d2|e2 f2|g4|]\n")
+    assert result.tokens == tuple(toks("M:2/4 K:Cmaj c 2 d 2 | e 2 f 2 | g 4 |"))
+    (wrong,) = convert_abc("X:1\nM:2/4\nK:C\nc2 d2|e2 f2 g|g4|]\n")
+    assert wrong.reason == "wrong bar lengths"

@@ -286,20 +286,25 @@ def _read_bars(bars: list[Segment], closers: list[set[str]], full: Fraction) -> 
             pickup = length
             mark(k, True, "pickup", length)
             continue
+        if "|1" in closers[k] and k + 1 < n:
+            # Endings that start inside a bar: this bar plus each ending's first bar is read as one
+            # bar, which may itself complete the pickup or be split for the next part's pickup.
+            firsts = [k + 1, *[j for j in range(k + 2, n) if "|2" in closers[j - 1]][:1]]
+            readings = [_ending_reading(j, length, bars, closers, full, pickup) for j in firsts]
+            if all(r is not None and result[j] is None for j, r in zip(firsts, readings, strict=True)):
+                mark(k, True, "split by ending", length)
+                for j, split_with in zip(firsts, readings, strict=True):
+                    mark(j, True, "split by ending", bars[j].length)
+                    if split_with:
+                        mark(split_with, True, "split bar", bars[split_with].length)
+                        pickup = bars[split_with].length
+                continue
         nxt = bars[k + 1].length if k + 1 < n else None
         if nxt is not None and nxt < full and length + nxt == full:
             mark(k, True, "split bar", full - nxt)
             mark(k + 1, True, "split bar", full - length)
             pickup = nxt  # the second half is the next part's pickup
             continue
-        if "|1" in closers[k] and k + 1 < n:
-            # Endings that start inside a bar: each ending's first bar completes this one.
-            firsts = [k + 1, *[j for j in range(k + 2, n) if "|2" in closers[j - 1]][:1]]
-            if all(result[j] is None and bars[j].length + length == full for j in firsts):
-                mark(k, True, "split by ending", length)
-                for j in firsts:
-                    mark(j, True, "split by ending", full - length)
-                continue
         if (k == n - 1 or closers[k] & _BOUNDARY) and pickup and length + pickup == full:
             mark(k, True, "completes pickup", full - pickup)
             continue
@@ -309,6 +314,21 @@ def _read_bars(bars: list[Segment], closers: list[set[str]], full: Fraction) -> 
             continue
         mark(k, False, "too short", full)
     return [r for r in result if r is not None]
+
+
+def _ending_reading(
+    j: int, before: Fraction, bars: list[Segment], closers: list[set[str]], full: Fraction, pickup: Fraction
+) -> int | None:
+    """Whether an ending's first bar j completes the bar begun before the ending: None if not, else 0,
+    or the index of the next part's pickup bar that completes it."""
+    combined = before + bars[j].length
+    if combined == full:
+        return 0
+    if (j == len(bars) - 1 or closers[j] & _BOUNDARY) and pickup and combined + pickup == full:
+        return 0
+    if j + 1 < len(bars) and combined + bars[j + 1].length == full:
+        return j + 1
+    return None
 
 
 def bar_accuracy(tunes: Iterable[Sequence[str]]) -> float:

@@ -5,7 +5,8 @@ Decisions (each dropped tune is counted under its reason, see :data:`DROP_REASON
 * Meter: ``C`` is 4/4.  ``C|`` and ``2/2`` become ``M:4/4`` with durations unchanged in 1/8 units (a
   cut-time bar holds 8 eighths, so bar lengths stay right; the v2 data writes reels the same way).
   Any other meter outside M:2/4 3/4 4/4 6/8 9/8 12/8 3/2 (3/8, 6/4, 4/2, 5/4, none, ...) drops the tune.
-* Unit length: every tune is rewritten in L:1/8; an absent L: is ABC's default (1/16 below 0.75).
+* Unit length: every tune is rewritten in L:1/8; an absent L: is ABC's default (1/16 below 0.75),
+  unless that gives wrong bars and 1/8 gives right ones (transcribers who forgot L: meant 1/8).
 * Key: the tune is transposed so its tonic is C, with ionian → K:Cmaj, aeolian → K:Cmin, K:Cdor,
   K:Cmix.  Lydian, phrygian and locrian tunes are dropped ("mode not in v2"), as are K:none and
   highland-pipe keys.  A bare tonic (``K:G``) is major, except with ``infer_mode`` (the Essen
@@ -512,10 +513,26 @@ def convert_tune(tune: AbcTune, options: ConvertOptions = ConvertOptions()) -> l
     raw_meter = parse_meter(m_value) if m_value is not None else None
     meter = map_meter(raw_meter)
     l_value = tune.header("L")
-    unit = parse_unit(l_value) if l_value is not None else default_unit(raw_meter)
     key = parse_key(k_value)
     if key.mode in ("lyd", "phr", "loc"):
         raise TuneError("mode not in v2", f"K:{k_value} ({key.mode})")
+    if l_value is not None:
+        return _convert_body(tune, meter, parse_unit(l_value), key, options)
+    unit = default_unit(raw_meter)
+    try:
+        return _convert_body(tune, meter, unit, key, options)
+    except TuneError as exc:
+        # Without L:, ABC 2.1 reads a 2/4 tune in sixteenths, but many transcribers meant eighths (the
+        # usual unit); when the standard reading gives wrong bars, the eighths reading may be kept.
+        if exc.reason != "wrong bar lengths" or unit == Fraction(1, 8) or not options.check_bars:
+            raise
+        try:
+            return _convert_body(tune, meter, Fraction(1, 8), key, options)
+        except TuneError:
+            raise exc from None
+
+
+def _convert_body(tune: AbcTune, meter: Meter, unit: Fraction, key: Key, options: ConvertOptions) -> list[str]:
     events = _imply_bars(_Reader(meter, unit, key).read(lex_body(tune)), meter)
     _resolve_pitches(events, key)
     events = _merge_ties(events)
