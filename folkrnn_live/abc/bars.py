@@ -13,8 +13,9 @@ Bars are read as musicians read them:
   section with its own pickup;
 * a short bar just before ``:|``, ``|:``, an ending or the end of the tune is right when it completes
   the current section's pickup (``completes pickup``: length + pickup = bar);
-* two short bars separated only by bar lines that add up to one bar are right (``split bar``: a part
-  that ends early for the next part's pickup, the v2 data having turned ``||`` into ``|``);
+* two short bars between full bars, separated only by bar lines, that add up to one bar are right
+  (``split bar``: a part that ends early for the next part's pickup, the v2 data having turned ``||``
+  into ``|``);
 * a short bar just before ``|1`` is right when each ending's first bar completes it (``split by ending``);
 * every other bar is wrong (``too short`` / ``too long``).
 
@@ -300,7 +301,12 @@ def _read_bars(bars: list[Segment], closers: list[set[str]], full: Fraction) -> 
                         pickup = bars[split_with].length
                 continue
         nxt = bars[k + 1].length if k + 1 < n else None
-        if nxt is not None and nxt < full and length + nxt == full:
+        # A split bar sits between full bars (the end of one part, or its ending, and the start of the
+        # next); without that condition a tune read at half its note values would pass as pairs of
+        # half bars.
+        after_full = bars[k - 1].length == full or bool(closers[k - 1] & {"|1", "|2"})  # or an ending
+        between_full = after_full and (k + 2 >= n or bars[k + 2].length == full)
+        if nxt is not None and nxt < full and length + nxt == full and between_full:
             mark(k, True, "split bar", full - nxt)
             mark(k + 1, True, "split bar", full - length)
             pickup = nxt  # the second half is the next part's pickup
