@@ -139,3 +139,14 @@ def test_missing_unit_length_falls_back_to_eighths_only_when_sixteenths_give_wro
     assert result.tokens == tuple(toks("M:2/4 K:Cmaj c 2 d 2 | e 2 f 2 | g 4 |"))
     (wrong,) = convert_abc("X:1\nM:2/4\nK:C\nc2 d2|e2 f2 g|g4|]\n")
     assert wrong.reason == "wrong bar lengths"
+
+
+def test_only_the_first_voice_of_a_multi_voice_tune_is_read() -> None:
+    abc = (
+        "X:1\nM:2/4\nL:1/8\nV:1\nV:2\nK:C\n"
+        "V:1\nc2 d2|e4|]\nV:2\nC2 D2|E4|]\n"
+        "X:2\nM:2/4\nL:1/8\nK:C\n[V:1] c2 d2|e4|\n[V:2] x4|x4|\n[V:1] f2 e2|d4|]\n[V:2] x4|x4|]\n"
+    )
+    first, second = convert_abc(abc)
+    assert first.tokens == tuple(toks("M:2/4 K:Cmaj c 2 d 2 | e 4 |"))
+    assert second.tokens == tuple(toks("M:2/4 K:Cmaj c 2 d 2 | e 4 | f 2 e 2 | d 4 |"))

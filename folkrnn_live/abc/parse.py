@@ -322,6 +322,7 @@ _LENGTH = re.compile(r"(\d*)(/*)(\d*)")
 _BAR = re.compile(r"\.?(?:\[\||:*\|+\]?:*|::+)(\d+(?:[,-]\d+)*)?")
 _TUPLET = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
 _INLINE = re.compile(r"\[([A-Za-z]):([^\]]*)\]")
+_LEADING_VOICE = re.compile(r"\s*\[V:([^\]]*)\]")
 _ENDING = re.compile(r"\[(\d+(?:[,-]\d+)*)")
 # Spacers, slurs and decoration symbols: ABC 2.1 reserves H-W and h-w for (user-definable) decorations.
 _SKIP_CHARS = frozenset(" \t`y$*~.()" + "HIJKLMNOPQRSTUVW" + "hijklmnopqrstuvw")
@@ -381,6 +382,12 @@ def lex_body(tune: AbcTune) -> list[Element]:
     first_voice: str | None = None
     voice: str | None = None
     for lineno, text, is_field in _music_lines(tune):
+        lead = _LEADING_VOICE.match(text) if not is_field else None
+        if lead:  # '[V:2] x8 |...': a voice's line, written with an inline field
+            text = text[lead.end() :]
+            voice = lead.group(1).split()[0] if lead.group(1).split() else ""
+            if first_voice is None:
+                first_voice = voice
         if is_field:
             name, value = text[0], text[2:].strip()
             if name == "V":
