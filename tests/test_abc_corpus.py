@@ -13,7 +13,7 @@ from folkrnn_live.cli.main import main
 from folkrnn_live.tokens import V2
 
 DATA = Path(__file__).parent / "data" / "abc"
-N_TUNES = 13  # tunes in tests/data/abc/tunes.abc (all convert)
+N_TUNES = 14  # tunes in tests/data/abc/tunes.abc (all convert)
 N_DROPS = 16  # tunes in tests/data/abc/drops.abc (none converts)
 
 

@@ -143,7 +143,7 @@ def _walk_ticks(
                 in_chord = False
         elif cls == "duration":
             if cur is not None and not in_chord:
-                cur[1] = _ticks(info.duration)  # type: ignore[arg-type]
+                cur[1] = _ticks(info.duration)
         elif cls == "broken":
             in_chord = False
             if cur is not None:

@@ -43,6 +43,7 @@ from folkrnn_live.abc.parse import (
     Bar,
     Broken,
     Chord,
+    DropReason,
     Ending,
     InlineField,
     Key,
@@ -60,28 +61,6 @@ from folkrnn_live.abc.parse import (
     split_tunes,
 )
 from folkrnn_live.tokens import V2
-
-#: Every reason a tune can be dropped for, in report order.
-DROP_REASONS: tuple[str, ...] = (
-    "meter not in v2",
-    "meter change",
-    "key unsupported",
-    "mode not in v2",
-    "key change",
-    "multiple voices",
-    "multi-bar rest",
-    "broken rhythm >>",
-    "tuplet not in v2",
-    "ending other than 1/2",
-    "duration not in vocabulary",
-    "pitch out of range",
-    "pitch not in vocabulary",
-    "token not in vocabulary",
-    "unparseable",
-    "empty tune",
-    "wrong bar lengths",
-    "duplicate",
-)
 
 V2_METERS: tuple[Meter, ...] = ((2, 4), (3, 4), (4, 4), (6, 8), (9, 8), (12, 8), (3, 2))
 _METER_MAP: dict[Meter, Meter] = {m: m for m in V2_METERS} | {(2, 2): (4, 4)}
@@ -109,7 +88,7 @@ class Converted:
 
     tune: AbcTune
     tokens: tuple[str, ...] | None
-    reason: str | None = None
+    reason: DropReason | None = None
     detail: str | None = None
 
 
@@ -542,7 +521,7 @@ def _convert_body(tune: AbcTune, meter: Meter, unit: Fraction, key: Key, options
         if e.kind in ("note", "rest", "chord") and not _duration_ok(e.length):
             raise TuneError("duration not in vocabulary", f"a length of {e.length} eighths has no v2 token")
     # On ties the signature with fewer flats wins (a tune without sixths is dorian rather than minor).
-    modes = ["maj", "mix", "dor", "min"] if options.infer_mode and not key.mode_given else [key.mode]
+    modes: list[str] = ["maj", "mix", "dor", "min"] if options.infer_mode and not key.mode_given else [key.mode]
     best: tuple[list[str], str] | None = None
     failures: list[_Unspellable] = []
     for shift in _shifts(key):

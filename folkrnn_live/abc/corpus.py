@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from folkrnn_live.abc.convert import DROP_REASONS, ConvertOptions, convert_tunes
-from folkrnn_live.abc.parse import decode_abc, split_tunes
+from folkrnn_live.abc.convert import ConvertOptions, convert_tunes
+from folkrnn_live.abc.parse import DROP_REASONS, decode_abc, split_tunes
 
 #: music21's folk collections by name: the folder under ``music21/corpus``.
 COLLECTIONS: dict[str, str] = {

@@ -15,15 +15,37 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 Mode = Literal["maj", "min", "dor", "mix", "lyd", "phr", "loc"]
+#: Why a tune is not in the corpus (the rows of the corpus report, in this order).
+DropReason = Literal[
+    "meter not in v2",
+    "meter change",
+    "key unsupported",
+    "mode not in v2",
+    "key change",
+    "multiple voices",
+    "multi-bar rest",
+    "broken rhythm >>",
+    "tuplet not in v2",
+    "ending other than 1/2",
+    "duration not in vocabulary",
+    "pitch out of range",
+    "pitch not in vocabulary",
+    "token not in vocabulary",
+    "unparseable",
+    "empty tune",
+    "wrong bar lengths",
+    "duplicate",
+]
+DROP_REASONS: tuple[DropReason, ...] = get_args(DropReason)
 
 
 class TuneError(ValueError):
     """One tune cannot be used.  ``reason`` is a short category, ``detail`` says what was found."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: DropReason, detail: str) -> None:
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}")

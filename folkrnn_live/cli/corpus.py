@@ -7,7 +7,7 @@ import argparse
 from folkrnn_live.abc.corpus import ALL_MUSIC21, COLLECTIONS, build_corpus, format_report, write_corpus
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("corpus", help="build a v2 training corpus from ABC collections")
     sub = parser.add_subparsers(dest="corpus_command", metavar="ACTION")
     sub.required = True
