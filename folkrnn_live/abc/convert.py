@@ -31,30 +31,30 @@ Decisions (each dropped tune is counted under its reason, see :data:`DROP_REASON
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
 
 from folkrnn_live.abc import bars as barmod
+from folkrnn_live.abc.lex import Bar, Broken, Chord, Ending, InlineField, LineEnd, Note, Rest, Tuplet, lex_body
+from folkrnn_live.abc.notate import (
+    HIGH,
+    LOW,
+    Event,
+    Unspellable,
+    best_mode,
+    duration_token,
+    emit,
+    shifts,
+)
 from folkrnn_live.abc.parse import (
     LETTERS,
     NATURAL,
     AbcTune,
-    Bar,
-    Broken,
-    Chord,
     DropReason,
-    Ending,
-    InlineField,
     Key,
-    LineEnd,
     Meter,
-    Note,
-    Rest,
     TuneError,
-    Tuplet,
     default_unit,
-    lex_body,
     parse_key,
     parse_meter,
     parse_unit,
@@ -64,16 +64,7 @@ from folkrnn_live.tokens import V2
 
 V2_METERS: tuple[Meter, ...] = ((2, 4), (3, 4), (4, 4), (6, 8), (9, 8), (12, 8), (3, 2))
 _METER_MAP: dict[Meter, Meter] = {m: m for m in V2_METERS} | {(2, 2): (4, 4)}
-_MODE_SIG: dict[str, dict[str, int]] = {
-    "maj": {},
-    "min": {"B": -1, "E": -1, "A": -1},
-    "dor": {"B": -1, "E": -1},
-    "mix": {"B": -1},
-}
-_ACC_TEXT = {1: "^", -1: "_", 0: "="}
 _ACC_ALTER = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
-_LOW, _HIGH = 48, 95  # MIDI of C, and b'
-_BAR_TOKENS = frozenset(("|", "|:", ":|", "|1", "|2"))
 
 
 @dataclass(frozen=True)
@@ -105,35 +96,9 @@ def map_meter(meter: Meter | None) -> Meter:
     return mapped
 
 
-def duration_token(units: Fraction) -> str | None:
-    """A length in 1/8 units as a v2 duration token (None for 1, which is written without one)."""
-    key = (units.numerator, units.denominator)  # hashing a Fraction is slow; this runs per note
-    tok = _DURATION_TOKENS.get(key, "?")
-    if tok == "?":
-        n, d = key
-        tok = None if key == (1, 1) else str(n) if d == 1 else f"/{d}" if n == 1 else f"{n}/{d}"
-        _DURATION_TOKENS[key] = tok
-    return tok
-
-
-_DURATION_TOKENS: dict[tuple[int, int], str | None] = {}
-
-
 def _duration_ok(units: Fraction) -> bool:
     tok = duration_token(units)
     return tok is None or tok in V2.index
-
-
-@dataclass(slots=True)
-class _Ev:
-    kind: str  # note, rest, chord, broken, tuplet, bar, eol
-    notes: list[Note] = field(default_factory=list)  # as written
-    length: Fraction = Fraction(1)  # in 1/8 units, as written (before broken rhythm and tuplet)
-    tie: bool = False
-    in_tuplet: bool = False
-    text: str = ""
-    pitches: list[tuple[int, int]] = field(default_factory=list)  # sounding: (diatonic step, midi)
-    ticks: int | Fraction = barmod.TICKS  # length in ticks (integer arithmetic is far faster)
 
 
 def _bar_tokens(bar: Bar) -> list[str]:
@@ -175,9 +140,9 @@ class _Reader:
             got = self._units[key] = (units, ticks.numerator if ticks.denominator == 1 else ticks)
         return got
 
-    def event(self, kind: str, notes: list[Note], length: Fraction, tie: bool = False) -> _Ev:
+    def event(self, kind: str, notes: list[Note], length: Fraction, tie: bool = False) -> Event:
         units, ticks = self.units(length)
-        return _Ev(kind, notes, units, tie, self.counted(), ticks=ticks)
+        return Event(kind, notes, units, tie, self.counted(), ticks=ticks)
 
     def counted(self) -> bool:
         if self.tuplet_left > 0:
@@ -185,8 +150,8 @@ class _Reader:
             return True
         return False
 
-    def read(self, elements: list) -> list[_Ev]:
-        ev: list[_Ev] = []
+    def read(self, elements: list) -> list[Event]:
+        ev: list[Event] = []
         for el in elements:
             if isinstance(el, Note):
                 ev.append(self.event("note", [el], el.length, el.tie))
@@ -198,23 +163,23 @@ class _Reader:
             elif isinstance(el, Broken):
                 if el.count > 1:
                     raise TuneError("broken rhythm >>", f"{el.direction * el.count} has no v2 token")
-                ev.append(_Ev("broken", text=el.direction))
+                ev.append(Event("broken", text=el.direction))
             elif isinstance(el, Tuplet):
                 q_default = barmod.tuplet_q(el.p, self.meter)
                 if (el.q is not None and el.q != q_default) or (el.r is not None and el.r != el.p):
                     raise TuneError("tuplet not in v2", f"tuplet ({el.p}:{el.q}:{el.r}) has no v2 form")
                 if f"({el.p}" not in V2.index:
                     raise TuneError("tuplet not in v2", f"tuplet ({el.p} is not a v2 token")
-                ev.append(_Ev("tuplet", text=f"({el.p}"))
+                ev.append(Event("tuplet", text=f"({el.p}"))
                 self.tuplet_left = el.p
             elif isinstance(el, Bar):
-                ev.extend(_Ev("bar", text=t) for t in _bar_tokens(el))
+                ev.extend(Event("bar", text=t) for t in _bar_tokens(el))
             elif isinstance(el, Ending):
-                ev.append(_Ev("bar", text=_ending_token(el.number)))
+                ev.append(Event("bar", text=_ending_token(el.number)))
             elif isinstance(el, InlineField):
                 self.field(el)
             elif isinstance(el, LineEnd):
-                ev.append(_Ev("eol"))
+                ev.append(Event("eol"))
         return ev
 
     def field(self, el: InlineField) -> None:
@@ -231,7 +196,7 @@ class _Reader:
                 raise TuneError("key change", f"K:{el.value} inside the tune")
 
 
-def _imply_bars(events: list[_Ev], meter: Meter) -> list[_Ev]:
+def _imply_bars(events: list[Event], meter: Meter) -> list[Event]:
     """Drop line ends, turning into '|' those that end a complete bar without a bar line (the Essen
     files mark phrases by line ends and leave such bar lines out).  Sounding lengths are read as in
     :mod:`folkrnn_live.abc.bars`."""
@@ -242,7 +207,7 @@ def _imply_bars(events: list[_Ev], meter: Meter) -> list[_Ev]:
     if not needed:  # every line ends at a bar line (most collections): nothing to compute
         return [e for e in events if e.kind != "eol"]
     full = barmod.bar_units(meter) * barmod.TICKS
-    out: list[_Ev] = []
+    out: list[Event] = []
     running: int | Fraction = 0
     pending = (1, 1)  # factor of the next note's length, from a broken rhythm
     tuplet, tuplet_left = (1, 1), 0
@@ -270,7 +235,7 @@ def _imply_bars(events: list[_Ev], meter: Meter) -> list[_Ev]:
             total = running + (last_len or 0)
             nxt = next((x.kind for x in events[k + 1 :] if x.kind != "eol"), None)
             if total == full and nxt not in (None, "bar", "broken") and out and out[-1].kind != "bar":
-                out.append(_Ev("bar", text="|"))
+                out.append(Event("bar", text="|"))
                 running, last_len = 0, None
             continue
         out.append(e)
@@ -287,7 +252,7 @@ def _scale(x: int | Fraction, factor: tuple[int, int]) -> int | Fraction:
     return Fraction(y, den)
 
 
-def _resolve_pitches(events: list[_Ev], key: Key) -> None:
+def _resolve_pitches(events: list[Event], key: Key) -> None:
     """Sounding pitches by ABC 2.1 rules: an accidental holds to the end of the bar for that letter and
     octave, else the key signature; a note tied over a bar line keeps the tied note's pitch."""
     bar_acc: dict[tuple[str, int], int] = {}
@@ -325,8 +290,8 @@ def _resolve_pitches(events: list[_Ev], key: Key) -> None:
         )
 
 
-def _merge_ties(events: list[_Ev]) -> list[_Ev]:
-    out: list[_Ev] = []
+def _merge_ties(events: list[Event]) -> list[Event]:
+    out: list[Event] = []
     i = 0
     n = len(events)
     while i < n:
@@ -343,7 +308,7 @@ def _merge_ties(events: list[_Ev]) -> list[_Ev]:
                     and not (after is not None and after.kind == "broken")
                     and _duration_ok(e.length + f.length)
                 ):
-                    events[j] = _Ev(
+                    events[j] = Event(
                         "note", e.notes, e.length + f.length, f.tie, False, pitches=e.pitches, ticks=e.ticks + f.ticks
                     )
                     i = j
@@ -351,136 +316,6 @@ def _merge_ties(events: list[_Ev]) -> list[_Ev]:
         out.append(e)
         i += 1
     return out
-
-
-class _Unspellable(Exception):
-    def __init__(self, midi: int, text: str) -> None:
-        self.midi, self.text = midi, text
-
-
-def _letter_text(letter_idx: int, octave: int) -> str:
-    ch = LETTERS[letter_idx]
-    if octave >= 1:
-        return ch.lower() + "'" * (octave - 1)
-    return ch + "," * (-octave)
-
-
-@lru_cache(maxsize=4096)
-def _spellings(step: int, midi: int) -> tuple[tuple[int, int, int, str], ...]:
-    """Spellings of a sounding pitch as (letter index, octave, alteration, letter text): the diatonic
-    one first, then enharmonic ones, naturals before sharps and flats; double accidentals excluded."""
-    cands: list[tuple[int, int, int, str]] = []
-    for s in (step, step + 1, step - 1):
-        li, octave = s % 7, s // 7
-        alter = midi - (60 + 12 * octave + NATURAL[LETTERS[li]])
-        if -1 <= alter <= 1:
-            cands.append((li, octave, alter, _letter_text(li, octave)))
-    if cands and cands[0][:2] == (step % 7, step // 7):
-        return (cands[0], *sorted(cands[1:], key=lambda c: abs(c[2])))
-    return tuple(sorted(cands, key=lambda c: abs(c[2])))
-
-
-def _spell(
-    step: int, midi: int, state: dict[tuple[int, int], int], sig: dict[str, int]
-) -> tuple[str, tuple[int, int], int]:
-    """The token for a sounding pitch given the bar's accidental state.
-
-    Returns (token, (letter index, octave), alteration)."""
-    first = ""
-    for li, octave, alter, text in _spellings(step, midi):
-        current = state.get((li, octave))
-        if current is None:
-            current = sig.get(LETTERS[li], 0)
-        tok = text if current == alter else _ACC_TEXT[alter] + text
-        first = first or tok
-        if tok in V2.index:
-            return tok, (li, octave), alter
-    raise _Unspellable(midi, first or f"midi {midi}")
-
-
-def _best_mode(events: list[_Ev], shift: tuple[int, int], modes: list[str]) -> str:
-    """The mode whose C signature agrees with the most notes (diatonic spelling), first on ties."""
-    if len(modes) == 1:
-        return modes[0]
-    dsteps, dsemis = shift
-    counts = dict.fromkeys(modes, 0)
-    for e in events:
-        for step, midi in e.pitches:
-            s = step - dsteps
-            letter = LETTERS[s % 7]
-            alter = midi - dsemis - (60 + 12 * (s // 7) + NATURAL[letter])
-            for mode in modes:
-                if _MODE_SIG[mode].get(letter, 0) != alter:
-                    counts[mode] += 1
-    return min(modes, key=lambda m: (counts[m], modes.index(m)))
-
-
-def _emit(events: list[_Ev], shift: tuple[int, int], mode: str) -> list[str]:
-    """The body tokens for one transposition and mode."""
-    dsteps, dsemis = shift
-    sig = _MODE_SIG[mode]
-    state: dict[tuple[int, int], int] = {}
-    out: list[str] = []
-
-    def pitch_tok(step: int, midi: int) -> str:
-        s, m = step - dsteps, midi - dsemis
-        if not _LOW <= m <= _HIGH:
-            raise _Unspellable(m, f"MIDI {m}")
-        tok, where, alter = _spell(s, m, state, sig)
-        if tok[0] in "^_=":
-            state[where] = alter
-        return tok
-
-    for e in events:
-        k = e.kind
-        if k in ("note", "rest", "chord"):
-            if k == "note":
-                out.append(pitch_tok(*e.pitches[0]))
-            elif k == "rest":
-                out.append("z")
-            else:
-                out.append("[")
-                out.extend(pitch_tok(*p) for p in e.pitches)
-                out.append("]")
-            d = duration_token(e.length)
-            if d is not None:
-                out.append(d)
-        elif k == "broken":
-            prev = out[-1] if out else None
-            if prev is not None and prev + e.text in V2.index and prev[0] in "0123456789/":
-                out[-1] = prev + e.text  # glued v2 form: '2>' where the source has 'A2>B'
-            else:
-                out.append(e.text)
-        elif k == "tuplet":
-            out.append(e.text)
-        elif k == "bar":
-            state.clear()
-            _append_bar(out, e.text)
-    return out
-
-
-def _append_bar(out: list[str], bar: str) -> None:
-    """Append a bar token, folding runs of bar lines the way the v2 data has them."""
-    if not out:
-        if bar != "|":
-            out.append(bar)  # a leading plain '|' carries nothing
-        return
-    last = out[-1]
-    if last in _BAR_TOKENS:
-        if last == "|":
-            out[-1] = bar
-            return
-        if bar == "|":
-            return
-    out.append(bar)
-
-
-def _shifts(key: Key) -> list[tuple[int, int]]:
-    """Transpositions (diatonic steps, semitones) taking the tonic to C, smaller shift first."""
-    steps = LETTERS.index(key.letter)
-    semis = NATURAL[key.letter] + key.alter
-    cands = [(steps, semis), (steps - 7, semis - 12), (steps + 7, semis + 12)]
-    return sorted(cands, key=lambda c: (abs(c[1]), c[1]))
 
 
 def convert_tune(tune: AbcTune, options: ConvertOptions = ConvertOptions()) -> list[str]:
@@ -523,20 +358,20 @@ def _convert_body(tune: AbcTune, meter: Meter, unit: Fraction, key: Key, options
     # On ties the signature with fewer flats wins (a tune without sixths is dorian rather than minor).
     modes: list[str] = ["maj", "mix", "dor", "min"] if options.infer_mode and not key.mode_given else [key.mode]
     best: tuple[list[str], str] | None = None
-    failures: list[_Unspellable] = []
-    for shift in _shifts(key):
-        mode = _best_mode(events, shift, modes)
+    failures: list[Unspellable] = []
+    for shift in shifts(key):
+        mode = best_mode(events, shift, modes)
         try:
-            best = (_emit(events, shift, mode), mode)
+            best = (emit(events, shift, mode), mode)
             break
-        except _Unspellable as exc:
+        except Unspellable as exc:
             failures.append(exc)
     if best is None:
-        if all(not _LOW <= f.midi <= _HIGH for f in failures):
+        if all(not LOW <= f.midi <= HIGH for f in failures):
             raise TuneError(
                 "pitch out of range", f"{failures[0].text} falls outside C, .. b' (MIDI 48..95) however transposed"
             )
-        f = next(f for f in failures if _LOW <= f.midi <= _HIGH)
+        f = next(f for f in failures if LOW <= f.midi <= HIGH)
         raise TuneError("pitch not in vocabulary", f"{f.text} has no v2 token (nor has any enharmonic spelling)")
     body, mode = best
     tokens = [f"M:{meter[0]}/{meter[1]}", f"K:C{mode}", *body]
