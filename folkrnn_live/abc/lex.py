@@ -88,7 +88,6 @@ _LEADING_VOICE = re.compile(r"\s*\[V:([^\]]*)\]")
 _ENDING = re.compile(r"\[(\d+(?:[,-]\d+)*)")
 # Spacers, slurs and decoration symbols: ABC 2.1 reserves H-W and h-w for (user-definable) decorations.
 _SKIP_CHARS = frozenset(" \t`y$*~.()" + "HIJKLMNOPQRSTUVW" + "hijklmnopqrstuvw")
-_OCTAVE_SHIFT = {",": -1, "'": 1}
 
 
 @lru_cache(maxsize=1024)
@@ -103,9 +102,17 @@ def _length(num: str, slashes: str, den: str) -> Fraction:
 
 
 def _note(m: re.Match[str]) -> Note:
+    return Note(*_note_fields(m.group(0)))
+
+
+@lru_cache(maxsize=4096)
+def _note_fields(text: str) -> tuple[str, int, str | None, Fraction]:
+    # Collections repeat the same few hundred note spellings; parse each once.
+    m = _NOTE.fullmatch(text)
+    assert m is not None
     acc, letter, marks, num, slashes, den = m.groups()
-    octave = (1 if letter.islower() else 0) + sum(_OCTAVE_SHIFT[c] for c in marks)
-    return Note(letter.upper(), octave, acc, _length(num, slashes, den))
+    octave = (1 if letter.islower() else 0) + marks.count("'") - marks.count(",")
+    return letter.upper(), octave, acc, _length(num, slashes, den)
 
 
 def _music_lines(tune: AbcTune) -> list[tuple[int, str, bool]]:
@@ -171,7 +178,17 @@ def _lex_line(s: str, lineno: int, out: list[Element]) -> None:
     where = f"line {lineno}"
     while i < n:
         c = s[i]
-        if c in '"':
+        if c == " ":
+            i += 1
+        elif c in "^_=" or "A" <= c <= "G" or "a" <= c <= "g":
+            m = _NOTE.match(s, i)
+            if not m:
+                if s.startswith(("^/", "_/"), i):
+                    raise TuneError("token not in vocabulary", f"{where}: microtonal accidental")
+                raise TuneError("unparseable", f"{where}: accidental without a note at {s[i : i + 8]!r}")
+            out.append(_note(m))
+            i = m.end()
+        elif c == '"':
             j = s.find('"', i + 1)
             if j < 0:
                 raise TuneError("unparseable", f"{where}: unterminated chord symbol or annotation")
@@ -188,14 +205,6 @@ def _lex_line(s: str, lineno: int, out: list[Element]) -> None:
             if j < 0:
                 raise TuneError("unparseable", f"{where}: unterminated grace notes")
             i = j + 1
-        elif c in "^_=" or "A" <= c <= "G" or "a" <= c <= "g":
-            m = _NOTE.match(s, i)
-            if not m:
-                if s.startswith(("^/", "_/"), i):
-                    raise TuneError("token not in vocabulary", f"{where}: microtonal accidental")
-                raise TuneError("unparseable", f"{where}: accidental without a note at {s[i : i + 8]!r}")
-            out.append(_note(m))
-            i = m.end()
         elif c in "zx":
             m = _LENGTH.match(s, i + 1)
             assert m is not None
