@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("commands", help="list the server's OSC/MQTT commands (docs/commands.md)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--markdown", action="store_true", help="print docs/commands.md")

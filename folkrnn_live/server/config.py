@@ -10,6 +10,7 @@ Service settings live in fixed sections (``[model]``, ``[osc]``, ``[midi]``, ``[
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import re
 import tomllib
@@ -80,6 +81,26 @@ SCHEMA: tuple[Key, ...] = (
     Key("server", "log_dir", "str", "", "write each voice's command log (JSON lines) here; empty: off"),
     Key("server", "log_level", "str", "info", "logging level", choices=("debug", "info", "warning", "error")),
 )
+# Transports written beside the server (MQTT, MIDI in) bring their own config section: a module with
+# SECTION and CONFIG_KEYS (rows with the fields of Key after the section) joins the schema, its docs
+# and --set, without this file knowing its keys.  A missing module is simply not configurable.
+EXTENSION_MODULES = ("folkrnn_live.server.mqtt_settings", "folkrnn_live.server.midi_in_settings")
+
+
+def _extension_keys() -> tuple[Key, ...]:
+    keys: list[Key] = []
+    for name in EXTENSION_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        keys += [Key(mod.SECTION, *row) for row in getattr(mod, "CONFIG_KEYS", ())]
+    return tuple(keys)
+
+
+SCHEMA = SCHEMA + _extension_keys()
 SECTIONS = tuple(dict.fromkeys(k.section for k in SCHEMA))
 _BY_PATH = {k.path: k for k in SCHEMA}
 

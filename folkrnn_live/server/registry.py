@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -87,7 +87,7 @@ class Arg:
 
     def describe(self) -> str:
         """``amount: float -100..100`` as used in docs and error messages."""
-        t = "token|@class|pc:X" if self.type == "selector" else self.type
+        t: str = "token|@class|pc:X" if self.type == "selector" else self.type
         if self.type == "choice":
             t = "|".join(self.choices) if isinstance(self.choices, tuple) else f"<{self.choices}>"
         rng = ""
@@ -208,7 +208,7 @@ class Registry:
                 raise ValueError(f"command name {c.name!r} must match {NAME_RE.pattern}")
             self.commands[c.name] = c
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Command]:
         return iter(self.commands.values())
 
     def __len__(self) -> int:

@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import importlib
 import json
 import logging
 import signal
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -33,9 +35,14 @@ from folkrnn_live.server.live import LiveVoice
 from folkrnn_live.server.outputs import VoiceOutputs
 from folkrnn_live.server.registry import ALL, Call, CommandError, Context, Registry
 from folkrnn_live.server.sdnotify import Notifier
+from folkrnn_live.server.threads import limit_blas_threads
 
 log = logging.getLogger("folkrnn_live.server")
 RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "midi.")
+# Transports beside OSC.  A module here that defines ``open_transport(server)`` returning an async
+# context manager (or None when its config section disables it) is entered after the OSC endpoint;
+# an object with ``reconfigure(config)`` is told about SIGHUP reloads.
+TRANSPORT_MODULES = ("folkrnn_live.server.mqtt", "folkrnn_live.server.midi_in")
 
 
 class Server:
@@ -64,6 +71,7 @@ class Server:
         self._outputs: VoiceOutputs | None = None
         self._stepper: Any = None
         self._log_files: dict[str, Any] = {}
+        self.transports: list[Any] = []
 
     # --- dispatch API ------------------------------------------------------------------------------
     @property
@@ -123,7 +131,7 @@ class Server:
             raise CommandError("/folkrnn/subscribe", f"{origin.name} has its own feedback channel",
                                allowed="OSC clients")
         fn(port, streams)
-        self._loop_call(lambda: [origin.reply(lv.state_feedback()) for lv in self.voices.values()])
+        self._loop_call(lambda: self.cmd_status(origin, None))  # a new subscriber starts from the state
 
     def cmd_unsubscribe(self, origin: Origin, port: int) -> None:
         fn = getattr(origin, "unsubscribe", None)
@@ -136,6 +144,7 @@ class Server:
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def request_exit(self) -> None:
+        log.debug("exit requested")
         self._exit.set()
 
     def request_reload(self) -> None:
@@ -153,13 +162,18 @@ class Server:
                         if self.notifier.watchdog_interval:
                             tg.create_task(self._watchdog_loop(), name="folkrnn-live watchdog")
                 finally:
+                    log.debug("background tasks ended; shutting down")
+                    t0 = time.monotonic()
                     await self.shutdown()
+            self.notifier.close()
+            log.info("stopped: voices closed and outputs flushed in %.2f s", time.monotonic() - t0)
 
     async def startup(self, stack: AsyncExitStack) -> None:
         cfg = self.config
         logging.getLogger("folkrnn_live").setLevel(cfg["server.log_level"].upper())
         model = self.model if self.model is not None else self._load_model()
         self.model = model
+        limit_blas_threads(1)  # batch-1 steps on the loop's thread, never waiting for a BLAS pool
         mc = model.config
         from folkrnn_live.model.step import make_stepper
 
@@ -182,11 +196,26 @@ class Server:
             ))
             host, port = self.osc.address
             log.info("listening for OSC on %s:%d (commands: /folkrnn/<voice>/<command>)", host, port)
+        await self._open_transports(stack)
+        _freeze_gc()
         for v in cfg.voices:
             if v.autostart:
                 self.voices[v.name].cmd_start()
         self.started.set()
         self.notifier.ready(f"{len(self.voices)} voice(s) playing")
+
+    async def _open_transports(self, stack: AsyncExitStack) -> None:
+        for name in TRANSPORT_MODULES:
+            try:
+                mod = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+                continue
+            opener = getattr(mod, "open_transport", None)
+            cm = opener(self) if opener is not None else None
+            if cm is not None:
+                self.transports.append(await stack.enter_async_context(cm))
 
     def _load_model(self) -> Any:
         import torch
@@ -303,6 +332,13 @@ class Server:
             self.osc.configure(allow=new["osc.allow"], rate_limit=new["osc.rate_limit"], burst=new["osc.burst"],
                                max_delay=new["osc.max_delay"], max_subscribers=new["osc.max_subscribers"])
         self._ctx = ctx_new
+        for t in self.transports:
+            fn = getattr(t, "reconfigure", None)
+            if fn is not None:
+                try:
+                    fn(new)
+                except (ValueError, OSError) as exc:
+                    log.error("reload: %s: %s", type(t).__name__, exc)
         for name, lv in self.voices.items():
             lv.recordings_dir = Path(new["recording.dir"]) if new["recording.dir"] else None
             lv.source.queue_limit = new["server.queue_limit"]
@@ -336,6 +372,16 @@ class Server:
             for sig, old in previous.items():
                 loop.remove_signal_handler(sig)
                 signal.signal(sig, old)
+
+
+def _freeze_gc() -> None:
+    """The model and imports out of the garbage collector's reach, so collections during the
+    performance stay short (the player's helper, when it has one)."""
+    from folkrnn_live.player import scheduler
+
+    fn = getattr(scheduler, "freeze_gc", None)
+    if fn is not None:
+        fn()
 
 
 def _changed(old: Config, v: VoiceConfig) -> dict[str, Any]:
