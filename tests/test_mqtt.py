@@ -90,7 +90,7 @@ class Observer:
 
     def on(self, rel: str) -> list[Any]:
         topic = f"{self.prefix}/{rel}"
-        return [json.loads(m.payload) for m in self.messages if str(m.topic) == topic]  # type: ignore[arg-type]
+        return [json.loads(m.payload) for m in self.messages if str(m.topic) == topic]
 
     def tokens(self, voice: str = "1") -> list[tuple[int, str]]:
         return [(d["total"], d["token"]) for d in self.on(f"{voice}/event/token")]
@@ -155,9 +155,10 @@ async def test_named_json_and_all_target(server: Server, broker: Mosquitto) -> N
         await asyncio.wait_for(bridge.connected.wait(), DEADLINE)
         await obs.send("all/temperature", json.dumps({"value": 1.25}))  # JSON object: named
         await obs.send("2/tempo", "300")  # JSON scalar
-        for v in ("1", "2"):
-            await until(lambda v=v: [d for d in obs.on(f"{v}/state")
-                                     if d["controls"]["temperature"] == 1.25], f"voice {v} state")
+        def warmer(voice: str) -> list[Any]:
+            return [d for d in obs.on(f"{voice}/state") if d["controls"]["temperature"] == 1.25]
+
+        await until(lambda: warmer("1") and warmer("2"), "both voices' state")
         await until(lambda: [d for d in obs.on("2/state") if d["player"]["tempo"] == 300.0], "tempo state")
         await obs.send("ping", json.dumps({"id": 7}))
         assert (await until(lambda: obs.on("pong"), "pong"))[0] == {"id": 7}
@@ -240,7 +241,7 @@ async def test_state_is_retained_and_offline_said_on_exit(server: Server, broker
                         break
         st = got[f"{s.prefix}/1/state"]
         assert st.retain
-        assert json.loads(st.payload)["voice"] == "1"  # type: ignore[arg-type]
+        assert json.loads(st.payload)["voice"] == "1"
         assert got[f"{s.prefix}/online"].payload == b"true"
     async with aiomqtt.Client(broker.host, broker.port) as late:
         await late.subscribe(f"{s.prefix}/online")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from folkrnn_live.server.catalog import COMMANDS
@@ -43,7 +45,7 @@ def test_bad_settings_name_the_key(table: dict[str, object], expect: str) -> Non
     assert str(info.value).startswith("folkrnn.toml: ")
 
 
-def test_password_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_password_file(tmp_path: Path) -> None:
     f = tmp_path / "pw"
     f.write_text("s3cret\nignored\n")
     s = MqttSettings(username="u", password_file=str(f), ca_file=str(f))

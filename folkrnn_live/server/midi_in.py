@@ -1,0 +1,467 @@
+"""MIDI in: controller CCs and notes carry out registry commands (see :mod:`.midi_in_map`).
+
+:class:`MidiIn` is an async context manager: it opens the configured input port (mido with
+python-rtmidi; rtmidi calls back on its own thread, so messages are handed to the event loop with
+``call_soon_threadsafe``), and runs the task ``folkrnn-live midi-in`` that maps each message to a
+validated call and dispatches it like an OSC or MQTT message.  Anything that yields
+``mido.Message`` objects can feed it instead of a port (``feed``, ``feed_threadsafe`` or an async
+iterator ``source``): that is how the tests drive it without ALSA.
+
+A burst of CC messages from one knob is collapsed to its last value per batch, so turning a knob
+fast queues one command per step, not hundreds.  Learn mode (``midi_learn``) binds the next CC or
+note-on to a command; ``midi_save`` writes every mapping to ``midi_in.map_file``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tomllib
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple, Protocol
+
+import mido
+
+from folkrnn_live.server.feedback import Feedback, Origin, error_feedback
+from folkrnn_live.server.midi_in_map import (
+    MidiMapError,
+    MidiMapping,
+    parse_mapping,
+    parse_mappings,
+    to_toml,
+)
+from folkrnn_live.server.registry import Call, CommandError, Context, Registry
+
+log = logging.getLogger(__name__)
+SECTION = "midi_in"
+QUEUE_LIMIT = 10_000  # messages waiting for the loop, at most (a stuck loop must not grow memory)
+
+
+class MidiInError(OSError):
+    """The input port cannot be opened (the message says which ports exist)."""
+
+
+class Dispatcher(Protocol):
+    registry: Registry
+
+    @property
+    def context(self) -> Context: ...
+
+    def dispatch(self, call: Call, origin: Any) -> None: ...
+
+
+class Setting(NamedTuple):
+    """One ``[midi_in]`` key; fields in the order of ``config.Key`` after its section."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+CONFIG_KEYS: tuple[Setting, ...] = (
+    Setting("enabled", "bool", False, "open a MIDI input port and act on the mappings"),
+    Setting("port", "str", "", "input port name (a unique part of it is enough); empty: the first port"),
+    Setting("virtual", "bool", False, "create a virtual input port named 'folkrnn-live in' (not on Windows)"),
+    Setting("required", "bool", False, "refuse to start when the port cannot be opened (else: log and go on)"),
+    Setting("map_file", "str", "", "TOML file of [[map]] tables: loaded after [[midi_in.map]], written by midi_save"),
+)
+VIRTUAL_NAME = "folkrnn-live in"
+
+
+@dataclass(frozen=True)
+class MidiInSettings:
+    enabled: bool = False
+    port: str = ""
+    virtual: bool = False
+    required: bool = False
+    map_file: str = ""
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], where: str = "config") -> MidiInSettings:
+        """A ``[midi_in]`` table without its ``map`` array."""
+        by_name = {k.name: k for k in CONFIG_KEYS}
+        kw: dict[str, Any] = {}
+        for name, v in table.items():
+            if name == "map":
+                continue
+            key = by_name.get(name)
+            if key is None:
+                raise MidiMapError(f"{where}: unknown key {SECTION}.{name}; allowed in [{SECTION}]: "
+                                   + ", ".join([*by_name, "map"]))
+            ok = isinstance(v, bool) if key.type == "bool" else isinstance(v, str)
+            if not ok:
+                allowed = "true or false" if key.type == "bool" else "a string"
+                raise MidiMapError(f"{where}: {SECTION}.{name} must be {allowed}; got {v!r}")
+            kw[name] = v
+        return cls(**kw)
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any], where: str = "config") -> MidiInSettings:
+        """The server config's flat values (``"midi_in.port"`` -> value)."""
+        return cls.from_table({k[len(SECTION) + 1:]: v for k, v in values.items() if k.startswith(SECTION + ".")},
+                              where)
+
+
+@dataclass
+class MidiInStats:
+    received: int = 0  # messages handled, collapsed ones included
+    dispatched: int = 0
+    collapsed: int = 0  # CC values superseded by a later one in the same batch
+    unmapped: int = 0
+    errors: int = 0
+    dropped: int = 0  # queue full
+
+
+@dataclass(frozen=True)
+class MidiOrigin:
+    """Replies to commands from a controller have nobody to go to: errors are logged and kept."""
+
+    midi_in: MidiIn = field(repr=False)
+    control: str
+
+    @property
+    def name(self) -> str:
+        return f"midi:{self.control}"
+
+    def reply(self, fb: Feedback) -> None:
+        if fb.name == "error":
+            self.midi_in.note_error(f"{self.control}: {fb.data.get('message', fb.values)}")
+        else:
+            log.debug("MIDI %s: reply %s %s", self.control, fb.name, fb.values)
+
+
+def open_input_port(name: str, *, virtual: bool, callback: Callable[[mido.Message], None]) -> Any:
+    """An rtmidi input port calling ``callback`` on rtmidi's thread; :class:`MidiInError` names the
+    ports that exist when it cannot be opened."""
+    try:
+        if virtual:
+            return mido.open_input(name or VIRTUAL_NAME, virtual=True, callback=callback)
+        names = mido.get_input_names()
+        chosen = None
+        if name:
+            chosen = next((n for n in names if n == name), None) or next((n for n in names if name in n), None)
+            if chosen is None:
+                raise MidiInError(f"no MIDI input port matches {name!r} ({SECTION}.port); allowed: "
+                                  + (", ".join(repr(n) for n in names) or "none found (is a controller connected?)"))
+        elif not names:
+            raise MidiInError(f"no MIDI input ports found for {SECTION}; connect a controller, or set "
+                              f"{SECTION}.virtual = true")
+        return mido.open_input(chosen or names[0], callback=callback)
+    except MidiInError:
+        raise
+    except (OSError, ValueError, RuntimeError) as exc:  # rtmidi's errors (no ALSA, no JACK) are OSErrors
+        what = "virtual input port" if virtual else f"input port {name or '(first)'!r}"
+        raise MidiInError(f"cannot open MIDI {what}: {str(exc).strip().splitlines()[0]}") from exc
+
+
+class MidiIn:
+    """MIDI controller input for the server (see the module doc).
+
+    ``tables``: the ``[[midi_in.map]]`` tables, validated now against ``server.context`` (so build
+    it after the model is loaded); :class:`MidiMapError` names the bad key.
+    """
+
+    def __init__(
+        self,
+        server: Dispatcher,
+        settings: MidiInSettings | None = None,
+        tables: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        source: AsyncIterator[mido.Message] | None = None,
+    ) -> None:
+        self.server = server
+        self.settings = settings or MidiInSettings()
+        self.source = source
+        self.stats = MidiInStats()
+        self.errors: deque[str] = deque(maxlen=50)
+        self.mappings: list[MidiMapping] = []
+        self.port: Any = None
+        self.port_error: str | None = None
+        self._index: dict[tuple[str, int, int | None], list[MidiMapping]] = {}
+        self._held: set[int] = set()  # id() of CC buttons now pressed
+        self._learning: tuple[dict[str, Any], Origin | None] | None = None
+        self._swallow_off: tuple[int, int] | None = None  # the learned pad's own note-off
+        self._queue: asyncio.Queue[mido.Message] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.load(tables)
+
+    # --- mappings --------------------------------------------------------------------------------
+    def load(self, tables: Sequence[Mapping[str, Any]] | None) -> None:
+        """(Re)load the config's tables and then the map file's (whose controls win)."""
+        reg, ctx = self.server.registry, self.server.context
+        maps = parse_mappings(list(tables) if tables is not None else None, reg, ctx, f"{SECTION}.map")
+        path = self.settings.map_file
+        if path and os.path.exists(path):
+            try:
+                doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise MidiMapError(f"{path}: cannot read the MIDI map file ({SECTION}.map_file): {exc}") from exc
+            extra = set(doc) - {"map"}
+            if extra:
+                raise MidiMapError(f"{path}: unknown key {sorted(extra)[0]!r}; allowed: [[map]] tables")
+            saved = parse_mappings(doc.get("map", []), reg, ctx, f"{path}: map")
+            keys = {m.key for m in saved}
+            maps = [m for m in maps if m.key not in keys] + saved
+        self._set(maps)
+
+    def _set(self, maps: list[MidiMapping]) -> None:
+        self.mappings = maps
+        self._index = {}
+        for m in maps:
+            self._index.setdefault(m.key, []).append(m)
+        self._held &= {id(m) for m in maps}
+
+    def lookup(self, kind: str, number: int, channel: int) -> list[MidiMapping]:
+        return self._index.get((kind, number, channel), []) + self._index.get((kind, number, None), [])
+
+    def table_text(self) -> str:
+        return to_toml(self.mappings, f"{SECTION}.map")
+
+    def save(self) -> Path:
+        """Write every mapping to ``midi_in.map_file`` (the path comes from the config only)."""
+        if not self.settings.map_file:
+            raise MidiMapError(f"{SECTION}.map_file is not set; allowed: a file path in the config to save to")
+        path = Path(self.settings.map_file)
+        tmp = path.with_name(path.name + ".tmp")
+        header = "# MIDI mappings written by folkrnn-live (midi_save); loaded after [[midi_in.map]].\n\n"
+        try:
+            tmp.write_text(header + to_toml(self.mappings), encoding="utf-8")
+            os.replace(tmp, path)  # never a half-written file
+        except OSError as exc:
+            raise MidiMapError(f"{SECTION}.map_file: cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+        log.info("MIDI mappings saved to %s", path)
+        return path
+
+    def forget(self, kind: str, number: int, channel: int | None = None) -> int:
+        """Remove the mappings of one control (every channel when ``channel`` is None)."""
+        keep = [m for m in self.mappings
+                if not (m.kind == kind and m.number == number and (channel is None or m.channel == channel))]
+        n = len(self.mappings) - len(keep)
+        self._set(keep)
+        return n
+
+    # --- learn mode ------------------------------------------------------------------------------
+    def learn(self, command: str, voice: str | None = None, args: Any = None, *, origin: Origin | None = None,
+              **extra: Any) -> None:
+        """Bind the next CC or note-on to ``command`` (``extra``: more table keys, e.g. min, max,
+        curve, release).  Raises :class:`MidiMapError` at once when the command cannot be mapped."""
+        table: dict[str, Any] = {"command": command, **extra}
+        if voice:
+            table["voice"] = voice
+        if args not in (None, "", [], {}):
+            table["args"] = args
+        reg, ctx = self.server.registry, self.server.context
+        try:
+            parse_mapping({**table, "cc": 0}, reg, ctx, "midi_learn")
+        except MidiMapError as cc_error:
+            try:
+                parse_mapping({**table, "note": 0}, reg, ctx, "midi_learn")
+            except MidiMapError:
+                raise cc_error from None
+        self._learning = (table, origin)
+        log.info("MIDI learn: move a control or hit a pad for %s", command)
+
+    def cancel_learn(self) -> bool:
+        was = self._learning is not None
+        self._learning = None
+        return was
+
+    @property
+    def learning(self) -> bool:
+        return self._learning is not None
+
+    def _learn_from(self, kind: str, msg: mido.Message) -> None:
+        assert self._learning is not None
+        table, origin = self._learning
+        self._learning = None
+        number = msg.control if kind == "cc" else msg.note
+        full = {kind: number, "channel": msg.channel, **table}
+        try:
+            m = parse_mapping(full, self.server.registry, self.server.context, "midi_learn")
+        except MidiMapError as exc:
+            self.note_error(str(exc))
+            if origin is not None:
+                origin.reply(error_feedback(CommandError("/folkrnn/midi_learn", str(exc))))
+            return
+        self._set([x for x in self.mappings if x.key != m.key] + [m])
+        log.info("MIDI learned: %s", m.describe())
+        if origin is not None:
+            origin.reply(Feedback("replies", "midi_learned", None, (m.describe(),), {"mapping": dict(m.table)}))
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def __aenter__(self) -> MidiIn:
+        self._loop = asyncio.get_running_loop()
+        s = self.settings
+        if s.enabled:
+            try:
+                self.port = open_input_port(s.port, virtual=s.virtual, callback=self.feed_threadsafe)
+                log.info("MIDI in: listening on %s (%d mappings)", self.port.name, len(self.mappings))
+            except MidiInError as exc:
+                if s.required:
+                    raise
+                self.port_error = str(exc)
+                log.error("MIDI in is off: %s", exc)
+        self._tasks.append(self._loop.create_task(self.run(), name="folkrnn-live midi-in"))
+        if self.source is not None:
+            self._tasks.append(self._loop.create_task(self._pump(self.source), name="folkrnn-live midi-in source"))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            port.close()  # joins rtmidi's thread first, so no callback comes after this
+        tasks, self._tasks = self._tasks, []
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- input -----------------------------------------------------------------------------------
+    def feed(self, msg: mido.Message) -> None:
+        """Queue a message (on the event loop)."""
+        self._put(msg)
+
+    def feed_threadsafe(self, msg: mido.Message) -> None:
+        """Queue a message from another thread (rtmidi's callback)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+            loop.call_soon_threadsafe(self._put, msg)
+
+    def _put(self, msg: mido.Message) -> None:
+        if self._queue.qsize() >= QUEUE_LIMIT:
+            self.stats.dropped += 1
+            return
+        self._queue.put_nowait(msg)
+
+    async def _pump(self, source: AsyncIterator[mido.Message]) -> None:
+        async for msg in source:
+            self._put(msg)
+
+    async def run(self) -> None:
+        """Handle queued messages in batches until cancelled; nothing a controller sends ends it."""
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                self.handle_batch(batch)
+            except Exception:  # a mapping bug must not end MIDI input for the rest of the show
+                log.exception("MIDI in: cannot handle %s", batch)
+
+    async def idle(self) -> None:
+        """Wait until every queued message was handled (tests)."""
+        while not self._queue.empty():
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    def handle_batch(self, batch: Sequence[mido.Message]) -> None:
+        # Later values of a knob supersede earlier ones; buttons keep every edge.
+        last: dict[tuple[int, int], int] = {}
+        for i, msg in enumerate(batch):
+            if msg.type == "control_change":
+                last[(msg.channel, msg.control)] = i
+        for i, msg in enumerate(batch):
+            if msg.type == "control_change" and last[(msg.channel, msg.control)] != i and not self._learning \
+                    and not any(m.is_button for m in self.lookup("cc", msg.control, msg.channel)):
+                self.stats.received += 1
+                self.stats.collapsed += 1
+                continue
+            self.handle(msg)
+
+    def handle(self, msg: mido.Message) -> None:
+        """Map one message to its commands and dispatch them."""
+        self.stats.received += 1
+        t = msg.type
+        if t == "note_on" and msg.velocity == 0:  # running-status note-off
+            t = "note_off"
+        if t == "control_change":
+            kind, number = "cc", msg.control
+        elif t in ("note_on", "note_off"):
+            kind, number = "note", msg.note
+        else:
+            return  # clock, sysex, aftertouch...: not mapped
+        if self._learning is not None and t != "note_off":
+            self._learn_from(kind, msg)
+            if kind == "note":
+                self._swallow_off = (msg.channel, msg.note)
+            return
+        if t == "note_off" and self._swallow_off == (msg.channel, msg.note):
+            self._swallow_off = None  # the pad hit to learn was not played: do not release it
+            return
+        maps = self.lookup(kind, number, msg.channel)
+        if not maps:
+            self.stats.unmapped += 1
+            return
+        for m in maps:
+            if kind == "cc":
+                if m.is_button:
+                    pressed = msg.value >= 64
+                    if pressed == (id(m) in self._held):
+                        continue
+                    (self._held.add if pressed else self._held.discard)(id(m))
+                    self._send(m, pressed, None)
+                else:
+                    self._send(m, True, msg.value)
+            else:
+                self._send(m, t == "note_on", msg.velocity if m.arg is not None else None)
+
+    def _send(self, m: MidiMapping, press: bool, raw: int | None) -> None:
+        origin = MidiOrigin(self, f"{m.kind}{m.number}/ch{'*' if m.channel is None else m.channel}")
+        reg, ctx = self.server.registry, self.server.context
+        try:
+            call = m.press(raw, reg, ctx) if press else m.release_call(reg, ctx)
+            if call is None:
+                return
+            self.server.dispatch(call, origin)
+            self.stats.dispatched += 1
+        except (CommandError, KeyError) as exc:  # e.g. the voice was removed by a reload
+            origin.reply(error_feedback(exc if isinstance(exc, CommandError) else CommandError(m.describe(), str(exc))))
+
+    def note_error(self, text: str) -> None:
+        self.stats.errors += 1
+        self.errors.append(text)
+        log.warning("MIDI in: %s", text)
+
+    # --- the midi_* commands (global; Server._apply_global calls these with the origin) -------------
+    def apply(self, call: Call, origin: Origin) -> None:
+        """Carry out a ``midi_*`` command; raises CommandError (the server answers it)."""
+        addr = call.address
+        try:
+            getattr(self, f"_cmd_{call.name}")(origin, **call.args)
+        except MidiMapError as exc:
+            raise CommandError(addr, str(exc)) from exc
+
+    def _cmd_midi_learn(self, origin: Origin, command: str, voice: str, args: str) -> None:
+        self.learn(command, voice or None, args or None, origin=origin)
+        origin.reply(Feedback("replies", "midi_learning", None, (command,), {"command": command, "voice": voice}))
+
+    def _cmd_midi_learn_cancel(self, origin: Origin) -> None:
+        self.cancel_learn()
+
+    def _cmd_midi_forget(self, origin: Origin, kind: str, number: int, channel: int) -> None:
+        if not self.forget(kind, number, None if channel < 0 else channel):
+            raise MidiMapError(f"no mapping for {kind} {number}" + ("" if channel < 0 else f" on channel {channel}")
+                               + "; allowed: a mapped control (see midi_map)")
+
+    def _cmd_midi_map(self, origin: Origin) -> None:
+        text = self.table_text()
+        origin.reply(Feedback("replies", "midi_map", None, (text,),
+                              {"map": [dict(m.table) for m in self.mappings], "toml": text}))
+
+    def _cmd_midi_save(self, origin: Origin) -> None:
+        path = self.save()
+        origin.reply(Feedback("replies", "midi_saved", None, (str(path),), {"path": str(path)}))
