@@ -78,6 +78,15 @@ def osc(address: str, *args: object) -> bytes:
     return b.build().dgram
 
 
+def recording_state(client: socket.socket, port: int) -> dict[str, object]:
+    """Ask for voice 1's state and wait for it (notes may arrive in between)."""
+    client.sendto(osc("/folkrnn/status", "1"), ("127.0.0.1", port))
+    got: list[bytes] = []
+    recv_until(client, got, lambda: any(OscMessage(m).address == "/folkrnn/1/state" for m in got))
+    (state,) = [json.loads(OscMessage(m).params[0]) for m in got if OscMessage(m).address == "/folkrnn/1/state"]
+    return state  # type: ignore[no-any-return]
+
+
 CONFIG = """
 [model]
 path = "{model}"
@@ -87,6 +96,8 @@ port = {port}
 output = "file"
 dir = "{midi}"
 osc_notes = "127.0.0.1:{notes_port}"
+[recording]
+dir = "{rec}"
 [server]
 shutdown_timeout = 1.5
 [[voice]]
@@ -104,7 +115,7 @@ def test_serve_process_reload_and_sigterm(tiny_model_dir: Path, free_udp_port: i
     client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     client.bind(("127.0.0.1", 0))
     fields = {"model": tiny_model_dir.as_posix(), "port": free_udp_port, "midi": midi_dir.as_posix(),
-              "notes_port": notes.getsockname()[1]}
+              "notes_port": notes.getsockname()[1], "rec": (tmp_path / "rec").as_posix()}
     cfg = tmp_path / "live.toml"
     cfg.write_text(CONFIG.format(tempo=600, **fields), encoding="utf-8")
     notify = unix_dgram(tmp_path / "notify")
@@ -141,6 +152,13 @@ def test_serve_process_reload_and_sigterm(tiny_model_dir: Path, free_udp_port: i
         got.clear()
         recv_until(client, got, lambda: sum(OscMessage(m).address == "/folkrnn/2/note" for m in got) >= 3)
 
+        # A recording in progress is flushed and closed by SIGTERM.
+        client.sendto(osc("/folkrnn/1/record_start", "live"), ("127.0.0.1", free_udp_port))
+        end = time.monotonic() + WAIT
+        while not (st := recording_state(client, free_udp_port)).get("recording"):
+            assert time.monotonic() < end, "the recording did not start"
+        while recording_state(client, free_udp_port)["total_steps"] < st["total_steps"] + 3:  # type: ignore[operator]
+            assert time.monotonic() < end, "no steps recorded"
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=WAIT)
         recv_until(notify, seen, lambda: b"STOPPING=1" in seen)
@@ -161,3 +179,7 @@ def test_serve_process_reload_and_sigterm(tiny_model_dir: Path, free_udp_port: i
         assert hanging_notes(msgs) == set(), f.name
     last = [m for m in mido.MidiFile(files[-1]) if not m.is_meta]
     assert any(m.type == "note_on" for m in last)
+    (rec,) = (tmp_path / "rec").iterdir()
+    meta = json.loads((rec / "meta.json").read_text(encoding="utf-8"))
+    assert meta["closed"] is True and meta["stats"]["steps"] > 0
+    assert list(rec.glob("chunk_*.npz"))

@@ -13,6 +13,7 @@ import asyncio
 import datetime as _dt
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ class LiveVoice:
         )
         self.recordings_dir = Path(recordings_dir) if recordings_dir is not None else None
         self.recorder: Any = None
+        self._recording: AsyncExitStack | None = None
         self.log_sink = log_sink
         self._loop = asyncio.get_running_loop()
         self._drain_scheduled = False
@@ -163,18 +165,22 @@ class LiveVoice:
             path = self.recordings_dir / f"{stamp}-{self.name}-{label}-{n}"
         meta = {"voice": self.name, "seed": self.voice.seed, "tune": self.voice.tunes_started,
                 "step": self.voice.total_steps, "source": "folkrnn-live serve"}
-        self.recorder = Recorder(path, self.model, meta=meta)
-        self.recorder.attach(self.voice, name=self.name)
+        rec = Recorder(path, self.model, meta=meta)
+        # The recording is an outside resource with its own async context manager; its __aenter__
+        # only returns itself, so pushing its __aexit__ is entering it.  The stack lives as long as
+        # the recording: record_stop or shutdown closes it (the writer is joined off the loop).
+        self._recording = AsyncExitStack()
+        self._recording.push_async_exit(rec)
+        rec.attach(self.voice, name=self.name)
+        self.recorder = rec
         log.info("voice %s: recording to %s", self.name, path)
 
     def cmd_record_stop(self) -> None:
-        rec = self.recorder
-        if rec is None:
+        if self.recorder is None or self._recording is None:
             raise ValueError(f"voice {self.name} is not recording")
-        self.recorder = None
-        rec.detach(self.voice)
-        # Closing joins the writer thread: off the loop, so notes keep their time.
-        task = self._loop.create_task(asyncio.to_thread(rec.close), name=f"record-close-{self.name}")
+        self.recorder.detach(self.voice)  # no step reaches it from now on
+        stack, self.recorder, self._recording = self._recording, None, None
+        task = self._loop.create_task(stack.aclose(), name=f"record-close-{self.name}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -187,11 +193,10 @@ class LiveVoice:
     async def aclose(self, timeout: float = 1.0) -> None:
         """Stop playing (note-offs now) and flush the recording."""
         self.player.stop()
-        rec, self.recorder = self.recorder, None
-        if rec is not None:
-            rec.detach(self.voice)
+        stack, self.recorder, self._recording = self._recording, None, None
+        if stack is not None:
             try:
-                await asyncio.wait_for(asyncio.to_thread(rec.close, timeout), timeout + 0.5)
+                await asyncio.wait_for(stack.aclose(), timeout)
             except (TimeoutError, OSError) as exc:
                 log.error("voice %s: recording not closed cleanly: %s", self.name, exc)
         if self._tasks:
