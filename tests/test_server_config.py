@@ -121,3 +121,13 @@ def test_example_config_is_valid() -> None:
     for v in cfg.voices:
         cfg.voice_calls(v, Context.for_model(V2, 3, 512, [x.name for x in cfg.voices]))
     assert cfg["osc.host"] == "127.0.0.1"
+
+
+def test_extension_sections_join_the_schema() -> None:
+    # A transport module beside the server (here the MQTT bridge's settings) brings its own section.
+    if not any(k.section == "mqtt" for k in config.SCHEMA):
+        pytest.skip("no MQTT settings module")
+    assert load(None, {"mqtt.port": 1884})["mqtt.port"] == 1884
+    with pytest.raises(ConfigError, match="mqtt.port must be an integer in range 1..65535"):
+        parse({"mqtt": {"port": 0}})
+    assert "## [mqtt]" in config.markdown()

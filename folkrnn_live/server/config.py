@@ -32,7 +32,7 @@ VOICE_KEYS = ("name", "seed", "autostart")
 class Key:
     section: str
     name: str
-    type: str  # str, int, float, bool, list
+    type: str  # str, int, float, bool, list (of strings), raw (checked by the section's own module)
     default: Any
     help: str
     lo: float | None = None
@@ -48,7 +48,8 @@ class Key:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.lo is not None:
             return f"{'an integer' if self.type == 'int' else 'a number'} in range {self.lo:g}..{self.hi:g}"
-        return {"str": "a string", "bool": "true or false", "list": "a list of strings"}.get(self.type, self.type)
+        return {"str": "a string", "bool": "true or false", "list": "a list of strings",
+                "raw": "see its section"}.get(self.type, self.type)
 
 
 SCHEMA: tuple[Key, ...] = (
