@@ -52,6 +52,7 @@ from folkrnn_live.server.feedback import Feedback  # noqa: E402
 from folkrnn_live.server.service import Server  # noqa: E402
 
 TEMPO = 240.0
+RT_PRIORITY = 0  # --rt: the server's event loop under SCHED_RR (server.realtime_priority)
 
 
 def load_model() -> tuple[Any, str]:
@@ -85,7 +86,7 @@ def stats_ms(errors: list[float]) -> dict[str, float]:
 async def start(model: Any, voices: int, port: int) -> tuple[Server, asyncio.Task[None], list[MemoryOutput]]:
     overrides = {"osc.port": port, "server.voices": voices, "midi.output": "none", "server.state_interval": 0.0,
                  "voice_defaults.tempo": TEMPO, "osc.rate_limit": 5000.0, "osc.burst": 1000,
-                 "server.log_level": "warning"}
+                 "server.log_level": "warning", "server.realtime_priority": RT_PRIORITY}
     srv = Server(config.load(None, overrides), model=model)
     task = asyncio.create_task(srv.serve(install_signals=False))
     await srv.started.wait()
@@ -235,7 +236,7 @@ async def part_voices(model: Any, seconds: float, counts: list[int]) -> dict[str
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     model, which = load_model()
     out: dict[str, Any] = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-                           "model": which, "tempo_bpm": TEMPO}
+                           "model": which, "tempo_bpm": TEMPO, "realtime_priority": RT_PRIORITY}
     if "latency" in args.parts:
         print(f"latency ({args.seconds:.0f} s, load {os.getloadavg()[0]:.2f})...", flush=True)
         out["latency"] = await part_latency(model, args.seconds)
@@ -258,7 +259,11 @@ def main() -> int:
     p.add_argument("--voice-seconds", type=float, default=10.0, help="length of each voice-count run")
     p.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4, 6, 8, 12, 16, 24, 32])
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--rt", type=int, nargs="?", const=10, default=0, metavar="PRIORITY",
+                   help="run the loop under SCHED_RR (root or CAP_SYS_NICE), as server.realtime_priority does")
     args = p.parse_args()
+    global RT_PRIORITY
+    RT_PRIORITY = args.rt
     out = asyncio.run(main_async(args))
     text = json.dumps(out, indent=1)
     print(text)

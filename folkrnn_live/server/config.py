@@ -81,6 +81,8 @@ SCHEMA: tuple[Key, ...] = (
     Key("server", "queue_limit", "int", 10_000, "commands waiting per voice at most", 1, 10_000_000),
     Key("server", "log_dir", "str", "", "write each voice's command log (JSON lines) here; empty: off"),
     Key("server", "log_level", "str", "info", "logging level", choices=("debug", "info", "warning", "error")),
+    Key("server", "realtime_priority", "int", 0, "run the event loop under SCHED_RR at this priority (needs "
+        "CAP_SYS_NICE); 0: normal scheduling", 0, 99),
 )
 # Transports written beside the server (MQTT, MIDI in) bring their own config section: a module with
 # SECTION and CONFIG_KEYS (rows with the fields of Key after the section) joins the schema, its docs

@@ -198,6 +198,11 @@ class Server:
             log.info("listening for OSC on %s:%d (commands: /folkrnn/<voice>/<command>)", host, port)
         await self._open_transports(stack)
         _freeze_gc()
+        if cfg["server.realtime_priority"]:
+            from folkrnn_live.player import scheduler
+
+            fn = getattr(scheduler, "realtime_priority", None)
+            log.info("event loop scheduling: %s", fn(cfg["server.realtime_priority"]) if fn else "normal")
         for v in cfg.voices:
             if v.autostart:
                 self.voices[v.name].cmd_start()
