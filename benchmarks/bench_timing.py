@@ -2,6 +2,7 @@
 
     python3 benchmarks/bench_timing.py                  # every variant, >= 2,000 note events each
     python3 benchmarks/bench_timing.py --variants synthetic --events 500   # a quick look
+    python3 benchmarks/bench_timing.py --rt             # loop thread under SCHED_RR (root/CAP_SYS_NICE)
 
 Each variant plays live at 240 BPM through the real scheduler and player into an in-process output
 that stamps every message with time.monotonic() as it is handed over; the error is that stamp minus
@@ -12,15 +13,23 @@ the message's scheduled time, over note-ons and note-offs.  Variants:
 * ``sampler``: the live sampler (``folkrnn_live.sampler.voice.Voice``) with activation capture on,
   generating tune after tune on the CPU (the shipped model when there is one, else random v2 weights).
 
-Target: p99 <= 1 ms, max <= 5 ms on the project's 2-core machine.
+Target: p99 <= 1 ms, max <= 5 ms on the project's 2-core machine.  The load average before and after
+each variant is printed: other processes competing for the two cores delay the loop's wake-ups
+unless it runs under a real-time policy (``--rt``; a systemd unit sets ``CPUSchedulingPolicy=rr``).
 """
 
 from __future__ import annotations
 
+import os
+
+# Before numpy loads: BLAS runs in the calling thread.  OpenBLAS's own worker threads run at normal
+# priority, so on a busy machine a batch-1 model step that hands work to them waits for the OS
+# (steps of 100+ ms were measured here with the default pool).  Set the variable to compare.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import asyncio
 import json
-import os
 import platform
 import threading
 import time
@@ -29,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from folkrnn_live.player import MemoryOutput, Player, Scheduler, VoiceSettings
+from folkrnn_live.player.scheduler import freeze_gc, realtime_priority
 
 TUNES = [
     "M:4/4 K:Cdor |: c C C /2 C /2 C G C C /2 C /2 C | c C C /2 C /2 C B 2 A B | c C C /2 C /2 C G C C "
@@ -89,7 +99,9 @@ class ContinuousSampler:
         return tok
 
 
-def numpy_load(stop: threading.Event) -> None:
+def numpy_load(stop: threading.Event, rt: bool) -> None:
+    if rt:  # below the loop: preempted by it, but never by ordinary processes while holding the GIL
+        realtime_priority(5)
     rng = np.random.default_rng(0)
     while not stop.is_set():
         a = rng.standard_normal((160, 160))
@@ -131,7 +143,7 @@ async def play(source: Any, events: int, tempo: float) -> dict[str, Any]:
             }
 
 
-def run_variant(name: str, events: int, tempo: float) -> dict[str, Any]:
+def run_variant(name: str, events: int, tempo: float, rt: bool = False) -> dict[str, Any]:
     stop = threading.Event()
     thread = None
     extra: dict[str, Any] = {}
@@ -141,8 +153,10 @@ def run_variant(name: str, events: int, tempo: float) -> dict[str, Any]:
         source = ContinuousSampler()
         extra["model"] = source.model_name
     if name.endswith("+numpy"):
-        thread = threading.Thread(target=numpy_load, args=(stop,), daemon=True)
+        thread = threading.Thread(target=numpy_load, args=(stop, rt), daemon=True)
         thread.start()
+    freeze_gc()
+    load = os.getloadavg()[0]
     try:
         result = asyncio.run(play(source, events, tempo))
     finally:
@@ -152,6 +166,8 @@ def run_variant(name: str, events: int, tempo: float) -> dict[str, Any]:
     if isinstance(source, ContinuousSampler):
         extra["model_step_p50_ms"] = percentile(source.step_times, 50) * 1e3
         extra["model_step_max_ms"] = max(source.step_times) * 1e3
+    extra["load_before"] = load
+    extra["load_after"] = os.getloadavg()[0]
     return {"variant": name, **result, **extra}
 
 
@@ -161,19 +177,24 @@ def main() -> None:
     ap.add_argument("--tempo", type=float, default=240.0, help="BPM (default 240)")
     ap.add_argument("--variants", default="synthetic,synthetic+numpy,sampler",
                     help="comma-separated: synthetic, synthetic+numpy, sampler, sampler+numpy")
+    ap.add_argument("--rt", action="store_true",
+                    help="run the loop thread under SCHED_RR 10 (the load thread under SCHED_RR 5)")
     ap.add_argument("--json", action="store_true", help="print one JSON object per variant")
     args = ap.parse_args()
+    priority = realtime_priority(10) if args.rt else "normal"
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-          f", {args.tempo:g} BPM, >= {args.events} note events per variant")
+          f", {args.tempo:g} BPM, >= {args.events} note events per variant, priority {priority}, "
+          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     for name in args.variants.split(","):
-        r = run_variant(name.strip(), args.events, args.tempo)
+        r = run_variant(name.strip(), args.events, args.tempo, args.rt)
         if args.json:
             print(json.dumps(r))
             continue
         print(
             f"{r['variant']:<16} events {r['events']:5d}  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  "
             f"max {r['max_ms']:.3f} ms  | spin {r['spin_cpu_pct']:.1f}% CPU, max wake late "
-            f"{r['max_wake_late_ms']:.2f} ms, underruns {r['underruns']}, tokens {r['tokens']}"
+            f"{r['max_wake_late_ms']:.2f} ms, underruns {r['underruns']}, tokens {r['tokens']}, "
+            f"load avg {r['load_before']:.1f}->{r['load_after']:.1f}"
             + (f", model step p50 {r['model_step_p50_ms']:.2f} ms max {r['model_step_max_ms']:.2f} ms"
                f" ({r['model']})" if "model" in r else "")
         )

@@ -238,3 +238,26 @@ async def test_update_rejects_unknown_settings_and_keeps_the_old_ones() -> None:
     with pytest.raises(ValueError, match="velocity must be in range 1..127"):
         player.update(velocity=0)
     assert player.settings == VoiceSettings()
+
+
+@pytest.mark.asyncio
+async def test_unfolded_replay_comes_from_memory_while_the_generator_waits() -> None:
+    src = ListSource("M:4/4 K:Cmaj |: c d e f :| g a")
+    pulled_at: list[tuple[bool, int]] = []
+
+    def listener(ev: PlayerEvent) -> None:
+        if isinstance(ev, NotePlayed):
+            pulled_at.append((ev.note.repeat, src.position))
+
+    out = MemoryOutput()
+    async with out:
+        player = Player(src, [out], VoiceSettings(tempo=600, mode="unfolded"), listener=listener, **NO_RESYNC)  # type: ignore[arg-type]
+        async with player:
+            player.start()
+            await asyncio.wait_for(player.finished(), 20)
+    assert [s.msg.note for s in note_ons(out)] == [72, 74, 76, 77, 72, 74, 76, 77, 79, 81]
+    replayed = [n for rep, n in pulled_at if rep]
+    assert len(replayed) == 4
+    # no token was pulled while the first three replayed notes played; only the end of the replay
+    # needed the next live note (g), fixed by the token after it
+    assert replayed[0] == replayed[1] == replayed[2]

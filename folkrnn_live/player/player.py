@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -104,6 +105,8 @@ class Player:
         self._program_due = True
         self._done = asyncio.Event()
         self._clock_out: ClockOut | None = None
+        self._tokens_per_note: deque[int] = deque(maxlen=16)
+        self._tokens_since_note = 0
         if clock is not None:
             clock.subscribe(self._on_transport)
 
@@ -162,8 +165,10 @@ class Player:
         """Stop: silence, stop pulling tokens.  :meth:`start` carries on from the same place."""
         if self.state in ("playing", "paused"):
             self._halt("stopped")
-        else:
-            self._silence()
+            return
+        self._silence()  # a finished voice may still have its last notes sounding
+        if self.state == "finished":
+            self._done.set()
 
     def reset(self) -> None:
         """Silence and forget the tune in progress (queued notes included); the next tokens start a
@@ -193,8 +198,11 @@ class Player:
         self.unfolder.mode = new.mode
         now = self.scheduler.now()
         if new.program is not None and (new.program != old.program or new.channel != old.channel):
-            self._program_due = False
-            self._send(mido.Message("program_change", channel=new.channel, program=new.program), now)
+            if self.state in ("playing", "paused"):
+                self._program_due = False
+                self._send(mido.Message("program_change", channel=new.channel, program=new.program), now)
+            else:  # outputs may not be open yet: send it with the first note
+                self._program_due = True
         if new.send_clock != old.send_clock and self.state == "playing":
             if new.send_clock:
                 self._clock().start(now, "start")
@@ -237,7 +245,10 @@ class Player:
     def work_window(self) -> tuple[float, float] | None:
         if self.state != "playing" or self._exhausted or self._next_onset is None or self.unfolder.has_note():
             return None
-        return self._next_onset - self.lookahead, self._next_onset
+        # Start early enough for the most tokens a recent note needed (a perturbed model may emit
+        # many non-note tokens in a row), never later than ``lookahead`` before the note.
+        lead = max(self.lookahead, 2.0 * max(self._tokens_per_note, default=1) * self.scheduler.step_estimate)
+        return self._next_onset - lead, self._next_onset
 
     def work(self) -> None:
         try:
@@ -249,6 +260,7 @@ class Player:
 
     def _pull(self) -> None:
         token = self.source.next_token()
+        self._tokens_since_note += 1
         step = self.interpreter.step
         self.stats.tokens += token is not None
         if token is None:
@@ -305,6 +317,8 @@ class Player:
                 return
             elif isinstance(ev, Note):
                 assert timed is not None
+                self._tokens_per_note.append(self._tokens_since_note)
+                self._tokens_since_note = 0
                 # The next onset is scheduled first: a listener may pause, stop or reset the voice.
                 self._schedule_onset(nxt)
                 self._play(timed)

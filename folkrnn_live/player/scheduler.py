@@ -13,10 +13,12 @@ serves every voice on a loop, so no voice's generation delays another voice's no
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import itertools
 import logging
 import math
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -258,6 +260,28 @@ class Scheduler:
             late = loop.time() - target
             self._wake_late.append(late)
             self.stats.max_wake_late = max(self.stats.max_wake_late, late)
+
+
+def realtime_priority(priority: int = 10) -> str:
+    """Run the calling thread under SCHED_RR at ``priority`` (Linux, needs root or CAP_SYS_NICE; a
+    systemd unit grants it with ``CPUSchedulingPolicy=rr``).  On a busy machine this is what keeps
+    the loop's wake-ups on time: ordinary processes no longer delay it.  Threads that share the GIL
+    with the loop should run at a lower real-time priority (or in another process), or one holding
+    the GIL while preempted stalls the loop (priority inversion).  Returns what was done."""
+    if not 1 <= priority <= 99:
+        raise ValueError(f"priority must be in range 1..99; got {priority!r}")
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(priority))
+        return f"SCHED_RR {priority}"
+    except (AttributeError, PermissionError, OSError) as exc:
+        return f"normal (SCHED_RR refused: {exc})"
+
+
+def freeze_gc() -> None:
+    """Move everything allocated so far (model, imports) out of the collector's reach, so a full
+    collection scans only what the performance allocates and stays short."""
+    gc.collect()
+    gc.freeze()
 
 
 def _resolve(fut: asyncio.Future[bool]) -> None:
