@@ -216,20 +216,20 @@ def test_midi_commands_through_the_registry(tmp_path: Path) -> None:
     srv = FakeServer(registry=reg)
     m = MidiIn(srv, MidiInSettings(map_file=str(tmp_path / "m.toml")), [])
     origin = ListOrigin()
-    m.apply(reg.bind("midi_learn", ["temperature", "1"], CTX), origin)
+    m.apply_command(reg.bind("midi_learn", ["temperature", "1"], CTX), origin)
     m.handle(cc(7, 127))
-    m.apply(reg.bind("midi_map", [], CTX), origin)
+    m.apply_command(reg.bind("midi_map", [], CTX), origin)
     assert origin.replies[-1].name == "midi_map" and origin.replies[-1].data["map"][0]["cc"] == 7
-    m.apply(reg.bind("midi_save", [], CTX), origin)
+    m.apply_command(reg.bind("midi_save", [], CTX), origin)
     assert Path(origin.replies[-1].data["path"]).exists()
-    m.apply(reg.bind("midi_forget", ["cc", 7], CTX), origin)
+    m.apply_command(reg.bind("midi_forget", ["cc", 7], CTX), origin)
     from folkrnn_live.server.registry import CommandError
 
     with pytest.raises(CommandError, match="no mapping for cc 7"):
-        m.apply(reg.bind("midi_forget", ["cc", 7], CTX), origin)
+        m.apply_command(reg.bind("midi_forget", ["cc", 7], CTX), origin)
     m2 = MidiIn(srv, MidiInSettings(), [])
     with pytest.raises(CommandError, match=r"midi_in.map_file is not set"):
-        m2.apply(reg.bind("midi_save", [], CTX), origin)
+        m2.apply_command(reg.bind("midi_save", [], CTX), origin)
 
 
 # --- bad mapping tables --------------------------------------------------------------------------
@@ -373,3 +373,51 @@ async def test_pad_and_knob_steer_the_real_server() -> None:
     finally:
         srv.request_exit()
         await asyncio.wait_for(task, 20)
+
+
+@pytest.mark.asyncio
+async def test_server_builds_midi_in_from_its_config(tmp_path: Path) -> None:
+    """[midi_in] enabled: no port opens here (no ALSA), which is logged, not fatal; the mappings
+    work for anything fed in; a reload replaces them; required = true refuses to start."""
+    path = tmp_path / "folkrnn.toml"
+    base = '[midi]\noutput = "none"\n[osc]\nenabled = false\n[recording]\ndir = ""\n[[voice]]\nname = "1"\n'
+
+    def write(midi: str) -> None:
+        path.write_text(base + midi)
+
+    write('[midi_in]\nenabled = true\nport = "no such controller"\n'
+          '[[midi_in.map]]\ncc = 21\ncommand = "temperature"\nvoice = "1"\nmin = 0.5\nmax = 1.5\n')
+    torch.manual_seed(0)
+    model = FolkRNN(ModelConfig(hidden_size=16)).eval()
+    srv = Server(config_mod.load(path), model=model)
+    task = asyncio.create_task(srv.serve(install_signals=False))
+    try:
+        await asyncio.wait_for(srv.started.wait(), 20)
+        m = next(t for t in srv.transports if isinstance(t, MidiIn))
+        assert m.port is None and "no such controller" in str(m.port_error)
+        controls = srv.voices["1"].voice.controls
+
+        async def until(pred: Any) -> None:
+            async with asyncio.timeout(20):
+                while not pred():
+                    await asyncio.sleep(0.01)
+
+        m.feed(cc(21, 127))
+        await until(lambda: controls.temperature == 1.5)
+        write('[midi_in]\nenabled = true\nport = "no such controller"\n'
+              '[[midi_in.map]]\ncc = 21\ncommand = "temperature"\nvoice = "1"\nmin = 0.2\nmax = 0.4\n')
+        await srv.reload()
+        m.feed(cc(21, 0))
+        await until(lambda: controls.temperature == 0.2)
+        write('[midi_in]\nenabled = true\n[[midi_in.map]]\ncc = 300\ncommand = "temperature"\nvoice = "1"\n')
+        await srv.reload()  # a bad table is logged; the running mappings stay
+        m.feed(cc(21, 127))
+        await until(lambda: controls.temperature == 0.4)
+    finally:
+        srv.request_exit()
+        await asyncio.wait_for(task, 20)
+
+    write('[midi_in]\nenabled = true\nrequired = true\nport = "no such controller"\n')
+    srv = Server(config_mod.load(path), model=model)
+    with pytest.raises(MidiInError, match="no such controller"):
+        await asyncio.wait_for(srv.serve(install_signals=False), 20)

@@ -315,3 +315,41 @@ async def test_tls(server: Server, tls_broker: Mosquitto) -> None:
     async with bridge_for(server, settings_for(tls_broker, tls=True)) as bridge:  # the system CAs: refused
         await until(lambda: bridge.stats.failures >= 1, "TLS failure")
         assert "TLS failed" in str(bridge.last_error) and "mqtt.ca_file" in str(bridge.last_error)
+
+
+# --- wired into the server: [mqtt] in the config file, SIGHUP reload ------------------------------
+@pytest.mark.asyncio
+async def test_server_opens_the_bridge_from_its_config_and_reloads_it(broker: Mosquitto, tmp_path: Any) -> None:
+    first, second = (f"t{uuid.uuid4().hex[:10]}/{p}" for p in ("a", "b"))
+
+    def write(prefix: str) -> None:
+        path.write_text(
+            '[midi]\noutput = "none"\n[osc]\nenabled = false\n[recording]\ndir = ""\n'
+            f'[mqtt]\nenabled = true\nhost = "{broker.host}"\nport = {broker.port}\nprefix = "{prefix}"\n'
+            'reconnect_min = 0.05\nreconnect_max = 0.3\n'
+            '[[voice]]\nname = "1"\ntempo = 600.0\n')
+
+    path = tmp_path / "folkrnn.toml"
+    write(first)
+    torch.manual_seed(0)
+    srv = Server(config_mod.load(path), model=FolkRNN(ModelConfig(hidden_size=16)).eval())
+    task = asyncio.create_task(srv.serve(install_signals=False))
+    try:
+        await asyncio.wait_for(srv.started.wait(), DEADLINE)
+        bridge = next(t for t in srv.transports if isinstance(t, MqttBridge))
+        await asyncio.wait_for(bridge.connected.wait(), DEADLINE)
+        async with observer(broker, first) as obs:
+            await obs.send("1/temperature", "0.9")
+            await until(lambda: [d for d in obs.on("1/state") if d["controls"]["temperature"] == 0.9], "state")
+        write(second)
+        await srv.reload()  # what SIGHUP does: the bridge moves to the new prefix
+        async with observer(broker, second) as obs:
+            await until(lambda: bridge.connected.is_set() and bridge.prefix == second, "reconnected")
+            await obs.send("1/temperature", "1.1")
+            await until(lambda: [d for d in obs.on("1/state") if d["controls"]["temperature"] == 1.1], "state")
+        async with observer(broker, first) as old:  # the old prefix was said goodbye to
+            online = await until(lambda: [m for m in old.messages if str(m.topic) == f"{first}/online"], "online")
+            assert online[0].payload == b"false"
+    finally:
+        srv.request_exit()
+        await asyncio.wait_for(task, DEADLINE)

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import mido
 
@@ -36,10 +36,10 @@ from folkrnn_live.server.midi_in_map import (
     parse_mappings,
     to_toml,
 )
+from folkrnn_live.server.midi_in_settings import SECTION, VIRTUAL_NAME, MidiInSettings
 from folkrnn_live.server.registry import Call, CommandError, Context, Registry
 
 log = logging.getLogger(__name__)
-SECTION = "midi_in"
 QUEUE_LIMIT = 10_000  # messages waiting for the loop, at most (a stuck loop must not grow memory)
 
 
@@ -54,62 +54,6 @@ class Dispatcher(Protocol):
     def context(self) -> Context: ...
 
     def dispatch(self, call: Call, origin: Any) -> None: ...
-
-
-class Setting(NamedTuple):
-    """One ``[midi_in]`` key; fields in the order of ``config.Key`` after its section."""
-
-    name: str
-    type: str
-    default: Any
-    help: str
-    lo: float | None = None
-    hi: float | None = None
-    choices: tuple[str, ...] = ()
-
-
-CONFIG_KEYS: tuple[Setting, ...] = (
-    Setting("enabled", "bool", False, "open a MIDI input port and act on the mappings"),
-    Setting("port", "str", "", "input port name (a unique part of it is enough); empty: the first port"),
-    Setting("virtual", "bool", False, "create a virtual input port named 'folkrnn-live in' (not on Windows)"),
-    Setting("required", "bool", False, "refuse to start when the port cannot be opened (else: log and go on)"),
-    Setting("map_file", "str", "", "TOML file of [[map]] tables: loaded after [[midi_in.map]], written by midi_save"),
-)
-VIRTUAL_NAME = "folkrnn-live in"
-
-
-@dataclass(frozen=True)
-class MidiInSettings:
-    enabled: bool = False
-    port: str = ""
-    virtual: bool = False
-    required: bool = False
-    map_file: str = ""
-
-    @classmethod
-    def from_table(cls, table: Mapping[str, Any], where: str = "config") -> MidiInSettings:
-        """A ``[midi_in]`` table without its ``map`` array."""
-        by_name = {k.name: k for k in CONFIG_KEYS}
-        kw: dict[str, Any] = {}
-        for name, v in table.items():
-            if name == "map":
-                continue
-            key = by_name.get(name)
-            if key is None:
-                raise MidiMapError(f"{where}: unknown key {SECTION}.{name}; allowed in [{SECTION}]: "
-                                   + ", ".join([*by_name, "map"]))
-            ok = isinstance(v, bool) if key.type == "bool" else isinstance(v, str)
-            if not ok:
-                allowed = "true or false" if key.type == "bool" else "a string"
-                raise MidiMapError(f"{where}: {SECTION}.{name} must be {allowed}; got {v!r}")
-            kw[name] = v
-        return cls(**kw)
-
-    @classmethod
-    def from_config(cls, values: Mapping[str, Any], where: str = "config") -> MidiInSettings:
-        """The server config's flat values (``"midi_in.port"`` -> value)."""
-        return cls.from_table({k[len(SECTION) + 1:]: v for k, v in values.items() if k.startswith(SECTION + ".")},
-                              where)
 
 
 @dataclass
@@ -304,14 +248,11 @@ class MidiIn:
         self._loop = asyncio.get_running_loop()
         s = self.settings
         if s.enabled:
-            try:
+            if s.required:  # fail the start-up: the performer said this controller is essential
                 self.port = open_input_port(s.port, virtual=s.virtual, callback=self.feed_threadsafe)
                 log.info("MIDI in: listening on %s (%d mappings)", self.port.name, len(self.mappings))
-            except MidiInError as exc:
-                if s.required:
-                    raise
-                self.port_error = str(exc)
-                log.error("MIDI in is off: %s", exc)
+            else:
+                self._reopen_port()
         self._tasks.append(self._loop.create_task(self.run(), name="folkrnn-live midi-in"))
         if self.source is not None:
             self._tasks.append(self._loop.create_task(self._pump(self.source), name="folkrnn-live midi-in source"))
@@ -327,6 +268,37 @@ class MidiIn:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def reconfigure(self, config: Any) -> None:
+        """SIGHUP: new mappings and map file at once; a new port setting reopens the port.  A bad
+        table raises (the server logs it) and leaves the running mappings as they were."""
+        values = config.values if hasattr(config, "values") else config
+        new = MidiInSettings.from_config(values)
+        old = self.settings
+        self.settings = new
+        try:
+            self.load(values.get(f"{SECTION}.map") or [])
+        except MidiMapError:
+            self.settings = old
+            raise
+        if (new.enabled, new.port, new.virtual) != (old.enabled, old.port, old.virtual):
+            self._reopen_port()
+
+    def _reopen_port(self) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            port.close()
+        self.port_error = None
+        s = self.settings
+        if not s.enabled:
+            log.info("MIDI in: port closed (midi_in.enabled = false)")
+            return
+        try:
+            self.port = open_input_port(s.port, virtual=s.virtual, callback=self.feed_threadsafe)
+            log.info("MIDI in: listening on %s (%d mappings)", self.port.name, len(self.mappings))
+        except MidiInError as exc:  # at run time never fatal: the music goes on without the controller
+            self.port_error = str(exc)
+            log.error("MIDI in is off: %s", exc)
 
     # --- input -----------------------------------------------------------------------------------
     def feed(self, msg: mido.Message) -> None:
@@ -437,8 +409,8 @@ class MidiIn:
         log.warning("MIDI in: %s", text)
 
     # --- the midi_* commands (global; Server._apply_global calls these with the origin) -------------
-    def apply(self, call: Call, origin: Origin) -> None:
-        """Carry out a ``midi_*`` command; raises CommandError (the server answers it)."""
+    def apply_command(self, call: Call, origin: Origin) -> None:
+        """Carry out a ``midi_*`` command (group ``midi``); raises CommandError (the server answers it)."""
         addr = call.address
         try:
             getattr(self, f"_cmd_{call.name}")(origin, **call.args)
@@ -465,3 +437,14 @@ class MidiIn:
     def _cmd_midi_save(self, origin: Origin) -> None:
         path = self.save()
         origin.reply(Feedback("replies", "midi_saved", None, (str(path),), {"path": str(path)}))
+
+
+def open_transport(server: Any) -> MidiIn | None:
+    """The server's hook (``service.TRANSPORT_MODULES``): a MidiIn from the ``[midi_in]`` section
+    and its ``[[midi_in.map]]`` tables, or None when ``midi_in.enabled`` is false.  Bad tables
+    raise :class:`MidiMapError` (start-up fails with the key named)."""
+    values = server.config.values
+    settings = MidiInSettings.from_config(values)
+    if not settings.enabled:
+        return None
+    return MidiIn(server, settings, values.get(f"{SECTION}.map") or [])

@@ -174,6 +174,42 @@ class MqttBridge:
         """Wait until everything queued so far was handed to the broker (tests, shutdown)."""
         await self._flushed.wait()
 
+    def reconfigure(self, config: Any) -> None:
+        """SIGHUP: take the new ``[mqtt]`` settings.  Rates and streams change at once; a new
+        broker, prefix, identity or TLS setting reconnects; ``enabled = false`` disconnects.  Bad
+        settings raise MqttConfigError (the server logs it) and change nothing."""
+        values = config.values if hasattr(config, "values") else config
+        new = MqttSettings.from_config(values)
+        old = self.settings
+        if new == old:
+            return
+        self.settings = new
+        self._commands = RateLimiter(new.command_rate, new.command_burst)
+        self._event_bucket = RateLimiter(new.event_rate, max(1, int(new.event_rate)))
+        if new.streams != old.streams and self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = self.hub.subscribe(self._on_feedback, new.streams)
+        link = ("enabled", "host", "port", "prefix", "client_id", "username", "password", "password_file", "tls",
+                "ca_file", "cert_file", "key_file", "keepalive", "qos", "timeout")
+        if any(getattr(new, k) != getattr(old, k) for k in link) and self._task is not None:
+            log.info("MQTT: settings changed; reconnecting to %s", new.describe())
+            old_task, self._task = self._task, None
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._restart(old_task), name="folkrnn-live mqtt")
+
+    async def _restart(self, old: asyncio.Task[None]) -> None:
+        try:
+            await self._final_publish()  # "offline" under the old prefix, while the old link is up
+        finally:
+            old.cancel()  # also when this task is cancelled (shutdown) before getting here
+        await asyncio.wait({old}, timeout=CLOSE_TIMEOUT)
+        self.prefix = self.settings.prefix
+        self._own = set(_OUTPUT_NAMES)
+        self._states.clear()
+        self._events.clear()
+        if self.settings.enabled:
+            await self.run()
+
     # --- connection loop -------------------------------------------------------------------------
     async def run(self) -> None:
         """Connect, serve, and reconnect with capped exponential backoff, until cancelled.  Never
@@ -445,3 +481,12 @@ def _close_failed_tls_socket(exc: BaseException) -> None:
                         sock.close()
             tb = tb.tb_next
         e = e.__cause__ or e.__context__
+
+
+def open_transport(server: Any) -> MqttBridge | None:
+    """The server's hook (``service.TRANSPORT_MODULES``): a bridge from the ``[mqtt]`` section, or
+    None when ``mqtt.enabled`` is false.  Bad settings raise :class:`MqttConfigError` naming the key."""
+    settings = MqttSettings.from_config(server.config.values)
+    if not settings.enabled:
+        return None
+    return MqttBridge(server, server.hub, settings)
