@@ -2,7 +2,7 @@
 
 :data:`CONFIG_KEYS` rows have the field order of :class:`folkrnn_live.server.config.Key` after the
 section, so the server's config schema takes them over (``config.EXTENSION_MODULES``).  ``map`` is
-the ``[[midi_in.map]]`` array of tables; its type ``tables`` is not one the schema checks, so the
+the ``[[midi_in.map]]`` array of tables; its type ``raw`` is not checked by the schema, so the
 tables arrive as written and :func:`.midi_in_map.parse_mappings` validates them against the
 registry once the model is loaded.  No MIDI library is imported here.
 """
@@ -37,7 +37,7 @@ CONFIG_KEYS: tuple[Setting, ...] = (
     Setting("virtual", "bool", False, "create a virtual input port named 'folkrnn-live in' (not on Windows)"),
     Setting("required", "bool", False, "refuse to start when the port cannot be opened (else: log and go on)"),
     Setting("map_file", "str", "", "TOML file of [[map]] tables: loaded after [[midi_in.map]], written by midi_save"),
-    Setting("map", "tables", [], "[[midi_in.map]] tables: a CC or note mapped to a command (docs/midi.md)"),
+    Setting("map", "raw", [], "[[midi_in.map]] tables: a CC or note mapped to a command (docs/midi.md)"),
 )
 
 
@@ -59,7 +59,7 @@ class MidiInSettings:
             if key is None:
                 raise MidiMapError(f"{where}: unknown key {SECTION}.{name}; allowed in [{SECTION}]: "
                                    + ", ".join(by_name))
-            if key.type == "tables":
+            if key.type == "raw":
                 continue
             ok = isinstance(v, bool) if key.type == "bool" else isinstance(v, str)
             if not ok:
