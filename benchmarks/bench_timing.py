@@ -138,6 +138,7 @@ async def play(source: Any, events: int, tempo: float) -> dict[str, Any]:
                 "underruns": player.stats.underruns,
                 "spin_cpu_pct": 100.0 * st.spin_time / elapsed,
                 "late_actions": st.late_fires,
+                "late_after": dict(st.late_causes),
                 "max_wake_late_ms": st.max_wake_late * 1e3,
                 "step_estimate_ms": sched.step_estimate * 1e3,
             }
@@ -194,7 +195,8 @@ def main() -> None:
             f"{r['variant']:<16} events {r['events']:5d}  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  "
             f"max {r['max_ms']:.3f} ms  | spin {r['spin_cpu_pct']:.1f}% CPU, max wake late "
             f"{r['max_wake_late_ms']:.2f} ms, underruns {r['underruns']}, tokens {r['tokens']}, "
-            f"load avg {r['load_before']:.1f}->{r['load_after']:.1f}"
+            f"load avg {r['load_before']:.1f}->{r['load_after']:.1f}, late actions {r['late_actions']} "
+            f"(after {', '.join(f'{k} {v}' for k, v in r['late_after'].items() if v) or '-'})"
             + (f", model step p50 {r['model_step_p50_ms']:.2f} ms max {r['model_step_max_ms']:.2f} ms"
                f" ({r['model']})" if "model" in r else "")
         )

@@ -261,3 +261,59 @@ async def test_unfolded_replay_comes_from_memory_while_the_generator_waits() -> 
     # no token was pulled while the first three replayed notes played; only the end of the replay
     # needed the next live note (g), fixed by the token after it
     assert replayed[0] == replayed[1] == replayed[2]
+
+
+class StallingSource(ListSource):
+    """Fast, except one token that blocks the loop for 0.2 s (a hiccup far beyond any estimate)."""
+
+    def __init__(self, tokens: str, stall_at: int) -> None:
+        super().__init__(tokens)
+        self.stall_at = stall_at
+
+    def next_token(self) -> str | None:
+        if self.position == self.stall_at:
+            time.sleep(0.2)
+        return super().next_token()
+
+
+@pytest.mark.asyncio
+async def test_a_long_stall_moves_the_timeline_instead_of_rushing_notes() -> None:
+    out = MemoryOutput()
+    async with out:
+        src = StallingSource("M:4/4 K:Cmaj c d e f g a b c'", stall_at=6)
+        player = Player(src, [out], FAST, max_late=0.1)
+        async with player:
+            player.start()
+            await asyncio.wait_for(player.finished(), 20)
+    ons = note_ons(out)
+    assert [s.msg.note for s in ons] == [72, 74, 76, 77, 79, 81, 83, 84]  # all played, in order
+    assert player.stats.resyncs >= 1
+    gaps = [b.when - a.when for a, b in itertools.pairwise(ons)]
+    assert max(gaps) > 0.2  # the stall shows as one long gap...
+    assert sorted(gaps)[:-1] == pytest.approx([EIGHTH] * 6)  # ...and every other note keeps its length
+    assert hanging_notes(out.messages()) == set()
+
+
+@pytest.mark.asyncio
+async def test_a_long_run_of_non_note_tokens_does_not_block_the_loop() -> None:
+    # 60 bar lines between two notes, 2 ms each: other coroutines (OSC handlers) must still run.
+    src = SlowSource("M:4/4 K:Cmaj c " + "| " * 60 + "d e")
+    seen_positions: list[int] = []
+
+    async def other_coroutine() -> None:
+        while True:
+            await asyncio.sleep(0.001)
+            seen_positions.append(src.position)
+
+    out = MemoryOutput()
+    async with out:
+        player = Player(src, [out], FAST, **NO_RESYNC)  # type: ignore[arg-type]
+        ticker = asyncio.ensure_future(other_coroutine())
+        async with player:
+            player.start()
+            await asyncio.wait_for(player.finished(), 20)
+        ticker.cancel()
+    assert [s.msg.note for s in note_ons(out)] == [72, 74, 76]
+    # it ran again and again while the bar lines were being pulled (the scheduler yields the loop
+    # every few milliseconds of back-to-back steps)
+    assert len({p for p in seen_positions if 5 < p < 62}) >= 3

@@ -107,6 +107,7 @@ class Player:
         self._clock_out: ClockOut | None = None
         self._tokens_per_note: deque[int] = deque(maxlen=16)
         self._tokens_since_note = 0
+        self._overdue = False  # a note is due but not fixed yet: the onset waits for the next pull
         if clock is not None:
             clock.subscribe(self._on_transport)
 
@@ -179,8 +180,8 @@ class Player:
         self.timeline.reset()
         self._program_due = True
         self._exhausted = False
+        self._overdue = False
         if self.state == "playing":
-            self._cancel_onset()
             self._schedule_onset(self.scheduler.now() + self.start_delay)
         self.scheduler.wake()
 
@@ -220,6 +221,7 @@ class Player:
 
     def _halt(self, state: PlayerState) -> None:
         self._cancel_onset()
+        self._overdue = False
         self.scheduler.remove_worker(self)
         self._silence()
         if self._clock_out is not None:
@@ -253,6 +255,9 @@ class Player:
     def work(self) -> None:
         try:
             self._pull()
+            if self._overdue and (self.unfolder.has_note() or self._exhausted):
+                self._overdue = False
+                self._onset_timer = self.scheduler.at(self.scheduler.now(), self._on_onset, PRIO_ON)
         except Exception as exc:
             self._fail(exc)
 
@@ -272,6 +277,7 @@ class Player:
 
     def _schedule_onset(self, when: float) -> None:
         self._cancel_onset()
+        self._overdue = False
         self._next_onset = when
         self._onset_timer = self.scheduler.at(when, self._on_onset, PRIO_ON)
 
@@ -292,13 +298,18 @@ class Player:
             return
         t = self._next_onset
         if not self.unfolder.has_note() and not self._exhausted:
+            # The note is due and its tokens are not all here (a long run of non-note tokens, a slow
+            # step).  Pulling goes on as scheduler work, which keeps other voices' notes on time and
+            # lets the loop breathe; the onset fires as soon as the note is fixed.
             self.stats.underruns += 1
-            while not self.unfolder.has_note() and not self._exhausted:
-                self._pull()
-            now = self.scheduler.now()
-            if now - t > self.max_late:
-                self.stats.resyncs += 1
-                t = now
+            self._overdue = True
+            return
+        now = self.scheduler.now()
+        if now - t > self.max_late:
+            # Far too late (tokens came late, or the loop was held up): move the timeline rather
+            # than rushing the following notes to catch up.
+            self.stats.resyncs += 1
+            t = now
         spq = self._external_spq()
         while (ev := self.unfolder.pop()) is not None:
             timed, nxt = self.timeline.advance(ev, t, spq)

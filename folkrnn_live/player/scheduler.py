@@ -22,7 +22,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
 
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # Action priorities at equal times: note-offs before clock ticks before note-ons (a repeated pitch
 # is released before it is struck again).
 PRIO_OFF, PRIO_CLOCK, PRIO_ON, PRIO_LAST = 0, 1, 2, 3
+MAX_BUSY = 0.005  # seconds of back-to-back work steps before the scheduler yields to the loop
 
 
 class Worker(Protocol):
@@ -65,6 +66,9 @@ class SchedulerStats:
     spin_time: float = 0.0
     sleeps: int = 0
     max_wake_late: float = 0.0
+    # What the loop did just before each action that fired more than 1 ms late: "sleep" (woke late:
+    # the OS or another callback held the loop), "work" (a step overran its estimate) or "action".
+    late_causes: dict[str, int] = field(default_factory=lambda: {"sleep": 0, "work": 0, "action": 0})
 
 
 class Scheduler:
@@ -184,6 +188,8 @@ class Scheduler:
         clock = loop.time
         heap = self._heap
         stats = self.stats
+        last = "sleep"
+        last_yield = clock()
         while not self._closed:
             now = clock()
             while heap and heap[0][3].cancelled:
@@ -202,8 +208,10 @@ class Scheduler:
                 stats.fired += 1
                 if late > 0.001:
                     stats.late_fires += 1
+                    stats.late_causes[last] += 1
                 stats.max_late = max(stats.max_late, late)
                 self._call(timer.fn)
+                last = "action"
                 continue
             worker, opens_next = self._pick_worker(now)
             if worker is not None and now + self.step_estimate + self.guard <= deadline:
@@ -213,11 +221,18 @@ class Scheduler:
                 self._steps.append(dt)
                 stats.work_steps += 1
                 stats.work_time += dt
+                last = "work"
+                if t0 + dt - last_yield > MAX_BUSY:
+                    # Back-to-back steps: let the loop's other callbacks (OSC, MQTT) run.
+                    await asyncio.sleep(0)
+                    last_yield = clock()
                 continue
             target = deadline - window
             if worker is None:
                 target = min(target, opens_next)
             await self._sleep(target)
+            last = "sleep"
+            last_yield = clock()
 
     def _pick_worker(self, now: float) -> tuple[Worker | None, float]:
         best: Worker | None = None
