@@ -16,7 +16,7 @@ _ABC_FIELD = re.compile(r"^\s*[A-Za-z]:", re.MULTILINE)
 _SHOWN_PROBLEMS = 5
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "render",
         help="render v2 tokens or an ABC file to a MIDI file",

@@ -59,8 +59,10 @@ class MidiOutput:
         """Silence every sounding note (and All Notes Off on used channels), then release the resource."""
         if not self.is_open:
             return
+        if when is None:  # the last message's time (a file ends there), or now if nothing was sent
+            when = self._last_when if self._last_when is not None else time.monotonic()
         try:
-            self.silence(self._last_when if when is None else when)
+            self.silence(when)
         finally:
             self.is_open = False
             self._close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -355,7 +356,7 @@ class Player:
                 timed.onset,
                 timed.off - timed.onset,
             )
-            self._sounding[key] = self.scheduler.at(timed.off, lambda k=key: self._note_off(k), PRIO_OFF)
+            self._sounding[key] = self.scheduler.at(timed.off, functools.partial(self._note_off, key), PRIO_OFF)
             self._used_channels.add(ch)
         self.stats.notes += 1
         self._emit(

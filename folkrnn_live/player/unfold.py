@@ -19,7 +19,7 @@ PLAY_MODES: tuple[PlayMode, ...] = ("linear", "unfolded")
 def check_play_mode(mode: str) -> PlayMode:
     if mode not in PLAY_MODES:
         raise ValueError(f"mode must be one of {', '.join(PLAY_MODES)}; got {mode!r}")
-    return mode  # type: ignore[return-value]
+    return mode
 
 
 class Unfolder:
