@@ -1,0 +1,1128 @@
+#!/usr/bin/env python3
+"""Write the folkrnn-live performer patches: ``folkrnn-control.pd`` (the OSC abstraction),
+``folkrnn-live.pd`` (the Pd control surface) and ``folkrnn-live.maxpat`` (the same surface for Max).
+
+The patches are plain text and can be edited in Pd or Max like any other; this script exists
+because a Pd file addresses objects by their index, which is easy to get wrong by hand.  Both
+surfaces are laid out from the one table of controls below, so they offer the same controls under
+the same receive names.  ``python3 patches/generate.py`` rewrites the files; ``--check`` only says
+whether they are up to date (tests/test_pd_patches.py runs it).
+
+Conventions (see patches/README.md):
+
+* every control of the surface has a global receive name ``folkrnn-<name>``: another patch, a
+  ``-send`` flag or a MIDI mapping can move it exactly as a performer would;
+* every command reaches ``[folkrnn-control]`` as a plain Pd message (``temperature 0.8``), through
+  ``[s folkrnn-cmd]`` from anywhere, and leaves as OSC ``/folkrnn/<voice>/temperature 0.8``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+STREAMS = "tokens notes bars tunes applied"  # what the surfaces subscribe to (not probs or state)
+FONT = 12
+
+
+# --- Pd ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PdCanvas:
+    """One Pd canvas: objects in creation order (their index is what ``connect`` refers to)."""
+
+    width: int = 800
+    height: int = 600
+    name: str | None = None  # a subpatch when set
+    x: int = 40
+    y: int = 40
+    lines: list[str] = field(default_factory=list)
+    links: list[tuple[int, int, int, int]] = field(default_factory=list)
+    subpatches: dict[int, tuple[PdCanvas, int, int]] = field(default_factory=dict)
+
+    def _add(self, line: str) -> int:
+        self.lines.append(line)
+        return len(self.lines) - 1
+
+    def obj(self, x: int, y: int, text: str) -> int:
+        return self._add(f"#X obj {x} {y} {text};")
+
+    def msg(self, x: int, y: int, text: str, width: int | None = None) -> int:
+        return self._add(f"#X msg {x} {y} {text}{f', f {width}' if width else ''};")
+
+    def text(self, x: int, y: int, text: str, width: int | None = None) -> int:
+        return self._add(f"#X text {x} {y} {text}{f', f {width}' if width else ''};")
+
+    def floatatom(self, x: int, y: int, width: int, rcv: str = "-", snd: str = "-",
+                  lo: float = 0, hi: float = 0) -> int:
+        return self._add(f"#X floatatom {x} {y} {width} {lo:g} {hi:g} 0 - {rcv} {snd} 0;")
+
+    def symbolatom(self, x: int, y: int, width: int, rcv: str = "-", snd: str = "-") -> int:
+        return self._add(f"#X symbolatom {x} {y} {width} 0 0 0 - {rcv} {snd} 0;")
+
+    def listbox(self, x: int, y: int, width: int, rcv: str = "-", snd: str = "-") -> int:
+        return self._add(f"#X listbox {x} {y} {width} 0 0 0 - {rcv} {snd} 0;")
+
+    def bng(self, x: int, y: int, rcv: str, snd: str, label: str) -> int:
+        return self.obj(x, y, f"bng 19 250 50 0 {snd} {rcv} {label} 24 10 0 {FONT} #fcfcfc #000000 #000000")
+
+    def tgl(self, x: int, y: int, rcv: str, snd: str, label: str) -> int:
+        return self.obj(x, y, f"tgl 19 0 {snd} {rcv} {label} 24 10 0 {FONT} #fcfcfc #000000 #000000 0 1")
+
+    def hsl(self, x: int, y: int, lo: float, hi: float, rcv: str, snd: str, label: str, width: int = 160) -> int:
+        return self.obj(x, y, f"hsl {width} 19 {lo:g} {hi:g} 0 0 {snd} {rcv} {label} -2 -10 0 {FONT} "
+                              "#fcfcfc #000000 #000000 0 1")
+
+    def hradio(self, x: int, y: int, n: int, rcv: str, snd: str, label: str) -> int:
+        return self.obj(x, y, f"hradio 19 1 0 {n} {snd} {rcv} {label} 0 -10 0 {FONT} #fcfcfc #000000 #000000 0")
+
+    def subpatch(self, x: int, y: int, canvas: PdCanvas) -> int:
+        idx = self._add("")  # placeholder: rendered from the sub-canvas
+        self.subpatches[idx] = (canvas, x, y)
+        return idx
+
+    def connect(self, a: int, outlet: int, b: int, inlet: int = 0) -> None:
+        self.links.append((a, outlet, b, inlet))
+
+    def chain(self, *objs: int) -> None:
+        """Connect outlet 0 of each object to inlet 0 of the next."""
+        for a, b in itertools.pairwise(objs):
+            self.connect(a, 0, b, 0)
+
+    def render(self) -> str:
+        head = (f"#N canvas {self.x} {self.y} {self.width} {self.height} {self.name} 0;" if self.name
+                else f"#N canvas {self.x} {self.y} {self.width} {self.height} {FONT};")
+        out = [head]
+        for i, line in enumerate(self.lines):
+            if i in self.subpatches:
+                sub, x, y = self.subpatches[i]
+                out.append(sub.render())
+                out.append(f"#X restore {x} {y} pd {sub.name};")
+            else:
+                out.append(line)
+        out += [f"#X connect {a} {o} {b} {i};" for a, o, b, i in self.links]
+        return "\n".join(out)
+
+
+def pd_control() -> str:
+    """``[folkrnn-control]``: Pd messages in, OSC to the server, the server's feedback out.
+
+    Inlet: ``connect HOST PORT FEEDBACK_PORT``, ``disconnect``, ``voice NAME`` (a voice name or
+    ``all``; 1 at first), ``global COMMAND args...`` (``/folkrnn/COMMAND``) and any other message
+    ``COMMAND args...`` (``/folkrnn/<voice>/COMMAND``).  Outlets, left to right: feedback as
+    ``name args...`` (``token tune step token total``, ``note pitch velocity duration channel``,
+    ``error address argument message``, ``pong id`` ...), the voice it came from (output first),
+    and 1/0 when the connection opens or closes.  Nothing is sent while not connected.
+    """
+    c = PdCanvas(860, 640)
+    c.text(20, 10, "folkrnn-control: Pd messages in \\, OSC to the folkrnn-live server \\, its feedback out. "
+           "See patches/README.md and docs/commands.md.", 100)
+    inlet = c.obj(20, 60, "inlet")
+    route = c.obj(20, 90, "route connect disconnect voice global")
+
+    # connect HOST PORT FBPORT: listen for feedback, connect, subscribe (remember the port).
+    as_list = c.obj(20, 120, "list")  # "HOST PORT FBPORT": a message named HOST until made a list
+    t_conn = c.obj(20, 145, "t a a a a")  # right to left: listen, remember, connect, subscribe
+    listen = c.msg(20, 170, "listen 0 \\, listen \\$3")
+    connect = c.msg(150, 200, "disconnect \\, connect \\$1 \\$2")
+    subscribe = c.msg(280, 230, f"subscribe \\$3 {STREAMS}", 40)
+    remember = c.msg(420, 170, "\\$3")
+    fbport = c.obj(420, 200, "f")
+    c.connect(route, 0, as_list)
+    c.connect(as_list, 0, t_conn)
+    c.connect(t_conn, 3, listen)
+    c.connect(t_conn, 2, remember)
+    c.connect(t_conn, 1, connect)
+    c.connect(t_conn, 0, subscribe)
+    c.connect(remember, 0, fbport, 1)
+
+    # disconnect: unsubscribe, close the socket, stop listening.
+    t_disc = c.obj(520, 130, "t b b b")
+    unsub = c.msg(620, 200, "unsubscribe \\$1")
+    close = c.msg(570, 230, "disconnect")
+    unlisten = c.msg(520, 260, "listen 0")
+    c.connect(route, 1, t_disc)
+    c.connect(t_disc, 2, fbport)
+    c.connect(fbport, 0, unsub)
+    c.connect(t_disc, 1, close)
+    c.connect(t_disc, 0, unlisten)
+
+    # voice NAME: the address prefix of voice commands.
+    voice_prefix = c.obj(680, 90, "list prepend folkrnn")
+    c.connect(route, 2, voice_prefix)
+
+    # COMMAND args... -> /folkrnn/<voice>/COMMAND args ; global COMMAND args... -> /folkrnn/COMMAND
+    split_v = c.obj(20, 320, "list split 1")
+    split_g = c.obj(250, 320, "list split 1")
+    args = c.obj(480, 440, "list append")
+    pre_v = c.obj(20, 350, "list prepend folkrnn 1")
+    pre_g = c.obj(250, 350, "list prepend folkrnn")
+    pre_set = c.obj(20, 380, "list prepend set")
+    trim = c.obj(20, 410, "list trim")
+    t_send = c.obj(20, 440, "t b a")
+    fmt = c.obj(20, 480, "oscformat")
+    gate = c.obj(20, 510, "spigot")
+    netsend = c.obj(20, 540, "netsend -u -b")
+    c.connect(route, 4, split_v)
+    c.connect(route, 3, split_g)
+    c.connect(subscribe, 0, split_g)
+    c.connect(unsub, 0, split_g)
+    c.connect(voice_prefix, 0, pre_v, 1)
+    c.connect(split_v, 1, args, 1)
+    c.connect(split_g, 1, args, 1)
+    c.connect(split_v, 0, pre_v)
+    c.connect(split_g, 0, pre_g)
+    c.connect(pre_v, 0, pre_set)
+    c.connect(pre_g, 0, pre_set)
+    c.chain(pre_set, trim, t_send)
+    c.connect(t_send, 1, fmt)
+    c.connect(t_send, 0, args)
+    c.connect(args, 0, fmt)
+    c.chain(fmt, gate, netsend)
+    c.connect(connect, 0, netsend)
+    c.connect(close, 0, netsend)
+    state = c.obj(20, 570, "t f f")
+    c.connect(netsend, 0, state)
+    c.connect(state, 1, gate, 1)
+
+    # Feedback: OSC in, "name args..." out (the voice on the middle outlet, first).
+    netreceive = c.obj(520, 320, "netreceive -u -b")
+    c.connect(listen, 0, netreceive)
+    c.connect(unlisten, 0, netreceive)
+    parse = c.obj(520, 350, "oscparse")
+    ftrim = c.obj(520, 380, "list trim")
+    froute = c.obj(520, 410, "route folkrnn")
+    fsplit = c.obj(520, 440, "list split 1")
+    frest = c.obj(620, 500, "list append")
+    t_fb = c.obj(520, 470, "t b a")
+    fout_trim = c.obj(520, 530, "list trim")
+    c.chain(netreceive, parse, ftrim, froute, fsplit)
+    c.connect(fsplit, 1, frest, 1)
+    c.connect(fsplit, 0, t_fb)
+    c.connect(t_fb, 0, frest)
+    c.connect(frest, 0, fout_trim)
+
+    out_fb = c.obj(520, 600, "outlet")
+    out_voice = c.obj(660, 600, "outlet")
+    out_state = c.obj(780, 600, "outlet")
+    c.connect(fout_trim, 0, out_fb)
+    c.connect(froute, 1, out_fb)  # /error, /pong and the player's /note stream
+    c.connect(t_fb, 1, out_voice)
+    c.connect(state, 0, out_state)
+    c.connect(inlet, 0, route)
+    return c.render() + "\n"
+
+
+# The surface: one row per control, shared by the Pd and Max layouts.  ``kind`` decides the widget;
+# ``name`` is the receive name (``folkrnn-<name>``) and the command logic is written per kind below.
+
+
+@dataclass(frozen=True)
+class Control:
+    name: str
+    kind: str  # bang, toggle, slider, number, symbol, radio
+    label: str
+    lo: float = 0
+    hi: float = 0
+    default: float | str | None = None
+
+
+SNIP_LAYERS = (0, 1, 2)
+
+CONNECTION = (
+    Control("host", "symbol", "server host", default="127.0.0.1"),
+    Control("port", "number", "port", 0, 65535, default=7400),
+    Control("fbport", "number", "feedback port", 0, 65535, default=9001),
+    Control("voice", "symbol", "voice (1 2 ... or all)", default=1),
+    Control("connect", "bang", "connect"),
+    Control("disconnect", "bang", "disconnect"),
+    Control("ping", "bang", "ping"),
+)
+TRANSPORT = tuple(Control(n, "bang", n) for n in ("start", "stop", "pause", "resume", "next", "reset"))
+SAMPLER = (
+    Control("temperature", "slider", "temperature", 0.05, 3.0),
+    Control("tempo", "slider", "tempo_(BPM)", 40, 400),
+    Control("bias-pc", "radio", "bias_pitch_class:_C_C#_D_D#_E_F_F#_G_G#_A_A#_B", 0, 11),
+    Control("bias", "slider", "bias_amount", -10, 10),
+    Control("bias-clear", "bang", "bias_clear"),
+    Control("suppress-steps", "number", "steps (0 = until cleared)", 0, 1000000, default=32),
+    Control("suppress-bars", "toggle", "suppress_bar_lines"),
+    Control("snip-fraction", "number", "snip fraction", 0, 1, default=0.5),
+    Control("snip-seed", "number", "snip seed", 0, 4294967295, default=0),
+    *(Control(f"snip-{layer}", "bang", f"snip_layer_{layer}") for layer in SNIP_LAYERS),
+    *(Control(f"restore-{layer}", "bang", f"restore_{layer}") for layer in SNIP_LAYERS),
+    Control("restore", "bang", "restore_all"),
+    Control("force", "toggle", "force_0.7/0.3_@pitch"),
+    Control("steer-component", "number", "steer component", 0, 1000, default=0),
+    Control("steer-alpha", "slider", "steer_alpha", -20, 20),
+    Control("steer-clear", "bang", "steer_clear"),
+    Control("clear", "bang", "clear_all_interventions"),
+)
+OUTPUT = (
+    Control("midi", "toggle", "MIDI_out_([noteout])"),
+    Control("sine", "toggle", "sine_voice_(turns_DSP_on)"),
+    Control("print", "toggle", "print_feedback_to_the_Pd_window"),
+)
+CONTROLS = (*CONNECTION, *TRANSPORT, *SAMPLER, *OUTPUT)
+# The command each simple control sends (the rest are wired by hand below).
+SIMPLE = {
+    **{n: n for n in ("start", "stop", "pause", "resume", "next", "reset", "restore", "clear")},
+    "bias-clear": "bias_clear",
+    "steer-clear": "steer_clear",
+    "disconnect": "disconnect",
+    "ping": "global ping 1",
+    **{f"restore-{layer}": f"restore {layer}" for layer in SNIP_LAYERS},
+}
+
+
+def rcv(name: str) -> str:
+    return f"folkrnn-{name}"
+
+
+def snd(name: str) -> str:
+    return f"\\$0-{name}"
+
+
+def pd_live() -> str:
+    """``folkrnn-live.pd``: the performer's surface."""
+    c = PdCanvas(980, 820)
+    c.text(20, 10, "folkrnn-live control surface: connect \\, then play. Every control listens to "
+           "folkrnn-<name> (see patches/README.md) \\; any patch can also [s folkrnn-cmd] with "
+           "messages such as [temperature 0.8( or [global status(.", 130)
+
+    # Connection row.
+    y = 70
+    c.text(20, y, "server")
+    c.symbolatom(80, y, 12, rcv("host"), snd("host"))
+    c.text(190, y, "port")
+    c.floatatom(230, y, 6, rcv("port"), snd("port"))
+    c.text(300, y, "feedback port")
+    c.floatatom(400, y, 6, rcv("fbport"), snd("fbport"))
+    c.text(470, y, "voice")
+    c.symbolatom(515, y, 5, snd("voice-in"), snd("voice"))  # folkrnn-voice: see pd_controls_logic
+    c.bng(20, y + 35, rcv("connect"), snd("connect"), "connect")
+    c.bng(140, y + 35, rcv("disconnect"), snd("disconnect"), "disconnect")
+    c.tgl(270, y + 35, snd("connected"), "empty", "connected")
+    c.bng(400, y + 35, rcv("ping"), snd("ping"), "ping")
+    c.text(470, y + 35, "pong")
+    c.listbox(515, y + 35, 6, snd("pong-display"))
+
+    # Transport row.
+    y = 160
+    c.text(20, y, "transport")
+    for i, ctl in enumerate(TRANSPORT):
+        c.bng(100 + i * 85, y, rcv(ctl.name), snd(ctl.name), ctl.label)
+
+    # Sampler column.
+    y = 220
+    c.text(20, y, "--- the network (applied before the next token) ---")
+    c.hsl(20, y + 40, 0.05, 3, rcv("temperature"), snd("temperature"), "temperature")
+    c.floatatom(190, y + 40, 6, snd("temperature"))
+    c.hsl(260, y + 40, 40, 400, rcv("tempo"), snd("tempo"), "tempo_(BPM)")
+    c.floatatom(430, y + 40, 6, snd("tempo"))
+
+    c.hradio(20, y + 95, 12, rcv("bias-pc"), snd("bias-pc"), "bias_pitch_class")
+    c.text(20, y + 117, "C  C# D  D# E  F  F# G  G# A  A# B")
+    c.hsl(260, y + 95, -10, 10, rcv("bias"), snd("bias"), "bias_amount")
+    c.floatatom(430, y + 95, 6, snd("bias"))
+    c.bng(500, y + 95, rcv("bias-clear"), snd("bias-clear"), "bias_clear")
+
+    c.tgl(20, y + 150, rcv("suppress-bars"), snd("suppress-bars"), "suppress_bar_lines_for")
+    c.floatatom(215, y + 150, 7, rcv("suppress-steps"), snd("suppress-steps"))
+    c.text(280, y + 150, "steps (0 = until cleared \\; off = allow again)")
+
+    c.text(20, y + 185, "snip a random fraction")
+    c.floatatom(175, y + 185, 5, rcv("snip-fraction"), snd("snip-fraction"))
+    c.text(230, y + 185, "of a layer's units \\, seed")
+    c.floatatom(400, y + 185, 8, rcv("snip-seed"), snd("snip-seed"))
+    for i, layer in enumerate(SNIP_LAYERS):
+        c.bng(20 + i * 120, y + 215, rcv(f"snip-{layer}"), snd(f"snip-{layer}"), f"snip_layer_{layer}")
+        c.bng(20 + i * 120, y + 245, rcv(f"restore-{layer}"), snd(f"restore-{layer}"), f"restore_{layer}")
+    c.bng(380, y + 245, rcv("restore"), snd("restore"), "restore_all")
+
+    c.tgl(20, y + 285, rcv("force"), snd("force"), "force_0.7_generated_+_0.3_@pitch")
+    c.text(20, y + 320, "steer component")
+    c.floatatom(135, y + 320, 5, rcv("steer-component"), snd("steer-component"))
+    c.hsl(200, y + 320, -20, 20, rcv("steer-alpha"), snd("steer-alpha"), "steer_alpha")
+    c.floatatom(370, y + 320, 6, snd("steer-alpha"))
+    c.bng(440, y + 320, rcv("steer-clear"), snd("steer-clear"), "steer_clear")
+    c.bng(20, y + 360, rcv("clear"), snd("clear"), "clear_all_interventions_(temperature_stays)")
+
+    # Feedback displays (right column).
+    x = 600
+    c.text(x, 160, "--- what comes back ---")
+    c.text(x, 190, "tune / step")
+    c.listbox(x + 90, 190, 12, snd("pos-display"))
+    c.text(x, 220, "note")
+    c.listbox(x + 90, 220, 16, snd("note-display"))
+    c.text(x, 250, "tokens")
+    r_tok = c.obj(x + 90, 250, f"r {snd('tokens-display')}")
+    tok_box = c.msg(x + 90, 280, "-", 40)
+    c.connect(r_tok, 0, tok_box)
+    c.text(x, 360, "applied")
+    r_app = c.obj(x + 90, 360, f"r {snd('applied-display')}")
+    app_box = c.msg(x + 90, 390, "-", 40)
+    c.connect(r_app, 0, app_box)
+    c.text(x, 440, "error")
+    r_err = c.obj(x + 90, 440, f"r {snd('error-display')}")
+    err_box = c.msg(x + 90, 470, "-", 40)
+    c.connect(r_err, 0, err_box)
+
+    # Output row.
+    y = 640
+    c.text(20, y, "--- the notes here (the server plays MIDI itself \\; these are extra) ---")
+    c.tgl(20, y + 30, rcv("midi"), snd("midi"), "MIDI_out_([noteout])")
+    c.tgl(250, y + 30, rcv("sine"), snd("sine"), "sine_voice_(turns_DSP_on)")
+    c.tgl(520, y + 30, rcv("print"), snd("print"), "print_feedback_to_the_Pd_window")
+
+    # The engine: commands in, feedback out.
+    r_local = c.obj(x, 730, f"r {snd('cmd')}")
+    r_global = c.obj(x + 100, 730, "r folkrnn-cmd")
+    ctl = c.obj(x, 760, "folkrnn-control")
+    s_fb = c.obj(x, 790, f"s {snd('fb')}")
+    s_voice = c.obj(x + 100, 790, f"s {snd('fb-voice')}")
+    s_state = c.obj(x + 220, 790, f"s {snd('connected')}")
+    c.connect(r_local, 0, ctl)
+    c.connect(r_global, 0, ctl)
+    c.connect(ctl, 0, s_fb)
+    c.connect(ctl, 1, s_voice)
+    c.connect(ctl, 2, s_state)
+
+    c.subpatch(x + 240, 730, pd_controls_logic())
+    c.subpatch(x + 240, 760, pd_feedback_logic())
+    return c.render() + "\n"
+
+
+def pd_controls_logic() -> PdCanvas:
+    """What each control sends: ``[r $0-<name>]`` -> a message -> ``[s $0-cmd]``."""
+    c = PdCanvas(980, 860, name="controls", x=80, y=60)
+    out = c.obj(420, 820, f"s {snd('cmd')}")
+
+    def send(obj: int, outlet: int = 0) -> None:
+        c.connect(obj, outlet, out)
+
+    # Defaults, set through the controls themselves (so their stores and displays agree).
+    lb = c.obj(20, 10, "loadbang")
+    defaults = " \\; ".join(
+        f"{rcv(ctl.name)} {'symbol ' if isinstance(ctl.default, str) else ''}{ctl.default}"
+        for ctl in CONTROLS if ctl.default is not None
+    )
+    init = c.msg(20, 40, f"\\; {defaults}", 60)
+    c.connect(lb, 0, init)
+
+    # folkrnn-voice takes a number (2) or a name (symbol bass); a symbol box needs a symbol.
+    r_voice = c.obj(520, 10, f"r {rcv('voice')}")
+    is_num = c.obj(520, 35, "route float")
+    as_sym = c.obj(520, 60, "makefilename %d")
+    to_box = c.obj(520, 85, f"s {snd('voice-in')}")
+    c.connect(r_voice, 0, is_num)
+    c.connect(is_num, 0, as_sym)
+    c.connect(as_sym, 0, to_box)
+    c.connect(is_num, 1, to_box)
+
+    # connect: host, port, feedback port -> "connect HOST PORT FBPORT".
+    stores = []
+    for x, kind, name in ((20, "symbol", "host"), (140, "f", "port"), (260, "f", "fbport")):
+        r = c.obj(x, 130, f"r {snd(name)}")
+        stores.append(store := c.obj(x, 160, kind))
+        c.connect(r, 0, store, 1)
+    host, port, fbport = stores
+    trig = c.obj(380, 130, f"r {snd('connect')}")
+    t3 = c.obj(380, 160, "t b b b")
+    pack = c.obj(20, 190, "pack s f f")
+    c.connect(trig, 0, t3)
+    c.connect(t3, 2, fbport)
+    c.connect(t3, 1, port)
+    c.connect(t3, 0, host)
+    c.connect(host, 0, pack, 0)
+    c.connect(port, 0, pack, 1)
+    c.connect(fbport, 0, pack, 2)
+    m = c.msg(20, 215, "connect \\$1 \\$2 \\$3")
+    c.connect(pack, 0, m)
+    send(m)
+    r = c.obj(520, 130, f"r {snd('voice')}")
+    m = c.msg(520, 160, "voice \\$1")
+    c.connect(r, 0, m)
+    send(m)
+
+    # One message per bang.
+    for i, (name, command) in enumerate(SIMPLE.items()):
+        x, y = 20 + (i % 5) * 180, 270 + (i // 5) * 55
+        r = c.obj(x, y, f"r {snd(name)}")
+        m = c.msg(x, y + 25, command)
+        c.connect(r, 0, m)
+        send(m)
+
+    # Sliders: "temperature $1", "tempo $1".
+    for i, name in enumerate(("temperature", "tempo")):
+        r = c.obj(20 + i * 180, 450, f"r {snd(name)}")
+        m = c.msg(20 + i * 180, 475, f"{name} \\$1")
+        c.connect(r, 0, m)
+        send(m)
+
+    # Bias of one pitch class: a new class clears the old bias first.
+    r_pc, r_amt = c.obj(380, 450, f"r {snd('bias-pc')}"), c.obj(500, 450, f"r {snd('bias')}")
+    t_pc, t_amt = c.obj(380, 475, "t f b"), c.obj(500, 475, "t b f")
+    clear = c.msg(430, 500, "bias_clear")
+    p = c.obj(380, 525, "pack f f")
+    m = c.msg(380, 550, "bias pc:\\$1 \\$2")
+    c.connect(r_pc, 0, t_pc)
+    c.connect(t_pc, 1, clear)
+    send(clear)
+    c.connect(t_pc, 0, p, 0)
+    c.connect(r_amt, 0, t_amt)
+    c.connect(t_amt, 1, p, 1)
+    c.connect(t_amt, 0, p, 0)  # a bang: output with the current pitch class
+    c.connect(p, 0, m)
+    send(m)
+
+    # Suppress bar lines: on -> "suppress STEPS @bar", off -> "suppress_clear".
+    r_steps, r_on = c.obj(620, 450, f"r {snd('suppress-steps')}"), c.obj(790, 450, f"r {snd('suppress-bars')}")
+    steps = c.obj(620, 525, "f")
+    sel = c.obj(790, 475, "sel 0")
+    off = c.msg(790, 550, "suppress_clear")
+    on = c.obj(850, 500, "t b")
+    m = c.msg(620, 550, "suppress \\$1 @bar")
+    c.connect(r_steps, 0, steps, 1)
+    c.connect(r_on, 0, sel)
+    c.connect(sel, 0, off)
+    c.connect(sel, 1, on)
+    c.connect(on, 0, steps)
+    c.connect(steps, 0, m)
+    send(m)
+    send(off)
+
+    # snip_random LAYER FRACTION SEED (fraction and seed from their boxes).
+    pack3 = c.obj(20, 660, "pack f f f")
+    m = c.msg(20, 685, "snip_random \\$1 \\$2 \\$3")
+    for i, name in enumerate(("snip-fraction", "snip-seed")):
+        r = c.obj(20 + i * 150, 610, f"r {snd(name)}")
+        c.connect(r, 0, pack3, i + 1)
+    for layer in SNIP_LAYERS:
+        r = c.obj(330 + layer * 100, 610, f"r {snd(f'snip-{layer}')}")
+        lm = c.msg(330 + layer * 100, 635, str(layer))
+        c.connect(r, 0, lm)
+        c.connect(lm, 0, pack3)
+    c.connect(pack3, 0, m)
+    send(m)
+
+    # Force: on -> "force 0.7 @pitch 0.3" (until cleared), off -> "force_clear".
+    r_f = c.obj(660, 610, f"r {snd('force')}")
+    sel_f = c.obj(660, 635, "sel 0")
+    f_off = c.msg(660, 660, "force_clear")
+    f_on = c.msg(760, 660, "force 0.7 @pitch 0.3")
+    c.connect(r_f, 0, sel_f)
+    c.connect(sel_f, 0, f_off)
+    c.connect(sel_f, 1, f_on)
+    send(f_off)
+    send(f_on)
+
+    # Steer: "steer COMPONENT ALPHA" when either changes.
+    r_comp, r_alpha = c.obj(20, 740, f"r {snd('steer-component')}"), c.obj(200, 740, f"r {snd('steer-alpha')}")
+    t_alpha = c.obj(200, 765, "t b f")
+    p2 = c.obj(20, 790, "pack f f")
+    m = c.msg(20, 815, "steer \\$1 \\$2")
+    c.connect(r_comp, 0, p2, 0)
+    c.connect(r_alpha, 0, t_alpha)
+    c.connect(t_alpha, 1, p2, 1)
+    c.connect(t_alpha, 0, p2, 0)
+    c.connect(p2, 0, m)
+    send(m)
+    return c
+
+
+def pd_feedback_logic() -> PdCanvas:
+    """Feedback to the displays, the Pd window, [noteout] and the sine voice."""
+    c = PdCanvas(820, 760, name="feedback", x=120, y=100)
+    r_fb = c.obj(20, 20, f"r {snd('fb')}")
+    route = c.obj(20, 50, "route token note tune_start applied error pong")
+
+    # token tune step token total: "tune step" and a line of the tune's last tokens.
+    split2 = c.obj(20, 90, "list split 2")
+    pos = c.obj(20, 120, f"s {snd('pos-display')}")
+    split1 = c.obj(180, 120, "list split 1")
+    acc = c.obj(180, 150, "list prepend")
+    t_acc = c.obj(180, 180, "t a a a")
+    length = c.obj(180, 210, "list length")
+    full = c.obj(180, 235, "moses 24")
+    empty = c.msg(250, 260, "list")
+    pre = c.obj(330, 210, "list prepend set")
+    trim = c.obj(330, 235, "list trim")
+    s_tok = c.obj(330, 260, f"s {snd('tokens-display')}")
+    c.connect(route, 0, split2)
+    c.connect(split2, 0, pos)
+    c.connect(split2, 1, split1)
+    c.connect(split1, 0, acc)
+    c.connect(acc, 0, t_acc)
+    c.connect(t_acc, 2, pre)
+    c.chain(pre, trim, s_tok)
+    c.connect(t_acc, 1, acc, 1)
+    c.connect(t_acc, 0, length)
+    c.connect(length, 0, full)
+    c.connect(full, 1, empty)
+    c.connect(empty, 0, acc, 1)
+    c.connect(route, 2, empty)  # a new tune starts a new line
+
+    # The other displays: a listbox gets a list, a message box is set (it wraps long lines).
+    for i, (outlet, name, wrap) in enumerate(((1, "note-display", False), (3, "applied-display", True),
+                                              (4, "error-display", True), (5, "pong-display", False))):
+        x, y = 540, 90 + i * 90
+        first = c.obj(x, y, "list prepend set" if wrap else "list")
+        c.connect(route, outlet, first)
+        if wrap:
+            last = c.obj(x, y + 25, "list trim")
+            c.connect(first, 0, last)
+        else:
+            last = first
+        c.connect(last, 0, c.obj(x, y + 50, f"s {snd(name)}"))
+
+    # The Pd window, when asked.
+    r_print = c.obj(20, 330, f"r {snd('print')}")
+    gate_print = c.obj(20, 360, "spigot")
+    prt = c.obj(20, 390, "print folkrnn")
+    c.connect(r_fb, 0, gate_print)
+    c.connect(r_print, 0, gate_print, 1)
+    c.connect(gate_print, 0, prt)
+
+    # Notes: pitch velocity duration_ms channel(0-based) -> [makenote] -> [noteout].
+    notes = c.obj(20, 450, "list")
+    c.connect(route, 1, notes)
+    r_midi = c.obj(120, 450, f"r {snd('midi')}")
+    gate_midi = c.obj(20, 480, "spigot")
+    unpack = c.obj(20, 510, "unpack f f f f")
+    plus = c.obj(160, 540, "+ 1")
+    mk = c.obj(20, 570, "makenote 100 250")
+    out = c.obj(20, 610, "noteout 1")
+    c.connect(notes, 0, gate_midi)
+    c.connect(r_midi, 0, gate_midi, 1)
+    c.connect(gate_midi, 0, unpack)
+    c.connect(unpack, 3, plus)
+    c.connect(plus, 0, out, 2)
+    c.connect(unpack, 2, mk, 2)
+    c.connect(unpack, 1, mk, 1)
+    c.connect(unpack, 0, mk, 0)
+    c.connect(mk, 0, out, 0)
+    c.connect(mk, 1, out, 1)
+
+    # A sine voice: monophonic, velocity to level, 5 ms attack, 50 ms release after the duration.
+    r_sine = c.obj(300, 420, f"r {snd('sine')}")
+    sel = c.obj(300, 450, "sel 0")
+    dsp_off = c.msg(300, 480, "\\; pd dsp 0")
+    dsp_on = c.msg(400, 480, "\\; pd dsp 1")
+    gate_sine = c.obj(300, 520, "spigot")
+    c.connect(r_sine, 0, sel)
+    c.connect(sel, 0, dsp_off)
+    c.connect(sel, 1, dsp_on)
+    c.connect(r_sine, 0, gate_sine, 1)
+    c.connect(notes, 0, gate_sine)
+    unpack2 = c.obj(300, 550, "unpack f f f")
+    mtof = c.obj(300, 580, "mtof")
+    osc = c.obj(300, 610, "osc~")
+    level = c.obj(420, 580, "/ 400")
+    env_pack = c.obj(420, 610, "pack f f")
+    env = c.msg(420, 635, "\\$1 5 \\, 0 50 \\$2")
+    vline = c.obj(420, 660, "vline~")
+    mul = c.obj(300, 690, "*~")
+    dac = c.obj(300, 720, "dac~")
+    c.connect(gate_sine, 0, unpack2)
+    c.connect(unpack2, 2, env_pack, 1)
+    c.connect(unpack2, 1, level)
+    c.connect(unpack2, 0, mtof)
+    c.chain(mtof, osc)
+    c.connect(level, 0, env_pack)
+    c.chain(env_pack, env, vline)
+    c.connect(osc, 0, mul)
+    c.connect(vline, 0, mul, 1)
+    c.connect(mul, 0, dac)
+    c.connect(mul, 0, dac, 1)
+    return c
+
+
+# --- Max --------------------------------------------------------------------------------------------
+
+# Inlets and outlet types of the Max objects used (from Max 8 patchers: what Max itself writes).
+MAX_IO: dict[str, Callable[[list[str]], tuple[int, list[str]]]] = {
+    "r": lambda a: (0, [""]),
+    "s": lambda a: (1, []),
+    "t": lambda a: (1, [{"b": "bang", "i": "int", "f": "float"}.get(x, "") for x in a]),
+    "route": lambda a: (len(a) + 1, [""] * (len(a) + 1)),
+    "zl.slice": lambda a: (2, ["", ""]),
+    "zl.ecils": lambda a: (2, ["", ""]),
+    "zl.join": lambda a: (2, ["", ""]),
+    "zl.reg": lambda a: (2, ["", ""]),
+    "zl.stream": lambda a: (2, ["", ""]),
+    "sprintf": lambda a: (max(1, sum(x.count("%") for x in a)), [""]),
+    "prepend": lambda a: (1, [""]),
+    "tosymbol": lambda a: (1, [""]),
+    "fromsymbol": lambda a: (1, [""]),
+    "loadbang": lambda a: (1, ["bang"]),
+    "loadmess": lambda a: (1, [""]),
+    "pack": lambda a: (len(a), [""]),
+    "pak": lambda a: (len(a), [""]),
+    "unpack": lambda a: (1, [{"i": "int", "f": "float", "s": ""}.get(x, "") for x in a]),
+    "sel": lambda a: (2, ["bang", ""]),
+    "gate": lambda a: (2, [""]),
+    "i": lambda a: (2, ["int"]),
+    "+": lambda a: (2, ["int"]),
+    "/": lambda a: (2, ["float"]),
+    "makenote": lambda a: (3, ["float", "float"]),
+    "noteout": lambda a: (3, []),
+    "print": lambda a: (1, []),
+    "udpsend": lambda a: (1, []),
+    "udpreceive": lambda a: (1, [""]),
+    "mtof": lambda a: (1, [""]),
+    "cycle~": lambda a: (2, ["signal"]),
+    "line~": lambda a: (2, ["signal", "bang"]),
+    "*~": lambda a: (2, ["signal"]),
+    "ezdac~": lambda a: (2, []),
+}
+MAX_UI = {  # maxclass: (inlets, outlet types)
+    "message": (2, [""]),
+    "comment": (1, []),
+    "button": (1, ["bang"]),
+    "toggle": (1, ["int"]),
+    "number": (1, ["", "bang"]),
+    "flonum": (1, ["", "bang"]),
+    "slider": (1, [""]),
+    "umenu": (1, ["int", "", ""]),
+}
+
+
+@dataclass
+class MaxPatcher:
+    boxes: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    def _box(self, maxclass: str, x: float, y: float, w: float, h: float, nin: int, outs: list[str],
+             **extra: Any) -> str:
+        box_id = f"obj-{len(self.boxes) + 1}"
+        box: dict[str, Any] = {"id": box_id, "maxclass": maxclass, "numinlets": nin, "numoutlets": len(outs)}
+        if outs:
+            box["outlettype"] = outs
+        box["patching_rect"] = [float(x), float(y), float(w), float(h)]
+        box.update(extra)
+        self.boxes.append({"box": dict(sorted(box.items()))})
+        return box_id
+
+    def obj(self, x: float, y: float, text: str) -> str:
+        name, *args = text.split()
+        nin, outs = MAX_IO[name](args)
+        return self._box("newobj", x, y, max(30.0, 7.0 * len(text) + 12), 22, nin, outs, text=text)
+
+    def ui(self, maxclass: str, x: float, y: float, w: float = 22, h: float = 22, **extra: Any) -> str:
+        nin, outs = MAX_UI[maxclass]
+        if maxclass in ("button", "toggle", "number", "flonum", "slider", "umenu"):
+            extra.setdefault("parameter_enable", 0)
+        return self._box(maxclass, x, y, w, h, nin, list(outs), **extra)
+
+    def msg(self, x: float, y: float, text: str, w: float | None = None) -> str:
+        return self.ui("message", x, y, w or max(30.0, 7.0 * len(text) + 14), 22, text=text)
+
+    def comment(self, x: float, y: float, text: str, w: float | None = None) -> str:
+        return self.ui("comment", x, y, w or 7.0 * len(text) + 10, 20, text=text)
+
+    def position(self, box_id: str) -> tuple[float, float]:
+        x, y, _, _ = self.boxes[int(box_id.split("-")[1]) - 1]["box"]["patching_rect"]
+        return x, y
+
+    def connect(self, a: str, outlet: int, b: str, inlet: int = 0) -> None:
+        self.lines.append({"patchline": {"destination": [b, inlet], "source": [a, outlet]}})
+
+    def chain(self, *ids: str) -> None:
+        for a, b in itertools.pairwise(ids):
+            self.connect(a, 0, b)
+
+    def render(self) -> str:
+        patcher = {
+            "patcher": {
+                "fileversion": 1,
+                "appversion": {"major": 8, "minor": 5, "revision": 0, "architecture": "x64", "modernui": 1},
+                "classnamespace": "box",
+                "rect": [60.0, 80.0, 1100.0, 800.0],
+                "bglocked": 0,
+                "openinpresentation": 0,
+                "default_fontsize": 12.0,
+                "default_fontface": 0,
+                "default_fontname": "Arial",
+                "gridonopen": 1,
+                "gridsize": [15.0, 15.0],
+                "gridsnaponopen": 1,
+                "toolbarvisible": 1,
+                "description": "folkrnn-live control surface (see patches/README.md)",
+                "boxes": self.boxes,
+                "lines": self.lines,
+            }
+        }
+        return json.dumps(patcher, indent=1) + "\n"
+
+
+def max_live() -> str:
+    """``folkrnn-live.maxpat``: the same surface for Max (udpsend/udpreceive, vanilla objects)."""
+    p = MaxPatcher()
+    p.comment(20, 10, "folkrnn-live control surface: click connect, then play. Each control also listens to "
+              "[r folkrnn-<name>]; any patch can [s folkrnn-cmd] messages such as 'temperature 0.8'.", 900)
+
+    cmd = "folkrnn-cmd"
+
+    def to_cmd(box: str, outlet: int = 0) -> None:
+        """``[s folkrnn-cmd]`` under a box."""
+        x, y = p.position(box)
+        p.connect(box, outlet, p.obj(x, y + 30, f"s {cmd}"))
+
+    def remote(name: str, box: str, x: float, y: float) -> None:
+        """``[r folkrnn-<name>]`` into a control, as in the Pd surface."""
+        r = p.obj(x, y, f"r folkrnn-{name}")
+        p.connect(r, 0, box)
+
+    # Connection.
+    p.comment(20, 50, "1. connect (edit host / ports in the message)")
+    conn = p.msg(20, 75, "connect 127.0.0.1 7400 9001", 190)
+    to_cmd(conn)
+    remote("connect-to", conn, 230, 75)
+    disc = p.msg(360, 75, "disconnect")
+    to_cmd(disc)
+    remote("disconnect", disc, 360, 135)
+    ping = p.msg(460, 75, "global ping 1")
+    to_cmd(ping)
+    remote("ping", ping, 460, 135)
+    p.comment(20, 135, "voice")
+    voice = p.ui("umenu", 70, 135, 70, 22, items=["1", ",", "2", ",", "3", ",", "4", ",", "all"])
+    vmsg = p.msg(150, 135, "voice $1")
+    p.connect(voice, 1, vmsg)
+    to_cmd(vmsg)
+    remote("voice", vmsg, 230, 135)
+
+    # Transport.
+    p.comment(20, 195, "2. transport")
+    for i, name in enumerate(("start", "stop", "pause", "resume", "next", "reset")):
+        m = p.msg(20 + i * 75, 220, name)
+        to_cmd(m)
+        remote(name, m, 20 + i * 75, 280)
+
+    # Sampler.
+    p.comment(20, 320, "3. the network (applied before the next token)")
+
+    def slider(name: str, command: str, lo: float, hi: float, x: float, y: float) -> None:
+        p.comment(x, y, name)
+        sl = p.ui("slider", x, y + 22, 140, 22, floatoutput=1, min=lo, size=hi - lo, orientation=1)
+        num = p.ui("flonum", x + 150, y + 22, 60, 22, format=6)
+        m = p.msg(x, y + 52, f"{command} $1")
+        p.connect(sl, 0, num)
+        p.connect(num, 0, m)
+        to_cmd(m)
+        remote(name, num, x + 150, y)
+
+    slider("temperature", "temperature", 0.05, 3.0, 20, 345)
+    slider("tempo", "tempo", 40, 400, 260, 345)
+
+    # bias pc:N amount (a new pitch class clears the old bias first).
+    p.comment(500, 345, "bias pitch class / amount")
+    pcs = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    items: list[str] = []
+    for i, n in enumerate(pcs):
+        items += ([","] if i else []) + [n]
+    pc_menu = p.ui("umenu", 500, 367, 60, 22, items=items)
+    remote("bias-pc", pc_menu, 500, 480)
+    t_pc = p.obj(500, 400, "t i b")
+    clear = p.msg(560, 430, "bias_clear")
+    to_cmd(clear)
+    pc_sym = p.obj(500, 460, "sprintf symout pc:%ld")
+    amt = p.ui("flonum", 640, 367, 60, 22, format=6)
+    remote("bias", amt, 710, 367)
+    pak = p.obj(500, 510, "pak s 0.")
+    bias = p.msg(500, 540, "bias $1 $2")
+    p.connect(pc_menu, 0, t_pc)
+    p.connect(t_pc, 1, clear)
+    p.connect(t_pc, 0, pc_sym)
+    p.connect(pc_sym, 0, pak)
+    p.connect(amt, 0, pak, 1)
+    p.connect(pak, 0, bias)
+    to_cmd(bias)
+    bclear = p.msg(780, 367, "bias_clear")
+    to_cmd(bclear)
+    remote("bias-clear", bclear, 870, 367)
+
+    # suppress STEPS @bar / suppress_clear.
+    p.comment(20, 600, "suppress bar lines for N steps (0 = until cleared)")
+    sup = p.ui("toggle", 20, 625)
+    remote("suppress-bars", sup, 20, 690)
+    steps = p.ui("number", 60, 625, 60, 22)
+    remote("suppress-steps", steps, 130, 625)
+    steps_init = p.obj(60, 580, "loadmess 32")
+    p.connect(steps_init, 0, steps)
+    sel = p.obj(20, 655, "sel 0")
+    store = p.obj(60, 720, "i")
+    sup_on = p.msg(60, 750, "suppress $1 @bar")
+    sup_off = p.msg(200, 690, "suppress_clear")
+    p.connect(sup, 0, sel)
+    p.connect(sel, 0, sup_off)
+    t_on = p.obj(60, 690, "t b")
+    p.connect(sel, 1, t_on)
+    p.connect(t_on, 0, store)
+    p.connect(steps, 0, store, 1)
+    p.connect(store, 0, sup_on)
+    to_cmd(sup_on)
+    to_cmd(sup_off)
+
+    # snip_random LAYER FRACTION SEED; restore [LAYER].
+    p.comment(400, 600, "snip a random fraction of a layer (fraction, seed); restore")
+    frac = p.ui("flonum", 400, 625, 60, 22, format=6)
+    remote("snip-fraction", frac, 400, 560)
+    p.connect(p.obj(470, 560, "loadmess 0.5"), 0, frac)
+    seed = p.ui("number", 470, 625, 80, 22)
+    remote("snip-seed", seed, 560, 625)
+    pack3 = p.obj(400, 690, "pack 0 0. 0")
+    snip = p.msg(400, 720, "snip_random $1 $2 $3")
+    p.connect(frac, 0, pack3, 1)
+    p.connect(seed, 0, pack3, 2)
+    p.connect(pack3, 0, snip)
+    to_cmd(snip)
+    for layer in SNIP_LAYERS:
+        m = p.msg(400 + layer * 40, 655, str(layer))
+        p.connect(m, 0, pack3)
+        remote(f"snip-{layer}", m, 700 + layer * 130, 600)
+        r = p.msg(640 + layer * 80, 690, f"restore {layer}")
+        to_cmd(r)
+        remote(f"restore-{layer}", r, 700 + layer * 130, 630)
+    rall = p.msg(880, 690, "restore")
+    to_cmd(rall)
+    remote("restore", rall, 960, 690)
+
+    # force 0.7 @pitch 0.3 / force_clear.
+    p.comment(20, 800, "force 0.7 generated + 0.3 @pitch")
+    force = p.ui("toggle", 20, 825)
+    remote("force", force, 60, 825)
+    fsel = p.obj(20, 855, "sel 0")
+    f_off = p.msg(20, 885, "force_clear")
+    f_on = p.msg(120, 885, "force 0.7 @pitch 0.3")
+    p.connect(force, 0, fsel)
+    p.connect(fsel, 0, f_off)
+    p.connect(fsel, 1, f_on)
+    to_cmd(f_off)
+    to_cmd(f_on)
+
+    # steer COMPONENT ALPHA / steer_clear; clear.
+    p.comment(330, 800, "steer component / alpha")
+    comp = p.ui("number", 330, 825, 50, 22)
+    remote("steer-component", comp, 330, 770)
+    alpha = p.ui("slider", 390, 825, 140, 22, floatoutput=1, min=-20.0, size=40.0, orientation=1)
+    anum = p.ui("flonum", 540, 825, 60, 22, format=6)
+    remote("steer-alpha", anum, 610, 825)
+    p.connect(alpha, 0, anum)
+    pak2 = p.obj(330, 855, "pak 0 0.")
+    steer = p.msg(330, 885, "steer $1 $2")
+    p.connect(comp, 0, pak2)
+    p.connect(anum, 0, pak2, 1)
+    p.connect(pak2, 0, steer)
+    to_cmd(steer)
+    sclear = p.msg(700, 825, "steer_clear")
+    to_cmd(sclear)
+    remote("steer-clear", sclear, 700, 795)
+    call = p.msg(820, 825, "clear")
+    to_cmd(call)
+    remote("clear", call, 820, 795)
+
+    # The engine: folkrnn-cmd messages -> OSC.
+    ex = 1150
+    p.comment(ex, 10, "engine: 'cmd args' -> /folkrnn/<voice>/cmd args; 'global cmd args' -> /folkrnn/cmd args")
+    r_cmd = p.obj(ex, 40, f"r {cmd}")
+    route = p.obj(ex, 70, "route connect disconnect voice global")
+    p.connect(r_cmd, 0, route)
+    # connect HOST PORT FBPORT
+    conn_msgs = p.obj(ex, 110, "t l l l")
+    recv_port = p.msg(ex + 260, 140, "port $3")
+    send_to = p.msg(ex + 130, 140, "host $1, port $2")
+    sub = p.msg(ex, 140, f"global subscribe $3 {STREAMS}")
+    p.connect(route, 0, conn_msgs)
+    p.connect(conn_msgs, 2, recv_port)
+    p.connect(conn_msgs, 1, send_to)
+    p.connect(conn_msgs, 0, sub)
+    fb_store = p.obj(ex + 350, 140, "zl.reg")
+    # disconnect: unsubscribe (the feedback port is remembered from connect)
+    port_only = p.obj(ex + 350, 110, "unpack s i i")
+    p.connect(conn_msgs, 2, port_only)
+    p.connect(port_only, 2, fb_store, 1)
+    unsub = p.msg(ex + 350, 200, "global unsubscribe $1")
+    p.connect(route, 1, fb_store)
+    p.connect(fb_store, 0, unsub)
+    # voice NAME
+    vsym = p.obj(ex + 500, 110, "tosymbol")
+    vreg = p.obj(ex + 500, 260, "zl.reg 1")
+    p.connect(route, 2, vsym)
+    p.connect(vsym, 0, vreg, 1)
+    # global: "cmd args" -> /folkrnn/cmd args
+    g_in = p.obj(ex + 200, 230, "t l l b")
+    p.connect(route, 3, g_in)
+    p.connect(sub, 0, p.obj(ex, 170, f"s {cmd}"))  # back in, as "global ..."
+    p.connect(unsub, 0, p.obj(ex + 350, 230, f"s {cmd}"))
+    # voice: "cmd args" -> /folkrnn/<voice>/cmd args
+    v_in = p.obj(ex, 230, "t l l b")
+    p.connect(route, 4, v_in)
+    join = p.obj(ex, 420, "zl.join")
+    clear_join = p.msg(ex + 120, 260, "zlclear")
+    for t in (v_in, g_in):
+        p.connect(t, 2, clear_join)
+    p.connect(clear_join, 0, join, 1)
+    v_slice, g_slice = p.obj(ex, 290, "zl.slice 1"), p.obj(ex + 200, 290, "zl.slice 1")
+    p.connect(v_in, 0, v_slice)
+    p.connect(g_in, 0, g_slice)
+    p.connect(v_slice, 1, join, 1)
+    p.connect(g_slice, 1, join, 1)
+    v_cmd = p.obj(ex, 320, "t b s")
+    v_addr = p.obj(ex, 380, "sprintf symout /folkrnn/%s/%s")
+    g_addr = p.obj(ex + 200, 380, "sprintf symout /folkrnn/%s")
+    p.connect(v_slice, 0, v_cmd)
+    p.connect(v_cmd, 1, v_addr, 1)
+    p.connect(v_cmd, 0, vreg)
+    p.connect(vreg, 0, v_addr)
+    p.connect(g_slice, 0, g_addr)
+    p.connect(v_addr, 0, join)
+    p.connect(g_addr, 0, join)
+    udpsend = p.obj(ex, 460, "udpsend 127.0.0.1 7400")
+    p.connect(join, 0, udpsend)
+    p.connect(send_to, 0, udpsend)
+
+    # Feedback: /folkrnn/<voice>/<name> args -> "<name> args".
+    udprecv = p.obj(ex, 520, "udpreceive 9001")
+    p.connect(recv_port, 0, udprecv)
+    froute = p.obj(ex, 550, "route /error /pong /note")
+    p.connect(udprecv, 0, froute)
+    f_in = p.obj(ex, 580, "t l l b")
+    p.connect(froute, 3, f_in)
+    fjoin = p.obj(ex, 680, "zl.join")
+    fclear = p.msg(ex + 120, 610, "zlclear")
+    p.connect(f_in, 2, fclear)
+    p.connect(fclear, 0, fjoin, 1)
+    fslice = p.obj(ex, 610, "zl.slice 1")
+    p.connect(f_in, 0, fslice)
+    p.connect(fslice, 1, fjoin, 1)
+    parts = p.obj(ex, 640, "fromsymbol @separator /")
+    last = p.obj(ex + 180, 640, "zl.ecils 1")
+    p.connect(fslice, 0, parts)
+    p.connect(parts, 0, last)
+    p.connect(last, 1, fjoin)
+    names = p.obj(ex, 720, "route token note tune_start applied")
+    p.connect(fjoin, 0, names)
+    p.connect(fjoin, 0, fb_print := p.obj(ex + 300, 760, "gate"), 1)
+    p.connect(fb_print, 0, p.obj(ex + 300, 790, "print folkrnn"))
+    print_t = p.ui("toggle", ex + 300, 720)
+    p.comment(ex + 330, 720, "print feedback")
+    remote("print", print_t, ex + 450, 720)
+    p.connect(print_t, 0, fb_print)
+
+    # Displays.
+    dx = 20
+    p.comment(dx, 940, "4. what comes back: tokens / tune step / note / applied / error / pong")
+    tokens = p.obj(ex, 760, "zl.slice 2")
+    p.connect(names, 0, tokens)
+    tok = p.obj(ex, 790, "zl.slice 1")
+    p.connect(tokens, 1, tok)
+    stream = p.obj(ex, 820, "zl.stream 16")
+    p.connect(tok, 0, stream)
+    p.connect(names, 2, clear_stream := p.msg(ex + 100, 790, "zlclear"))
+    p.connect(clear_stream, 0, stream)
+    displays: list[tuple[str, str, int, float]] = [
+        ("tokens", "", 0, 500), ("tune step", "", 0, 120), ("note", "", 0, 160),
+        ("applied", "", 0, 300), ("error", "", 0, 600), ("pong", "", 0, 60),
+    ]
+    boxes = {}
+    for i, (label, _, _, w) in enumerate(displays):
+        p.comment(dx, 970 + i * 30, label)
+        pre = p.obj(dx + 600, 970 + i * 30, "prepend set")
+        box = p.msg(dx + 90, 970 + i * 30, "-", w)
+        p.connect(pre, 0, box)
+        boxes[label] = pre
+    p.connect(stream, 0, boxes["tokens"])
+    p.connect(tokens, 0, boxes["tune step"])
+    p.connect(names, 1, boxes["note"])
+    p.connect(froute, 2, boxes["note"])
+    p.connect(names, 3, boxes["applied"])
+    p.connect(froute, 0, boxes["error"])
+    p.connect(froute, 1, boxes["pong"])
+
+    # Notes: [makenote] -> [noteout] (channel + 1) and an optional sine voice.
+    p.comment(dx, 1160, "5. the notes here: MIDI out / sine voice (turn audio on with the speaker)")
+    midi = p.ui("toggle", dx, 1185)
+    remote("midi", midi, dx + 30, 1185)
+    sine = p.ui("toggle", dx + 300, 1185)
+    remote("sine", sine, dx + 330, 1185)
+    ngate = p.obj(dx, 1220, "gate")
+    p.connect(midi, 0, ngate)
+    p.connect(names, 1, ngate, 1)
+    p.connect(froute, 2, ngate, 1)
+    nunpack = p.obj(dx, 1250, "unpack i i f i")
+    chan = p.obj(dx + 160, 1280, "+ 1")
+    mk = p.obj(dx, 1310, "makenote 100 250")
+    nout = p.obj(dx, 1340, "noteout")
+    p.connect(ngate, 0, nunpack)
+    p.connect(nunpack, 3, chan)
+    p.connect(chan, 0, nout, 2)
+    p.connect(nunpack, 2, mk, 2)
+    p.connect(nunpack, 1, mk, 1)
+    p.connect(nunpack, 0, mk)
+    p.connect(mk, 0, nout)
+    p.connect(mk, 1, nout, 1)
+    sgate = p.obj(dx + 300, 1220, "gate")
+    p.connect(sine, 0, sgate)
+    p.connect(names, 1, sgate, 1)
+    p.connect(froute, 2, sgate, 1)
+    sunpack = p.obj(dx + 300, 1250, "unpack f f f")
+    mtof = p.obj(dx + 300, 1280, "mtof")
+    cyc = p.obj(dx + 300, 1310, "cycle~")
+    lvl = p.obj(dx + 400, 1280, "/ 400.")
+    env = p.obj(dx + 400, 1310, "pack 0. 0.")
+    envm = p.msg(dx + 400, 1340, "$1 5 $1 $2 0. 50")  # up in 5 ms, hold for the duration, down in 50
+    ln = p.obj(dx + 400, 1370, "line~")
+    mul = p.obj(dx + 300, 1400, "*~")
+    ez = p.obj(dx + 300, 1430, "ezdac~")
+    p.connect(sgate, 0, sunpack)
+    p.connect(sunpack, 2, env, 1)
+    p.connect(sunpack, 1, lvl)
+    p.connect(sunpack, 0, mtof)
+    p.connect(mtof, 0, cyc)
+    p.connect(lvl, 0, env)
+    p.chain(env, envm, ln)
+    p.connect(cyc, 0, mul)
+    p.connect(ln, 0, mul, 1)
+    p.connect(mul, 0, ez)
+    p.connect(mul, 0, ez, 1)
+    return p.render()
+
+
+OUTPUTS = {
+    "folkrnn-control.pd": pd_control,
+    "folkrnn-live.pd": pd_live,
+    "folkrnn-live.maxpat": max_live,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="only report files that are out of date")
+    ap.add_argument("--dir", type=Path, default=HERE, help="where to write (default: this folder)")
+    args = ap.parse_args(argv)
+    stale = []
+    for name, make in OUTPUTS.items():
+        path = args.dir / name
+        text = make()
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        stale.append(name)
+        if not args.check:
+            path.write_text(text, encoding="utf-8")
+    if args.check and stale:
+        print("out of date (run python3 patches/generate.py):", ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
