@@ -52,7 +52,25 @@ from folkrnn_live.server.feedback import Feedback  # noqa: E402
 from folkrnn_live.server.service import Server  # noqa: E402
 
 TEMPO = 240.0
+GC_PAUSES: list[tuple[float, int, float]] = []  # (loop-clock time, generation, ms) with --gc-report
+
+
+def _gc_timer(phase: str, info: dict[str, int], started: list[float] = [0.0]) -> None:  # noqa: B006
+    if phase == "start":
+        started[0] = time.monotonic()
+    elif (d := time.monotonic() - started[0]) > 0.002:
+        GC_PAUSES.append((started[0], info["generation"], round(d * 1000, 1)))
+
+
+def gc_report(t0: float, t1: float) -> dict[str, Any]:
+    import collections
+    import gc
+
+    pauses = [(g, ms) for t, g, ms in GC_PAUSES if t0 <= t <= t1]
+    kinds = collections.Counter(type(o).__name__ for o in gc.get_objects())
+    return {"gc_pauses_over_2ms": pauses, "tracked_objects": sum(kinds.values()), "most": kinds.most_common(8)}
 RT_PRIORITY = 0  # --rt: the server's event loop under SCHED_RR (server.realtime_priority)
+GC_REPORT = False
 
 
 def load_model() -> tuple[Any, str]:
@@ -159,7 +177,7 @@ async def part_latency(model: Any, seconds: float) -> dict[str, Any]:
 
 
 # --- part 2: timing under OSC load ------------------------------------------------------------------
-def _sender(port: int, rate: int, seconds: float, voices: int, sent: Any) -> None:
+def _sender(port: int, rate: int, seconds: float, voices: int, sent: Any, stop: Any) -> None:
     from pythonosc.osc_message_builder import OscMessageBuilder
 
     rng = np.random.default_rng(2)
@@ -172,7 +190,10 @@ def _sender(port: int, rate: int, seconds: float, voices: int, sent: Any) -> Non
     t0 = time.monotonic()
     n = 0
     batch = max(1, rate // 100)
-    while (elapsed := time.monotonic() - t0) < seconds:
+    if rate <= 0:
+        stop.wait(seconds)
+        return
+    while (elapsed := time.monotonic() - t0) < seconds and not stop.is_set():
         for _ in range(batch):
             i = int(rng.integers(len(menu))) if rng.random() < 0.25 else int(rng.integers(len(menu) - 1))
             name, args = menu[i]
@@ -190,23 +211,34 @@ def _sender(port: int, rate: int, seconds: float, voices: int, sent: Any) -> Non
     sock.close()
 
 
-async def part_load(model: Any, seconds: float, voices: int = 4, rate: int = 1000) -> dict[str, Any]:
+async def part_load(model: Any, seconds: float, voices: int = 4, rate: int = 1000, min_events: int = 2000,
+                    max_seconds: float = 120.0) -> dict[str, Any]:
+    """At least ``seconds`` and ``min_events`` note events, at most ``max_seconds`` (and so at most
+    ``rate * max_seconds`` messages)."""
     port = free_port()
     srv, task, outs = await start(model, voices, port)
     loop = asyncio.get_running_loop()
     await asyncio.sleep(1.0)  # past the start-up
     t0 = loop.time()
     ctx = mp.get_context("spawn")  # a fresh process: the sender shares neither the GIL nor the loop
-    sent = ctx.Value("q", 0)
-    proc = ctx.Process(target=_sender, args=(port, rate, seconds, voices, sent))
+    sent, stop_sending = ctx.Value("q", 0), ctx.Event()
+    proc = ctx.Process(target=_sender, args=(port, rate, max_seconds, voices, sent, stop_sending))
     proc.start()
-    await asyncio.to_thread(proc.join, seconds + 30)
+    while proc.is_alive() and (loop.time() - t0 < seconds or len(timing_errors(outs, t0)) < min_events):
+        await asyncio.sleep(0.5)
+    stop_sending.set()
+    t1 = loop.time()
+    await asyncio.to_thread(proc.join, 30)
+    elapsed = t1 - t0
     osc = srv.osc.stats
-    result = {"voices": voices, "messages_sent": int(sent.value), "messages_per_s": round(sent.value / seconds),
+    result = {"voices": voices, "seconds": round(elapsed, 1), "messages_sent": int(sent.value),
+              "messages_per_s": round(sent.value / elapsed),
               "osc_received": osc.received, "osc_errors": osc.errors, "osc_rate_limited": osc.limited,
               "timing_error": stats_ms(timing_errors(outs, t0)),
               "underruns": sum(lv.player.stats.underruns for lv in srv.voices.values()),
               "steps": sum(lv.voice.total_steps for lv in srv.voices.values())}
+    if GC_REPORT:
+        result["gc"] = gc_report(t0, t1)
     await stop(srv, task)
     return result
 
@@ -243,7 +275,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         print(json.dumps(out["latency"]), flush=True)
     if "load" in args.parts:
         print(f"load ({args.seconds:.0f} s, load {os.getloadavg()[0]:.2f})...", flush=True)
-        out["load"] = await part_load(model, args.seconds)
+        out["load"] = await part_load(model, args.seconds, rate=args.rate)
         print(json.dumps(out["load"]), flush=True)
     if "voices" in args.parts:
         print(f"voices ({args.voice_seconds:.0f} s each, load {os.getloadavg()[0]:.2f})...", flush=True)
@@ -261,9 +293,15 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--rt", type=int, nargs="?", const=10, default=0, metavar="PRIORITY",
                    help="run the loop under SCHED_RR (root or CAP_SYS_NICE), as server.realtime_priority does")
+    p.add_argument("--rate", type=int, default=1000, help="OSC messages per second in the load part")
+    p.add_argument("--gc-report", action="store_true", help="garbage-collector pauses and live objects (load part)")
     args = p.parse_args()
-    global RT_PRIORITY
-    RT_PRIORITY = args.rt
+    global RT_PRIORITY, GC_REPORT
+    RT_PRIORITY, GC_REPORT = args.rt, args.gc_report
+    if GC_REPORT:
+        import gc
+
+        gc.callbacks.append(_gc_timer)
     out = asyncio.run(main_async(args))
     text = json.dumps(out, indent=1)
     print(text)

@@ -13,6 +13,7 @@ to ``schedule_drain`` (the event loop), where the player is free to be reset.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -52,7 +53,8 @@ class LogEntry:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> LogEntry:
-        return cls(int(d["step"]), int(d["tune"]), str(d["command"]), dict(d["args"]))
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in d["args"].items()}
+        return cls(int(d["step"]), int(d["tune"]), str(d["command"]), args)
 
 
 class ControlledSource:
@@ -74,7 +76,9 @@ class ControlledSource:
         self.next_seed: int | None = None  # set by the seed command; used by the next restart
         self.queue: deque[tuple[Call, Origin]] = deque()
         self.queue_limit = queue_limit
-        self.log: deque[LogEntry] = deque(maxlen=log_limit)
+        # Kept as JSON text: strings are invisible to the garbage collector, and at 1,000 commands a
+        # second a log of objects made full collections take 40-100 ms, long enough to delay notes.
+        self._log: deque[str] = deque(maxlen=log_limit)
         self.initial_seed = voice.seed
         self.schedule_drain = schedule_drain
         self.on_restart = on_restart
@@ -111,10 +115,19 @@ class ControlledSource:
         except (ValueError, KeyError) as exc:
             (origin or NullOrigin()).reply(error_feedback(_as_command_error(call, exc)))
             return False
-        self.log.append(entry)
+        self.record(entry)
+        return True
+
+    def record(self, entry: LogEntry) -> None:
+        """Log an applied command (step and player commands alike) and announce it."""
+        self._log.append(json.dumps(entry.to_json(), separators=(",", ":")))
         if self.on_applied is not None:
             self.on_applied(entry)
-        return True
+
+    @property
+    def log(self) -> list[LogEntry]:
+        """The applied commands, oldest first (the last ``log_limit`` of them)."""
+        return [LogEntry.from_json(json.loads(s)) for s in self._log]
 
     # --- TokenSource ---------------------------------------------------------------------------
     def next_token(self) -> str | None:

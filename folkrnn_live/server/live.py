@@ -106,8 +106,7 @@ class LiveVoice:
             err = exc if isinstance(exc, CommandError) else CommandError(call.address, str(exc))
             origin.reply(error_feedback(err))
             return
-        self.source.log.append(entry)
-        self._on_applied(entry)
+        self.source.record(entry)
 
     # --- player and transport commands ------------------------------------------------------------
     def cmd_tempo(self, bpm: float) -> None:
