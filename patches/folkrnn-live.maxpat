@@ -10,13 +10,13 @@
   },
   "classnamespace": "box",
   "rect": [
+   40.0,
    60.0,
-   80.0,
-   1100.0,
-   800.0
+   1120.0,
+   860.0
   ],
   "bglocked": 0,
-  "openinpresentation": 0,
+  "openinpresentation": 1,
   "default_fontsize": 12.0,
   "default_fontface": 0,
   "default_fontname": "Arial",
@@ -38,10 +38,17 @@
      "patching_rect": [
       20.0,
       10.0,
-      900.0,
+      1000.0,
       20.0
      ],
-     "text": "folkrnn-live control surface: click connect, then play. Each control also listens to [r folkrnn-<name>]; any patch can [s folkrnn-cmd] messages such as 'temperature 0.8'."
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      10.0,
+      1000.0,
+      20.0
+     ],
+     "text": "folkrnn-live control surface: click connect, then play. Every control also listens to [r folkrnn-<name>]; any patch can [s folkrnn-cmd] messages such as 'temperature 0.8'. Unlock / leave presentation mode to see the wiring."
     }
    },
    {
@@ -52,11 +59,18 @@
      "numoutlets": 0,
      "patching_rect": [
       20.0,
-      50.0,
-      325.0,
+      40.0,
+      472.0,
       20.0
      ],
-     "text": "1. connect (edit host / ports in the message)"
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      40.0,
+      472.0,
+      20.0
+     ],
+     "text": "1. connect  (edit host, server port, feedback port in the message)"
     }
    },
    {
@@ -70,8 +84,15 @@
      ],
      "patching_rect": [
       20.0,
-      75.0,
-      190.0,
+      95.0,
+      200.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      95.0,
+      200.0,
       22.0
      ],
      "text": "connect 127.0.0.1 7400 9001"
@@ -81,33 +102,33 @@
     "box": {
      "id": "obj-4",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      20.0,
-      105.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-5",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
       ""
      ],
      "patching_rect": [
-      230.0,
-      75.0,
-      152.0,
+      20.0,
+      65.0,
+      131.0,
       22.0
      ],
-     "text": "r folkrnn-connect-to"
+     "text": "r folkrnn-connect"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-5",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      20.0,
+      125.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -120,8 +141,15 @@
       ""
      ],
      "patching_rect": [
-      360.0,
-      75.0,
+      250.0,
+      95.0,
+      84.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      250.0,
+      95.0,
       84.0,
       22.0
      ],
@@ -132,33 +160,33 @@
     "box": {
      "id": "obj-7",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      360.0,
-      105.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-8",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
       ""
      ],
      "patching_rect": [
-      360.0,
-      135.0,
+      250.0,
+      65.0,
       152.0,
       22.0
      ],
      "text": "r folkrnn-disconnect"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-8",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      250.0,
+      125.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -171,8 +199,15 @@
       ""
      ],
      "patching_rect": [
-      460.0,
-      75.0,
+      420.0,
+      95.0,
+      105.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      420.0,
+      95.0,
       105.0,
       22.0
      ],
@@ -183,33 +218,33 @@
     "box": {
      "id": "obj-10",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      460.0,
-      105.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-11",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
       ""
      ],
      "patching_rect": [
-      460.0,
-      135.0,
+      420.0,
+      65.0,
       110.0,
       22.0
      ],
      "text": "r folkrnn-ping"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-11",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      420.0,
+      125.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -219,8 +254,15 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      20.0,
-      135.0,
+      600.0,
+      70.0,
+      45.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      600.0,
+      70.0,
       45.0,
       20.0
      ],
@@ -251,8 +293,15 @@
      ],
      "parameter_enable": 0,
      "patching_rect": [
+      600.0,
+      95.0,
       70.0,
-      135.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      600.0,
+      95.0,
       70.0,
       22.0
      ]
@@ -268,8 +317,8 @@
       ""
      ],
      "patching_rect": [
-      150.0,
-      135.0,
+      700.0,
+      125.0,
       70.0,
       22.0
      ],
@@ -280,33 +329,33 @@
     "box": {
      "id": "obj-15",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      150.0,
-      165.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-16",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
       ""
      ],
      "patching_rect": [
-      230.0,
-      135.0,
+      700.0,
+      95.0,
       117.0,
       22.0
      ],
      "text": "r folkrnn-voice"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-16",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      700.0,
+      155.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -317,7 +366,14 @@
      "numoutlets": 0,
      "patching_rect": [
       20.0,
-      195.0,
+      170.0,
+      94.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      170.0,
       94.0,
       20.0
      ],
@@ -335,7 +391,14 @@
      ],
      "patching_rect": [
       20.0,
-      220.0,
+      225.0,
+      49.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      225.0,
       49.0,
       22.0
      ],
@@ -346,21 +409,6 @@
     "box": {
      "id": "obj-19",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      20.0,
-      250.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-20",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
@@ -368,11 +416,26 @@
      ],
      "patching_rect": [
       20.0,
-      280.0,
+      195.0,
       117.0,
       22.0
      ],
      "text": "r folkrnn-start"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-20",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      20.0,
+      255.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -385,8 +448,15 @@
       ""
      ],
      "patching_rect": [
-      95.0,
-      220.0,
+      150.0,
+      225.0,
+      42.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      150.0,
+      225.0,
       42.0,
       22.0
      ],
@@ -397,33 +467,33 @@
     "box": {
      "id": "obj-22",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      95.0,
-      250.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-23",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
       ""
      ],
      "patching_rect": [
-      95.0,
-      280.0,
+      150.0,
+      195.0,
       110.0,
       22.0
      ],
      "text": "r folkrnn-stop"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-23",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      150.0,
+      255.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -436,8 +506,15 @@
       ""
      ],
      "patching_rect": [
-      170.0,
-      220.0,
+      280.0,
+      225.0,
+      49.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      280.0,
+      225.0,
       49.0,
       22.0
      ],
@@ -448,33 +525,33 @@
     "box": {
      "id": "obj-25",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      170.0,
-      250.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-26",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
       ""
      ],
      "patching_rect": [
-      170.0,
       280.0,
+      195.0,
       117.0,
       22.0
      ],
      "text": "r folkrnn-pause"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-26",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      280.0,
+      255.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -487,8 +564,15 @@
       ""
      ],
      "patching_rect": [
-      245.0,
-      220.0,
+      410.0,
+      225.0,
+      56.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      410.0,
+      225.0,
       56.0,
       22.0
      ],
@@ -499,33 +583,33 @@
     "box": {
      "id": "obj-28",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      245.0,
-      250.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-29",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
       ""
      ],
      "patching_rect": [
-      245.0,
-      280.0,
+      410.0,
+      195.0,
       124.0,
       22.0
      ],
      "text": "r folkrnn-resume"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-29",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      410.0,
+      255.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -538,8 +622,15 @@
       ""
      ],
      "patching_rect": [
-      320.0,
-      220.0,
+      540.0,
+      225.0,
+      42.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      540.0,
+      225.0,
       42.0,
       22.0
      ],
@@ -550,33 +641,33 @@
     "box": {
      "id": "obj-31",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      320.0,
-      250.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-32",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
       ""
      ],
      "patching_rect": [
-      320.0,
-      280.0,
+      540.0,
+      195.0,
       110.0,
       22.0
      ],
      "text": "r folkrnn-next"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-32",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      540.0,
+      255.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -589,8 +680,15 @@
       ""
      ],
      "patching_rect": [
-      395.0,
-      220.0,
+      670.0,
+      225.0,
+      49.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      670.0,
+      225.0,
       49.0,
       22.0
      ],
@@ -601,33 +699,33 @@
     "box": {
      "id": "obj-34",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      395.0,
-      250.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-35",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
       ""
      ],
      "patching_rect": [
-      395.0,
-      280.0,
+      670.0,
+      195.0,
       117.0,
       22.0
      ],
      "text": "r folkrnn-reset"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-35",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      670.0,
+      255.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -638,7 +736,14 @@
      "numoutlets": 0,
      "patching_rect": [
       20.0,
-      320.0,
+      300.0,
+      332.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      300.0,
       332.0,
       20.0
      ],
@@ -653,7 +758,14 @@
      "numoutlets": 0,
      "patching_rect": [
       20.0,
-      345.0,
+      325.0,
+      87.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      325.0,
       87.0,
       20.0
      ],
@@ -675,7 +787,14 @@
      "parameter_enable": 0,
      "patching_rect": [
       20.0,
-      367.0,
+      380.0,
+      140.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      380.0,
       140.0,
       22.0
      ],
@@ -696,7 +815,14 @@
      "parameter_enable": 0,
      "patching_rect": [
       170.0,
-      367.0,
+      380.0,
+      60.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      170.0,
+      380.0,
       60.0,
       22.0
      ]
@@ -712,8 +838,8 @@
       ""
      ],
      "patching_rect": [
-      20.0,
-      397.0,
+      170.0,
+      410.0,
       112.0,
       22.0
      ],
@@ -724,21 +850,6 @@
     "box": {
      "id": "obj-41",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      20.0,
-      427.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-42",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
@@ -746,11 +857,26 @@
      ],
      "patching_rect": [
       170.0,
-      345.0,
+      350.0,
       159.0,
       22.0
      ],
      "text": "r folkrnn-temperature"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-42",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      170.0,
+      440.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -761,7 +887,14 @@
      "numoutlets": 0,
      "patching_rect": [
       260.0,
-      345.0,
+      325.0,
+      45.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      260.0,
+      325.0,
       45.0,
       20.0
      ],
@@ -783,7 +916,14 @@
      "parameter_enable": 0,
      "patching_rect": [
       260.0,
-      367.0,
+      380.0,
+      140.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      260.0,
+      380.0,
       140.0,
       22.0
      ],
@@ -804,7 +944,14 @@
      "parameter_enable": 0,
      "patching_rect": [
       410.0,
-      367.0,
+      380.0,
+      60.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      410.0,
+      380.0,
       60.0,
       22.0
      ]
@@ -820,8 +967,8 @@
       ""
      ],
      "patching_rect": [
-      260.0,
-      397.0,
+      410.0,
+      410.0,
       70.0,
       22.0
      ],
@@ -832,21 +979,6 @@
     "box": {
      "id": "obj-47",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      260.0,
-      427.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-48",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
@@ -854,11 +986,26 @@
      ],
      "patching_rect": [
       410.0,
-      345.0,
+      350.0,
       117.0,
       22.0
      ],
      "text": "r folkrnn-tempo"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-48",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      410.0,
+      440.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -868,8 +1015,15 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      500.0,
-      345.0,
+      520.0,
+      325.0,
+      185.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      520.0,
+      325.0,
       185.0,
       20.0
      ],
@@ -914,8 +1068,15 @@
      ],
      "parameter_enable": 0,
      "patching_rect": [
-      500.0,
-      367.0,
+      520.0,
+      380.0,
+      60.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      520.0,
+      380.0,
       60.0,
       22.0
      ]
@@ -931,8 +1092,8 @@
       ""
      ],
      "patching_rect": [
-      500.0,
-      480.0,
+      520.0,
+      350.0,
       131.0,
       22.0
      ],
@@ -941,78 +1102,8 @@
    },
    {
     "box": {
-     "id": "obj-52",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "outlettype": [
-      "int",
-      "bang"
-     ],
-     "patching_rect": [
-      500.0,
-      400.0,
-      47.0,
-      22.0
-     ],
-     "text": "t i b"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-53",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      560.0,
-      430.0,
-      84.0,
-      22.0
-     ],
-     "text": "bias_clear"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-54",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      560.0,
-      460.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-55",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      500.0,
-      460.0,
-      159.0,
-      22.0
-     ],
-     "text": "sprintf symout pc:%ld"
-    }
-   },
-   {
-    "box": {
      "format": 6,
-     "id": "obj-56",
+     "id": "obj-52",
      "maxclass": "flonum",
      "numinlets": 1,
      "numoutlets": 2,
@@ -1022,8 +1113,15 @@
      ],
      "parameter_enable": 0,
      "patching_rect": [
-      640.0,
-      367.0,
+      680.0,
+      380.0,
+      60.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      680.0,
+      380.0,
       60.0,
       22.0
      ]
@@ -1031,7 +1129,7 @@
    },
    {
     "box": {
-     "id": "obj-57",
+     "id": "obj-53",
      "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
@@ -1039,12 +1137,82 @@
       ""
      ],
      "patching_rect": [
-      710.0,
-      367.0,
+      680.0,
+      350.0,
       110.0,
       22.0
      ],
      "text": "r folkrnn-bias"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-54",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "int",
+      "bang"
+     ],
+     "patching_rect": [
+      520.0,
+      410.0,
+      47.0,
+      22.0
+     ],
+     "text": "t i b"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-55",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      700.0,
+      410.0,
+      84.0,
+      22.0
+     ],
+     "text": "bias_clear"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-56",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      700.0,
+      440.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-57",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      520.0,
+      470.0,
+      159.0,
+      22.0
+     ],
+     "text": "sprintf symout pc:%ld"
     }
    },
    {
@@ -1057,8 +1225,8 @@
       ""
      ],
      "patching_rect": [
+      520.0,
       500.0,
-      510.0,
       68.0,
       22.0
      ],
@@ -1075,8 +1243,8 @@
       ""
      ],
      "patching_rect": [
-      500.0,
-      540.0,
+      520.0,
+      530.0,
       84.0,
       22.0
      ],
@@ -1090,8 +1258,8 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      500.0,
-      570.0,
+      520.0,
+      560.0,
       103.0,
       22.0
      ],
@@ -1108,8 +1276,15 @@
       ""
      ],
      "patching_rect": [
-      780.0,
-      367.0,
+      820.0,
+      380.0,
+      84.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      820.0,
+      380.0,
       84.0,
       22.0
      ],
@@ -1120,33 +1295,33 @@
     "box": {
      "id": "obj-62",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      780.0,
-      397.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-63",
-     "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
      "outlettype": [
       ""
      ],
      "patching_rect": [
-      870.0,
-      367.0,
+      820.0,
+      350.0,
       152.0,
       22.0
      ],
      "text": "r folkrnn-bias-clear"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-63",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      820.0,
+      410.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -1156,6 +1331,13 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
+      20.0,
+      600.0,
+      360.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
       20.0,
       600.0,
       360.0,
@@ -1176,7 +1358,14 @@
      "parameter_enable": 0,
      "patching_rect": [
       20.0,
-      625.0,
+      655.0,
+      22.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      655.0,
       22.0,
       22.0
      ]
@@ -1193,7 +1382,7 @@
      ],
      "patching_rect": [
       20.0,
-      690.0,
+      625.0,
       173.0,
       22.0
      ],
@@ -1212,8 +1401,15 @@
      ],
      "parameter_enable": 0,
      "patching_rect": [
+      200.0,
+      655.0,
       60.0,
-      625.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      200.0,
+      655.0,
       60.0,
       22.0
      ]
@@ -1229,7 +1425,7 @@
       ""
      ],
      "patching_rect": [
-      130.0,
+      200.0,
       625.0,
       180.0,
       22.0
@@ -1247,8 +1443,8 @@
       ""
      ],
      "patching_rect": [
-      60.0,
-      580.0,
+      270.0,
+      690.0,
       89.0,
       22.0
      ],
@@ -1267,7 +1463,7 @@
      ],
      "patching_rect": [
       20.0,
-      655.0,
+      690.0,
       47.0,
       22.0
      ],
@@ -1278,36 +1474,36 @@
     "box": {
      "id": "obj-71",
      "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      "bang"
+     ],
+     "patching_rect": [
+      70.0,
+      720.0,
+      33.0,
+      22.0
+     ],
+     "text": "t b"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-72",
+     "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
      "outlettype": [
       "int"
      ],
      "patching_rect": [
-      60.0,
-      720.0,
+      70.0,
+      750.0,
       30.0,
       22.0
      ],
      "text": "i"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-72",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      60.0,
-      750.0,
-      126.0,
-      22.0
-     ],
-     "text": "suppress $1 @bar"
     }
    },
    {
@@ -1320,30 +1516,30 @@
       ""
      ],
      "patching_rect": [
-      200.0,
-      690.0,
-      112.0,
+      70.0,
+      780.0,
+      126.0,
       22.0
      ],
-     "text": "suppress_clear"
+     "text": "suppress $1 @bar"
     }
    },
    {
     "box": {
      "id": "obj-74",
-     "maxclass": "newobj",
-     "numinlets": 1,
+     "maxclass": "message",
+     "numinlets": 2,
      "numoutlets": 1,
      "outlettype": [
-      "bang"
+      ""
      ],
      "patching_rect": [
-      60.0,
-      690.0,
-      33.0,
+      20.0,
+      840.0,
+      112.0,
       22.0
      ],
-     "text": "t b"
+     "text": "suppress_clear"
     }
    },
    {
@@ -1353,8 +1549,8 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      60.0,
-      780.0,
+      70.0,
+      810.0,
       103.0,
       22.0
      ],
@@ -1368,8 +1564,8 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      200.0,
-      720.0,
+      20.0,
+      870.0,
       103.0,
       22.0
      ],
@@ -1383,12 +1579,19 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      400.0,
+      380.0,
       600.0,
-      423.0,
+      577.0,
       20.0
      ],
-     "text": "snip a random fraction of a layer (fraction, seed); restore"
+     "presentation": 1,
+     "presentation_rect": [
+      380.0,
+      600.0,
+      577.0,
+      20.0
+     ],
+     "text": "snip a random fraction of a layer's units (fraction, seed, then a layer); restore"
     }
    },
    {
@@ -1404,8 +1607,15 @@
      ],
      "parameter_enable": 0,
      "patching_rect": [
-      400.0,
-      625.0,
+      380.0,
+      655.0,
+      60.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      380.0,
+      655.0,
       60.0,
       22.0
      ]
@@ -1421,8 +1631,8 @@
       ""
      ],
      "patching_rect": [
-      400.0,
-      560.0,
+      380.0,
+      625.0,
       173.0,
       22.0
      ],
@@ -1439,8 +1649,8 @@
       ""
      ],
      "patching_rect": [
-      470.0,
-      560.0,
+      450.0,
+      690.0,
       96.0,
       22.0
      ],
@@ -1459,8 +1669,15 @@
      ],
      "parameter_enable": 0,
      "patching_rect": [
-      470.0,
-      625.0,
+      560.0,
+      655.0,
+      80.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      560.0,
+      655.0,
       80.0,
       22.0
      ]
@@ -1494,8 +1711,8 @@
       ""
      ],
      "patching_rect": [
-      400.0,
-      690.0,
+      380.0,
+      750.0,
       89.0,
       22.0
      ],
@@ -1512,8 +1729,8 @@
       ""
      ],
      "patching_rect": [
-      400.0,
-      720.0,
+      380.0,
+      780.0,
       154.0,
       22.0
      ],
@@ -1527,8 +1744,8 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      400.0,
-      750.0,
+      380.0,
+      810.0,
       103.0,
       22.0
      ],
@@ -1545,12 +1762,19 @@
       ""
      ],
      "patching_rect": [
-      400.0,
+      730.0,
       655.0,
-      30.0,
+      56.0,
       22.0
      ],
-     "text": "0"
+     "presentation": 1,
+     "presentation_rect": [
+      730.0,
+      655.0,
+      56.0,
+      22.0
+     ],
+     "text": "snip 0"
     }
    },
    {
@@ -1563,8 +1787,8 @@
       ""
      ],
      "patching_rect": [
-      700.0,
-      600.0,
+      730.0,
+      625.0,
       124.0,
       22.0
      ],
@@ -1581,27 +1805,37 @@
       ""
      ],
      "patching_rect": [
-      640.0,
+      730.0,
       690.0,
-      77.0,
+      30.0,
       22.0
      ],
-     "text": "restore 0"
+     "text": "0"
     }
    },
    {
     "box": {
      "id": "obj-89",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
      "patching_rect": [
-      640.0,
-      720.0,
-      103.0,
+      730.0,
+      750.0,
+      77.0,
       22.0
      ],
-     "text": "s folkrnn-cmd"
+     "presentation": 1,
+     "presentation_rect": [
+      730.0,
+      750.0,
+      77.0,
+      22.0
+     ],
+     "text": "restore 0"
     }
    },
    {
@@ -1614,8 +1848,8 @@
       ""
      ],
      "patching_rect": [
-      700.0,
-      630.0,
+      730.0,
+      720.0,
       145.0,
       22.0
      ],
@@ -1625,66 +1859,12 @@
    {
     "box": {
      "id": "obj-91",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      440.0,
-      655.0,
-      30.0,
-      22.0
-     ],
-     "text": "1"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-92",
-     "maxclass": "newobj",
-     "numinlets": 0,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      830.0,
-      600.0,
-      124.0,
-      22.0
-     ],
-     "text": "r folkrnn-snip-1"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-93",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      720.0,
-      690.0,
-      77.0,
-      22.0
-     ],
-     "text": "restore 1"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-94",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      720.0,
-      720.0,
+      730.0,
+      780.0,
       103.0,
       22.0
      ],
@@ -1693,7 +1873,32 @@
    },
    {
     "box": {
-     "id": "obj-95",
+     "id": "obj-92",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      880.0,
+      655.0,
+      56.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      880.0,
+      655.0,
+      56.0,
+      22.0
+     ],
+     "text": "snip 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-93",
      "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
@@ -1701,8 +1906,69 @@
       ""
      ],
      "patching_rect": [
-      830.0,
-      630.0,
+      880.0,
+      625.0,
+      124.0,
+      22.0
+     ],
+     "text": "r folkrnn-snip-1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-94",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      880.0,
+      690.0,
+      30.0,
+      22.0
+     ],
+     "text": "1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-95",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      880.0,
+      750.0,
+      77.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      880.0,
+      750.0,
+      77.0,
+      22.0
+     ],
+     "text": "restore 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-96",
+     "maxclass": "newobj",
+     "numinlets": 0,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      880.0,
+      720.0,
       145.0,
       22.0
      ],
@@ -1711,38 +1977,17 @@
    },
    {
     "box": {
-     "id": "obj-96",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      480.0,
-      655.0,
-      30.0,
-      22.0
-     ],
-     "text": "2"
-    }
-   },
-   {
-    "box": {
      "id": "obj-97",
      "maxclass": "newobj",
-     "numinlets": 0,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
+     "numinlets": 1,
+     "numoutlets": 0,
      "patching_rect": [
-      960.0,
-      600.0,
-      124.0,
+      880.0,
+      780.0,
+      103.0,
       22.0
      ],
-     "text": "r folkrnn-snip-2"
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -1755,32 +2000,24 @@
       ""
      ],
      "patching_rect": [
-      800.0,
-      690.0,
-      77.0,
+      1030.0,
+      655.0,
+      56.0,
       22.0
      ],
-     "text": "restore 2"
+     "presentation": 1,
+     "presentation_rect": [
+      1030.0,
+      655.0,
+      56.0,
+      22.0
+     ],
+     "text": "snip 2"
     }
    },
    {
     "box": {
      "id": "obj-99",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      800.0,
-      720.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-100",
      "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
@@ -1788,12 +2025,30 @@
       ""
      ],
      "patching_rect": [
-      960.0,
-      630.0,
-      145.0,
+      1030.0,
+      625.0,
+      124.0,
       22.0
      ],
-     "text": "r folkrnn-restore-2"
+     "text": "r folkrnn-snip-2"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-100",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1030.0,
+      690.0,
+      30.0,
+      22.0
+     ],
+     "text": "2"
     }
    },
    {
@@ -1806,23 +2061,48 @@
       ""
      ],
      "patching_rect": [
-      880.0,
-      690.0,
-      63.0,
+      1030.0,
+      750.0,
+      77.0,
       22.0
      ],
-     "text": "restore"
+     "presentation": 1,
+     "presentation_rect": [
+      1030.0,
+      750.0,
+      77.0,
+      22.0
+     ],
+     "text": "restore 2"
     }
    },
    {
     "box": {
      "id": "obj-102",
      "maxclass": "newobj",
+     "numinlets": 0,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1030.0,
+      720.0,
+      145.0,
+      22.0
+     ],
+     "text": "r folkrnn-restore-2"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-103",
+     "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      880.0,
-      720.0,
+      1030.0,
+      780.0,
       103.0,
       22.0
      ],
@@ -1831,7 +2111,32 @@
    },
    {
     "box": {
-     "id": "obj-103",
+     "id": "obj-104",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1180.0,
+      750.0,
+      63.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      1180.0,
+      750.0,
+      63.0,
+      22.0
+     ],
+     "text": "restore"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-105",
      "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
@@ -1839,8 +2144,8 @@
       ""
      ],
      "patching_rect": [
-      960.0,
-      690.0,
+      1180.0,
+      720.0,
       131.0,
       22.0
      ],
@@ -1849,13 +2154,35 @@
    },
    {
     "box": {
-     "id": "obj-104",
+     "id": "obj-106",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      1180.0,
+      780.0,
+      103.0,
+      22.0
+     ],
+     "text": "s folkrnn-cmd"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-107",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       20.0,
-      800.0,
+      900.0,
+      234.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      900.0,
       234.0,
       20.0
      ],
@@ -1864,7 +2191,7 @@
    },
    {
     "box": {
-     "id": "obj-105",
+     "id": "obj-108",
      "maxclass": "toggle",
      "numinlets": 1,
      "numoutlets": 1,
@@ -1874,7 +2201,14 @@
      "parameter_enable": 0,
      "patching_rect": [
       20.0,
-      825.0,
+      955.0,
+      22.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      955.0,
       22.0,
       22.0
      ]
@@ -1882,7 +2216,7 @@
    },
    {
     "box": {
-     "id": "obj-106",
+     "id": "obj-109",
      "maxclass": "newobj",
      "numinlets": 0,
      "numoutlets": 1,
@@ -1890,8 +2224,8 @@
       ""
      ],
      "patching_rect": [
-      60.0,
-      825.0,
+      20.0,
+      925.0,
       117.0,
       22.0
      ],
@@ -1900,7 +2234,7 @@
    },
    {
     "box": {
-     "id": "obj-107",
+     "id": "obj-110",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 2,
@@ -1910,7 +2244,7 @@
      ],
      "patching_rect": [
       20.0,
-      855.0,
+      985.0,
       47.0,
       22.0
      ],
@@ -1919,7 +2253,7 @@
    },
    {
     "box": {
-     "id": "obj-108",
+     "id": "obj-111",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -1928,7 +2262,7 @@
      ],
      "patching_rect": [
       20.0,
-      885.0,
+      1015.0,
       91.0,
       22.0
      ],
@@ -1937,7 +2271,7 @@
    },
    {
     "box": {
-     "id": "obj-109",
+     "id": "obj-112",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -1946,7 +2280,7 @@
      ],
      "patching_rect": [
       120.0,
-      885.0,
+      1015.0,
       154.0,
       22.0
      ],
@@ -1955,13 +2289,13 @@
    },
    {
     "box": {
-     "id": "obj-110",
+     "id": "obj-113",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       20.0,
-      915.0,
+      1045.0,
       103.0,
       22.0
      ],
@@ -1970,13 +2304,13 @@
    },
    {
     "box": {
-     "id": "obj-111",
+     "id": "obj-114",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       120.0,
-      915.0,
+      1045.0,
       103.0,
       22.0
      ],
@@ -1985,13 +2319,20 @@
    },
    {
     "box": {
-     "id": "obj-112",
+     "id": "obj-115",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       330.0,
-      800.0,
+      900.0,
+      171.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      330.0,
+      900.0,
       171.0,
       20.0
      ],
@@ -2000,7 +2341,7 @@
    },
    {
     "box": {
-     "id": "obj-113",
+     "id": "obj-116",
      "maxclass": "number",
      "numinlets": 1,
      "numoutlets": 2,
@@ -2011,68 +2352,15 @@
      "parameter_enable": 0,
      "patching_rect": [
       330.0,
-      825.0,
+      955.0,
       50.0,
       22.0
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-114",
-     "maxclass": "newobj",
-     "numinlets": 0,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
      ],
-     "patching_rect": [
+     "presentation": 1,
+     "presentation_rect": [
       330.0,
-      770.0,
-      187.0,
-      22.0
-     ],
-     "text": "r folkrnn-steer-component"
-    }
-   },
-   {
-    "box": {
-     "floatoutput": 1,
-     "id": "obj-115",
-     "maxclass": "slider",
-     "min": -20.0,
-     "numinlets": 1,
-     "numoutlets": 1,
-     "orientation": 1,
-     "outlettype": [
-      ""
-     ],
-     "parameter_enable": 0,
-     "patching_rect": [
-      390.0,
-      825.0,
-      140.0,
-      22.0
-     ],
-     "size": 40.0
-    }
-   },
-   {
-    "box": {
-     "format": 6,
-     "id": "obj-116",
-     "maxclass": "flonum",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      "bang"
-     ],
-     "parameter_enable": 0,
-     "patching_rect": [
-      540.0,
-      825.0,
-      60.0,
+      955.0,
+      50.0,
       22.0
      ]
     }
@@ -2087,8 +2375,82 @@
       ""
      ],
      "patching_rect": [
-      610.0,
-      825.0,
+      330.0,
+      925.0,
+      187.0,
+      22.0
+     ],
+     "text": "r folkrnn-steer-component"
+    }
+   },
+   {
+    "box": {
+     "floatoutput": 1,
+     "id": "obj-118",
+     "maxclass": "slider",
+     "min": -20.0,
+     "numinlets": 1,
+     "numoutlets": 1,
+     "orientation": 1,
+     "outlettype": [
+      ""
+     ],
+     "parameter_enable": 0,
+     "patching_rect": [
+      400.0,
+      955.0,
+      140.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      400.0,
+      955.0,
+      140.0,
+      22.0
+     ],
+     "size": 40.0
+    }
+   },
+   {
+    "box": {
+     "format": 6,
+     "id": "obj-119",
+     "maxclass": "flonum",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "bang"
+     ],
+     "parameter_enable": 0,
+     "patching_rect": [
+      550.0,
+      955.0,
+      60.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      550.0,
+      955.0,
+      60.0,
+      22.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-120",
+     "maxclass": "newobj",
+     "numinlets": 0,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      550.0,
+      925.0,
       159.0,
       22.0
      ],
@@ -2097,7 +2459,7 @@
    },
    {
     "box": {
-     "id": "obj-118",
+     "id": "obj-121",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2106,7 +2468,7 @@
      ],
      "patching_rect": [
       330.0,
-      855.0,
+      985.0,
       68.0,
       22.0
      ],
@@ -2115,7 +2477,7 @@
    },
    {
     "box": {
-     "id": "obj-119",
+     "id": "obj-122",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2124,7 +2486,7 @@
      ],
      "patching_rect": [
       330.0,
-      885.0,
+      1015.0,
       91.0,
       22.0
      ],
@@ -2133,68 +2495,17 @@
    },
    {
     "box": {
-     "id": "obj-120",
+     "id": "obj-123",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       330.0,
-      915.0,
+      1045.0,
       103.0,
       22.0
      ],
      "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-121",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      700.0,
-      825.0,
-      91.0,
-      22.0
-     ],
-     "text": "steer_clear"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-122",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      700.0,
-      855.0,
-      103.0,
-      22.0
-     ],
-     "text": "s folkrnn-cmd"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-123",
-     "maxclass": "newobj",
-     "numinlets": 0,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      700.0,
-      795.0,
-      159.0,
-      22.0
-     ],
-     "text": "r folkrnn-steer-clear"
     }
    },
    {
@@ -2207,23 +2518,48 @@
       ""
      ],
      "patching_rect": [
-      820.0,
-      825.0,
-      49.0,
+      720.0,
+      955.0,
+      91.0,
       22.0
      ],
-     "text": "clear"
+     "presentation": 1,
+     "presentation_rect": [
+      720.0,
+      955.0,
+      91.0,
+      22.0
+     ],
+     "text": "steer_clear"
     }
    },
    {
     "box": {
      "id": "obj-125",
      "maxclass": "newobj",
+     "numinlets": 0,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      720.0,
+      925.0,
+      159.0,
+      22.0
+     ],
+     "text": "r folkrnn-steer-clear"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-126",
+     "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      820.0,
-      855.0,
+      720.0,
+      985.0,
       103.0,
       22.0
      ],
@@ -2232,35 +2568,27 @@
    },
    {
     "box": {
-     "id": "obj-126",
-     "maxclass": "newobj",
-     "numinlets": 0,
+     "id": "obj-127",
+     "maxclass": "message",
+     "numinlets": 2,
      "numoutlets": 1,
      "outlettype": [
       ""
      ],
      "patching_rect": [
-      820.0,
-      795.0,
-      117.0,
+      880.0,
+      955.0,
+      49.0,
       22.0
      ],
-     "text": "r folkrnn-clear"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-127",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      1150.0,
-      10.0,
-      619.0,
-      20.0
+     "presentation": 1,
+     "presentation_rect": [
+      880.0,
+      955.0,
+      49.0,
+      22.0
      ],
-     "text": "engine: 'cmd args' -> /folkrnn/<voice>/cmd args; 'global cmd args' -> /folkrnn/cmd args"
+     "text": "clear"
     }
    },
    {
@@ -2273,90 +2601,89 @@
       ""
      ],
      "patching_rect": [
-      1150.0,
-      40.0,
-      103.0,
+      880.0,
+      925.0,
+      117.0,
       22.0
      ],
-     "text": "r folkrnn-cmd"
+     "text": "r folkrnn-clear"
     }
    },
    {
     "box": {
      "id": "obj-129",
      "maxclass": "newobj",
-     "numinlets": 5,
-     "numoutlets": 5,
-     "outlettype": [
-      "",
-      "",
-      "",
-      "",
-      ""
-     ],
+     "numinlets": 1,
+     "numoutlets": 0,
      "patching_rect": [
-      1150.0,
-      70.0,
-      271.0,
+      880.0,
+      985.0,
+      103.0,
       22.0
      ],
-     "text": "route connect disconnect voice global"
+     "text": "s folkrnn-cmd"
     }
    },
    {
     "box": {
      "id": "obj-130",
-     "maxclass": "newobj",
+     "maxclass": "comment",
      "numinlets": 1,
-     "numoutlets": 3,
-     "outlettype": [
-      "",
-      "",
-      ""
-     ],
+     "numoutlets": 0,
      "patching_rect": [
-      1150.0,
-      110.0,
-      61.0,
-      22.0
+      20.0,
+      1080.0,
+      136.0,
+      20.0
      ],
-     "text": "t l l l"
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      1080.0,
+      136.0,
+      20.0
+     ],
+     "text": "4. what comes back"
     }
    },
    {
     "box": {
      "id": "obj-131",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
      "patching_rect": [
-      1410.0,
-      140.0,
-      63.0,
-      22.0
+      20.0,
+      1105.0,
+      52.0,
+      20.0
      ],
-     "text": "port $3"
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      1105.0,
+      52.0,
+      20.0
+     ],
+     "text": "tokens"
     }
    },
    {
     "box": {
      "id": "obj-132",
-     "maxclass": "message",
-     "numinlets": 2,
+     "maxclass": "newobj",
+     "numinlets": 1,
      "numoutlets": 1,
      "outlettype": [
       ""
      ],
      "patching_rect": [
-      1280.0,
-      140.0,
-      126.0,
+      840.0,
+      1105.0,
+      89.0,
       22.0
      ],
-     "text": "host $1, port $2"
+     "text": "prepend set"
     }
    },
    {
@@ -2369,31 +2696,41 @@
       ""
      ],
      "patching_rect": [
-      1150.0,
-      140.0,
-      371.0,
+      120.0,
+      1105.0,
+      700.0,
       22.0
      ],
-     "text": "global subscribe $3 tokens notes bars tunes applied"
+     "presentation": 1,
+     "presentation_rect": [
+      120.0,
+      1105.0,
+      700.0,
+      22.0
+     ],
+     "text": "-"
     }
    },
    {
     "box": {
      "id": "obj-134",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      ""
-     ],
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
      "patching_rect": [
-      1500.0,
-      140.0,
-      54.0,
-      22.0
+      20.0,
+      1135.0,
+      73.0,
+      20.0
      ],
-     "text": "zl.reg"
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      1135.0,
+      73.0,
+      20.0
+     ],
+     "text": "tune step"
     }
    },
    {
@@ -2401,19 +2738,17 @@
      "id": "obj-135",
      "maxclass": "newobj",
      "numinlets": 1,
-     "numoutlets": 3,
+     "numoutlets": 1,
      "outlettype": [
-      "",
-      "int",
-      "int"
+      ""
      ],
      "patching_rect": [
-      1500.0,
-      110.0,
-      96.0,
+      260.0,
+      1135.0,
+      89.0,
       22.0
      ],
-     "text": "unpack s i i"
+     "text": "prepend set"
     }
    },
    {
@@ -2426,17 +2761,46 @@
       ""
      ],
      "patching_rect": [
-      1500.0,
-      200.0,
-      161.0,
+      120.0,
+      1135.0,
+      120.0,
       22.0
      ],
-     "text": "global unsubscribe $1"
+     "presentation": 1,
+     "presentation_rect": [
+      120.0,
+      1135.0,
+      120.0,
+      22.0
+     ],
+     "text": "-"
     }
    },
    {
     "box": {
      "id": "obj-137",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      20.0,
+      1165.0,
+      38.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      1165.0,
+      38.0,
+      20.0
+     ],
+     "text": "note"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-138",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 1,
@@ -2444,66 +2808,59 @@
       ""
      ],
      "patching_rect": [
-      1650.0,
-      110.0,
-      68.0,
+      300.0,
+      1165.0,
+      89.0,
       22.0
      ],
-     "text": "tosymbol"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-138",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      ""
-     ],
-     "patching_rect": [
-      1650.0,
-      260.0,
-      68.0,
-      22.0
-     ],
-     "text": "zl.reg 1"
+     "text": "prepend set"
     }
    },
    {
     "box": {
      "id": "obj-139",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 3,
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
      "outlettype": [
-      "",
-      "",
-      "bang"
+      ""
      ],
      "patching_rect": [
-      1350.0,
-      230.0,
-      61.0,
+      120.0,
+      1165.0,
+      160.0,
       22.0
      ],
-     "text": "t l l b"
+     "presentation": 1,
+     "presentation_rect": [
+      120.0,
+      1165.0,
+      160.0,
+      22.0
+     ],
+     "text": "-"
     }
    },
    {
     "box": {
      "id": "obj-140",
-     "maxclass": "newobj",
+     "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      1150.0,
-      170.0,
-      103.0,
-      22.0
+      20.0,
+      1195.0,
+      59.0,
+      20.0
      ],
-     "text": "s folkrnn-cmd"
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      1195.0,
+      59.0,
+      20.0
+     ],
+     "text": "applied"
     }
    },
    {
@@ -2511,58 +2868,22 @@
      "id": "obj-141",
      "maxclass": "newobj",
      "numinlets": 1,
-     "numoutlets": 0,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
      "patching_rect": [
-      1500.0,
-      230.0,
-      103.0,
+      540.0,
+      1195.0,
+      89.0,
       22.0
      ],
-     "text": "s folkrnn-cmd"
+     "text": "prepend set"
     }
    },
    {
     "box": {
      "id": "obj-142",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 3,
-     "outlettype": [
-      "",
-      "",
-      "bang"
-     ],
-     "patching_rect": [
-      1150.0,
-      230.0,
-      61.0,
-      22.0
-     ],
-     "text": "t l l b"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-143",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      ""
-     ],
-     "patching_rect": [
-      1150.0,
-      420.0,
-      61.0,
-      22.0
-     ],
-     "text": "zl.join"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-144",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2570,50 +2891,106 @@
       ""
      ],
      "patching_rect": [
-      1270.0,
-      260.0,
-      63.0,
+      120.0,
+      1195.0,
+      400.0,
       22.0
      ],
-     "text": "zlclear"
+     "presentation": 1,
+     "presentation_rect": [
+      120.0,
+      1195.0,
+      400.0,
+      22.0
+     ],
+     "text": "-"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-143",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      20.0,
+      1225.0,
+      45.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      1225.0,
+      45.0,
+      20.0
+     ],
+     "text": "error"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-144",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1040.0,
+      1225.0,
+      89.0,
+      22.0
+     ],
+     "text": "prepend set"
     }
    },
    {
     "box": {
      "id": "obj-145",
-     "maxclass": "newobj",
+     "maxclass": "message",
      "numinlets": 2,
-     "numoutlets": 2,
+     "numoutlets": 1,
      "outlettype": [
-      "",
       ""
      ],
      "patching_rect": [
-      1150.0,
-      290.0,
-      82.0,
+      120.0,
+      1225.0,
+      900.0,
       22.0
      ],
-     "text": "zl.slice 1"
+     "presentation": 1,
+     "presentation_rect": [
+      120.0,
+      1225.0,
+      900.0,
+      22.0
+     ],
+     "text": "-"
     }
    },
    {
     "box": {
      "id": "obj-146",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      ""
-     ],
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
      "patching_rect": [
-      1350.0,
-      290.0,
-      82.0,
-      22.0
+      20.0,
+      1255.0,
+      38.0,
+      20.0
      ],
-     "text": "zl.slice 1"
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      1255.0,
+      38.0,
+      20.0
+     ],
+     "text": "pong"
     }
    },
    {
@@ -2621,152 +2998,22 @@
      "id": "obj-147",
      "maxclass": "newobj",
      "numinlets": 1,
-     "numoutlets": 2,
+     "numoutlets": 1,
      "outlettype": [
-      "bang",
       ""
      ],
      "patching_rect": [
-      1150.0,
-      320.0,
-      47.0,
+      200.0,
+      1255.0,
+      89.0,
       22.0
      ],
-     "text": "t b s"
+     "text": "prepend set"
     }
    },
    {
     "box": {
      "id": "obj-148",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      1150.0,
-      380.0,
-      215.0,
-      22.0
-     ],
-     "text": "sprintf symout /folkrnn/%s/%s"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-149",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      1350.0,
-      380.0,
-      194.0,
-      22.0
-     ],
-     "text": "sprintf symout /folkrnn/%s"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-150",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      1150.0,
-      460.0,
-      166.0,
-      22.0
-     ],
-     "text": "udpsend 127.0.0.1 7400"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-151",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      1150.0,
-      520.0,
-      117.0,
-      22.0
-     ],
-     "text": "udpreceive 9001"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-152",
-     "maxclass": "newobj",
-     "numinlets": 4,
-     "numoutlets": 4,
-     "outlettype": [
-      "",
-      "",
-      "",
-      ""
-     ],
-     "patching_rect": [
-      1150.0,
-      550.0,
-      180.0,
-      22.0
-     ],
-     "text": "route /error /pong /note"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-153",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 3,
-     "outlettype": [
-      "",
-      "",
-      "bang"
-     ],
-     "patching_rect": [
-      1150.0,
-      580.0,
-      61.0,
-      22.0
-     ],
-     "text": "t l l b"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-154",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      ""
-     ],
-     "patching_rect": [
-      1150.0,
-      680.0,
-      61.0,
-      22.0
-     ],
-     "text": "zl.join"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-155",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2774,12 +3021,166 @@
       ""
      ],
      "patching_rect": [
-      1270.0,
-      610.0,
-      63.0,
+      120.0,
+      1255.0,
+      60.0,
       22.0
      ],
-     "text": "zlclear"
+     "presentation": 1,
+     "presentation_rect": [
+      120.0,
+      1255.0,
+      60.0,
+      22.0
+     ],
+     "text": "-"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-149",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      20.0,
+      1300.0,
+      619.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      1300.0,
+      619.0,
+      20.0
+     ],
+     "text": "5. the notes here: MIDI out ([noteout]) / sine voice (switch audio on with the speaker)"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-150",
+     "maxclass": "toggle",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      "int"
+     ],
+     "parameter_enable": 0,
+     "patching_rect": [
+      20.0,
+      1355.0,
+      22.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      20.0,
+      1355.0,
+      22.0,
+      22.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-151",
+     "maxclass": "newobj",
+     "numinlets": 0,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      20.0,
+      1325.0,
+      110.0,
+      22.0
+     ],
+     "text": "r folkrnn-midi"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-152",
+     "maxclass": "toggle",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      "int"
+     ],
+     "parameter_enable": 0,
+     "patching_rect": [
+      330.0,
+      1355.0,
+      22.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      330.0,
+      1355.0,
+      22.0,
+      22.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-153",
+     "maxclass": "newobj",
+     "numinlets": 0,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      330.0,
+      1325.0,
+      110.0,
+      22.0
+     ],
+     "text": "r folkrnn-sine"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-154",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      20.0,
+      1390.0,
+      40.0,
+      22.0
+     ],
+     "text": "gate"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-155",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 4,
+     "outlettype": [
+      "int",
+      "int",
+      "float",
+      "int"
+     ],
+     "patching_rect": [
+      20.0,
+      1420.0,
+      110.0,
+      22.0
+     ],
+     "text": "unpack i i f i"
     }
    },
    {
@@ -2787,23 +3188,94 @@
      "id": "obj-156",
      "maxclass": "newobj",
      "numinlets": 2,
-     "numoutlets": 2,
+     "numoutlets": 1,
      "outlettype": [
-      "",
-      ""
+      "int"
      ],
      "patching_rect": [
-      1150.0,
-      610.0,
-      82.0,
+      180.0,
+      1450.0,
+      33.0,
       22.0
      ],
-     "text": "zl.slice 1"
+     "text": "+ 1"
     }
    },
    {
     "box": {
      "id": "obj-157",
+     "maxclass": "newobj",
+     "numinlets": 3,
+     "numoutlets": 2,
+     "outlettype": [
+      "float",
+      "float"
+     ],
+     "patching_rect": [
+      20.0,
+      1480.0,
+      124.0,
+      22.0
+     ],
+     "text": "makenote 100 250"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-158",
+     "maxclass": "newobj",
+     "numinlets": 3,
+     "numoutlets": 0,
+     "patching_rect": [
+      20.0,
+      1510.0,
+      61.0,
+      22.0
+     ],
+     "text": "noteout"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-159",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      330.0,
+      1390.0,
+      40.0,
+      22.0
+     ],
+     "text": "gate"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-160",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "outlettype": [
+      "float",
+      "float",
+      "float"
+     ],
+     "patching_rect": [
+      330.0,
+      1420.0,
+      96.0,
+      22.0
+     ],
+     "text": "unpack f f f"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-161",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 1,
@@ -2811,36 +3283,285 @@
       ""
      ],
      "patching_rect": [
-      1150.0,
-      640.0,
-      173.0,
+      330.0,
+      1450.0,
+      40.0,
       22.0
      ],
-     "text": "fromsymbol @separator /"
+     "text": "mtof"
     }
    },
    {
     "box": {
-     "id": "obj-158",
+     "id": "obj-162",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      330.0,
+      1480.0,
+      54.0,
+      22.0
+     ],
+     "text": "cycle~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-163",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "float"
+     ],
+     "patching_rect": [
+      450.0,
+      1450.0,
+      54.0,
+      22.0
+     ],
+     "text": "/ 400."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-164",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      450.0,
+      1480.0,
+      82.0,
+      22.0
+     ],
+     "text": "pack 0. 0."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-165",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      450.0,
+      1510.0,
+      126.0,
+      22.0
+     ],
+     "text": "$1 5 $1 $2 0. 50"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-166",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 2,
      "outlettype": [
-      "",
-      ""
+      "signal",
+      "bang"
      ],
      "patching_rect": [
-      1330.0,
-      640.0,
-      82.0,
+      450.0,
+      1540.0,
+      47.0,
       22.0
      ],
-     "text": "zl.ecils 1"
+     "text": "line~"
     }
    },
    {
     "box": {
-     "id": "obj-159",
+     "id": "obj-167",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      330.0,
+      1570.0,
+      30.0,
+      22.0
+     ],
+     "text": "*~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-168",
+     "maxclass": "ezdac~",
+     "numinlets": 2,
+     "numoutlets": 0,
+     "patching_rect": [
+      330.0,
+      1600.0,
+      45.0,
+      45.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      330.0,
+      1600.0,
+      45.0,
+      45.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-169",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      640.0,
+      1355.0,
+      234.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      640.0,
+      1355.0,
+      234.0,
+      20.0
+     ],
+     "text": "print feedback to the Max window"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-170",
+     "maxclass": "toggle",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      "int"
+     ],
+     "parameter_enable": 0,
+     "patching_rect": [
+      610.0,
+      1355.0,
+      22.0,
+      22.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      610.0,
+      1355.0,
+      22.0,
+      22.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-171",
+     "maxclass": "newobj",
+     "numinlets": 0,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      610.0,
+      1325.0,
+      117.0,
+      22.0
+     ],
+     "text": "r folkrnn-print"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-172",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      610.0,
+      1390.0,
+      40.0,
+      22.0
+     ],
+     "text": "gate"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-173",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      610.0,
+      1420.0,
+      103.0,
+      22.0
+     ],
+     "text": "print folkrnn"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-174",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      1350.0,
+      40.0,
+      560.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      1350.0,
+      40.0,
+      560.0,
+      20.0
+     ],
+     "text": "engine: 'cmd args' -> OSC /folkrnn/<voice>/cmd args; 'global cmd args' -> /folkrnn/cmd args; 'connect HOST PORT FBPORT', 'disconnect', 'voice NAME'"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-175",
+     "maxclass": "newobj",
+     "numinlets": 0,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1350.0,
+      80.0,
+      103.0,
+      22.0
+     ],
+     "text": "r folkrnn-cmd"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-176",
      "maxclass": "newobj",
      "numinlets": 5,
      "numoutlets": 5,
@@ -2852,303 +3573,12 @@
       ""
      ],
      "patching_rect": [
-      1150.0,
-      720.0,
-      257.0,
-      22.0
-     ],
-     "text": "route token note tune_start applied"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-160",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      1450.0,
-      760.0,
-      40.0,
-      22.0
-     ],
-     "text": "gate"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-161",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      1450.0,
-      790.0,
-      103.0,
-      22.0
-     ],
-     "text": "print folkrnn"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-162",
-     "maxclass": "toggle",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      "int"
-     ],
-     "parameter_enable": 0,
-     "patching_rect": [
-      1450.0,
-      720.0,
-      22.0,
-      22.0
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-163",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      1480.0,
-      720.0,
-      108.0,
-      20.0
-     ],
-     "text": "print feedback"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-164",
-     "maxclass": "newobj",
-     "numinlets": 0,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      1600.0,
-      720.0,
-      117.0,
-      22.0
-     ],
-     "text": "r folkrnn-print"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-165",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      20.0,
-      940.0,
-      500.0,
-      20.0
-     ],
-     "text": "4. what comes back: tokens / tune step / note / applied / error / pong"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-166",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      ""
-     ],
-     "patching_rect": [
-      1150.0,
-      760.0,
-      82.0,
-      22.0
-     ],
-     "text": "zl.slice 2"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-167",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      ""
-     ],
-     "patching_rect": [
-      1150.0,
-      790.0,
-      82.0,
-      22.0
-     ],
-     "text": "zl.slice 1"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-168",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      ""
-     ],
-     "patching_rect": [
-      1150.0,
-      820.0,
-      96.0,
-      22.0
-     ],
-     "text": "zl.stream 16"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-169",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      1250.0,
-      790.0,
-      63.0,
-      22.0
-     ],
-     "text": "zlclear"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-170",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      20.0,
-      970.0,
-      52.0,
-      20.0
-     ],
-     "text": "tokens"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-171",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      620.0,
-      970.0,
-      89.0,
-      22.0
-     ],
-     "text": "prepend set"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-172",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
+      1350.0,
       110.0,
-      970.0,
-      500.0,
+      271.0,
       22.0
      ],
-     "text": "-"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-173",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      20.0,
-      1000.0,
-      73.0,
-      20.0
-     ],
-     "text": "tune step"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-174",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      620.0,
-      1000.0,
-      89.0,
-      22.0
-     ],
-     "text": "prepend set"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-175",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      110.0,
-      1000.0,
-      120.0,
-      22.0
-     ],
-     "text": "-"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-176",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      20.0,
-      1030.0,
-      38.0,
-      20.0
-     ],
-     "text": "note"
+     "text": "route connect disconnect voice global"
     }
    },
    {
@@ -3156,17 +3586,20 @@
      "id": "obj-177",
      "maxclass": "newobj",
      "numinlets": 1,
-     "numoutlets": 1,
+     "numoutlets": 4,
      "outlettype": [
+      "",
+      "",
+      "",
       ""
      ],
      "patching_rect": [
-      620.0,
-      1030.0,
-      89.0,
+      1350.0,
+      150.0,
+      75.0,
       22.0
      ],
-     "text": "prepend set"
+     "text": "t l l l l"
     }
    },
    {
@@ -3179,50 +3612,17 @@
       ""
      ],
      "patching_rect": [
-      110.0,
-      1030.0,
-      160.0,
+      1350.0,
+      180.0,
+      371.0,
       22.0
      ],
-     "text": "-"
+     "text": "global subscribe $3 tokens notes bars tunes applied"
     }
    },
    {
     "box": {
      "id": "obj-179",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      20.0,
-      1060.0,
-      59.0,
-      20.0
-     ],
-     "text": "applied"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-180",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      620.0,
-      1060.0,
-      89.0,
-      22.0
-     ],
-     "text": "prepend set"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-181",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -3230,27 +3630,69 @@
       ""
      ],
      "patching_rect": [
-      110.0,
-      1060.0,
-      300.0,
+      1750.0,
+      180.0,
+      126.0,
       22.0
      ],
-     "text": "-"
+     "text": "host $1, port $2"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-180",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1880.0,
+      180.0,
+      63.0,
+      22.0
+     ],
+     "text": "port $3"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-181",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "outlettype": [
+      "",
+      "int",
+      "int"
+     ],
+     "patching_rect": [
+      1960.0,
+      180.0,
+      96.0,
+      22.0
+     ],
+     "text": "unpack s i i"
     }
    },
    {
     "box": {
      "id": "obj-182",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      20.0,
-      1090.0,
-      45.0,
-      20.0
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      ""
      ],
-     "text": "error"
+     "patching_rect": [
+      1960.0,
+      240.0,
+      54.0,
+      22.0
+     ],
+     "text": "zl.reg"
     }
    },
    {
@@ -3258,17 +3700,14 @@
      "id": "obj-183",
      "maxclass": "newobj",
      "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
+     "numoutlets": 0,
      "patching_rect": [
-      620.0,
-      1090.0,
-      89.0,
+      1350.0,
+      210.0,
+      103.0,
       22.0
      ],
-     "text": "prepend set"
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -3281,27 +3720,27 @@
       ""
      ],
      "patching_rect": [
-      110.0,
-      1090.0,
-      600.0,
+      1960.0,
+      270.0,
+      161.0,
       22.0
      ],
-     "text": "-"
+     "text": "global unsubscribe $1"
     }
    },
    {
     "box": {
      "id": "obj-185",
-     "maxclass": "comment",
+     "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      20.0,
-      1120.0,
-      38.0,
-      20.0
+      1960.0,
+      300.0,
+      103.0,
+      22.0
      ],
-     "text": "pong"
+     "text": "s folkrnn-cmd"
     }
    },
    {
@@ -3314,17 +3753,111 @@
       ""
      ],
      "patching_rect": [
-      620.0,
-      1120.0,
-      89.0,
+      2150.0,
+      150.0,
+      68.0,
       22.0
      ],
-     "text": "prepend set"
+     "text": "tosymbol"
     }
    },
    {
     "box": {
      "id": "obj-187",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      ""
+     ],
+     "patching_rect": [
+      2150.0,
+      330.0,
+      54.0,
+      22.0
+     ],
+     "text": "zl.reg"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-188",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      2250.0,
+      110.0,
+      82.0,
+      22.0
+     ],
+     "text": "loadmess 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-189",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "bang"
+     ],
+     "patching_rect": [
+      1350.0,
+      270.0,
+      47.0,
+      22.0
+     ],
+     "text": "t l b"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-190",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "bang"
+     ],
+     "patching_rect": [
+      1600.0,
+      270.0,
+      47.0,
+      22.0
+     ],
+     "text": "t l b"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-191",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      ""
+     ],
+     "patching_rect": [
+      1350.0,
+      450.0,
+      61.0,
+      22.0
+     ],
+     "text": "zl.join"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-192",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -3332,99 +3865,12 @@
       ""
      ],
      "patching_rect": [
-      110.0,
-      1120.0,
-      60.0,
+      1500.0,
+      330.0,
+      63.0,
       22.0
      ],
-     "text": "-"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-188",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      20.0,
-      1160.0,
-      521.0,
-      20.0
-     ],
-     "text": "5. the notes here: MIDI out / sine voice (turn audio on with the speaker)"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-189",
-     "maxclass": "toggle",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      "int"
-     ],
-     "parameter_enable": 0,
-     "patching_rect": [
-      20.0,
-      1185.0,
-      22.0,
-      22.0
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-190",
-     "maxclass": "newobj",
-     "numinlets": 0,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      50.0,
-      1185.0,
-      110.0,
-      22.0
-     ],
-     "text": "r folkrnn-midi"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-191",
-     "maxclass": "toggle",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      "int"
-     ],
-     "parameter_enable": 0,
-     "patching_rect": [
-      320.0,
-      1185.0,
-      22.0,
-      22.0
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-192",
-     "maxclass": "newobj",
-     "numinlets": 0,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      350.0,
-      1185.0,
-      110.0,
-      22.0
-     ],
-     "text": "r folkrnn-sine"
+     "text": "zlclear"
     }
    },
    {
@@ -3432,95 +3878,61 @@
      "id": "obj-193",
      "maxclass": "newobj",
      "numinlets": 2,
-     "numoutlets": 1,
+     "numoutlets": 2,
      "outlettype": [
+      "",
       ""
      ],
      "patching_rect": [
-      20.0,
-      1220.0,
-      40.0,
+      1350.0,
+      300.0,
+      82.0,
       22.0
      ],
-     "text": "gate"
+     "text": "zl.slice 1"
     }
    },
    {
     "box": {
      "id": "obj-194",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 4,
+     "numinlets": 2,
+     "numoutlets": 2,
      "outlettype": [
-      "int",
-      "int",
-      "float",
-      "int"
+      "",
+      ""
      ],
      "patching_rect": [
-      20.0,
-      1250.0,
-      110.0,
+      1600.0,
+      300.0,
+      82.0,
       22.0
      ],
-     "text": "unpack i i f i"
+     "text": "zl.slice 1"
     }
    },
    {
     "box": {
      "id": "obj-195",
      "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
+     "numinlets": 1,
+     "numoutlets": 2,
      "outlettype": [
-      "int"
+      "bang",
+      ""
      ],
      "patching_rect": [
-      180.0,
-      1280.0,
-      33.0,
+      1350.0,
+      360.0,
+      47.0,
       22.0
      ],
-     "text": "+ 1"
+     "text": "t b s"
     }
    },
    {
     "box": {
      "id": "obj-196",
-     "maxclass": "newobj",
-     "numinlets": 3,
-     "numoutlets": 2,
-     "outlettype": [
-      "float",
-      "float"
-     ],
-     "patching_rect": [
-      20.0,
-      1310.0,
-      124.0,
-      22.0
-     ],
-     "text": "makenote 100 250"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-197",
-     "maxclass": "newobj",
-     "numinlets": 3,
-     "numoutlets": 0,
-     "patching_rect": [
-      20.0,
-      1340.0,
-      61.0,
-      22.0
-     ],
-     "text": "noteout"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-198",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -3528,12 +3940,45 @@
       ""
      ],
      "patching_rect": [
-      320.0,
-      1220.0,
-      40.0,
+      1350.0,
+      410.0,
+      215.0,
       22.0
      ],
-     "text": "gate"
+     "text": "sprintf symout /folkrnn/%s/%s"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-197",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1600.0,
+      410.0,
+      194.0,
+      22.0
+     ],
+     "text": "sprintf symout /folkrnn/%s"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-198",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      1350.0,
+      490.0,
+      166.0,
+      22.0
+     ],
+     "text": "udpsend 127.0.0.1 7400"
     }
    },
    {
@@ -3541,96 +3986,62 @@
      "id": "obj-199",
      "maxclass": "newobj",
      "numinlets": 1,
-     "numoutlets": 3,
+     "numoutlets": 1,
      "outlettype": [
-      "float",
-      "float",
-      "float"
+      ""
      ],
      "patching_rect": [
-      320.0,
-      1250.0,
-      96.0,
+      1350.0,
+      560.0,
+      117.0,
       22.0
      ],
-     "text": "unpack f f f"
+     "text": "udpreceive 9001"
     }
    },
    {
     "box": {
      "id": "obj-200",
      "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
+     "numinlets": 4,
+     "numoutlets": 4,
      "outlettype": [
+      "",
+      "",
+      "",
       ""
      ],
      "patching_rect": [
-      320.0,
-      1280.0,
-      40.0,
+      1350.0,
+      590.0,
+      180.0,
       22.0
      ],
-     "text": "mtof"
+     "text": "route /error /pong /note"
     }
    },
    {
     "box": {
      "id": "obj-201",
      "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
+     "numinlets": 1,
+     "numoutlets": 2,
      "outlettype": [
-      "signal"
+      "",
+      "bang"
      ],
      "patching_rect": [
-      320.0,
-      1310.0,
-      54.0,
+      1350.0,
+      620.0,
+      47.0,
       22.0
      ],
-     "text": "cycle~"
+     "text": "t l b"
     }
    },
    {
     "box": {
      "id": "obj-202",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      "float"
-     ],
-     "patching_rect": [
-      420.0,
-      1280.0,
-      54.0,
-      22.0
-     ],
-     "text": "/ 400."
-    }
-   },
-   {
-    "box": {
-     "id": "obj-203",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      420.0,
-      1310.0,
-      82.0,
-      22.0
-     ],
-     "text": "pack 0. 0."
-    }
-   },
-   {
-    "box": {
-     "id": "obj-204",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -3638,49 +4049,86 @@
       ""
      ],
      "patching_rect": [
-      420.0,
-      1340.0,
-      126.0,
+      1500.0,
+      650.0,
+      63.0,
       22.0
      ],
-     "text": "$1 5 $1 $2 0. 50"
+     "text": "zlclear"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-203",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      ""
+     ],
+     "patching_rect": [
+      1350.0,
+      770.0,
+      61.0,
+      22.0
+     ],
+     "text": "zl.join"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-204",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      ""
+     ],
+     "patching_rect": [
+      1350.0,
+      650.0,
+      82.0,
+      22.0
+     ],
+     "text": "zl.slice 1"
     }
    },
    {
     "box": {
      "id": "obj-205",
      "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
+     "numinlets": 1,
+     "numoutlets": 1,
      "outlettype": [
-      "signal",
-      "bang"
+      ""
      ],
      "patching_rect": [
-      420.0,
-      1370.0,
-      47.0,
+      1350.0,
+      680.0,
+      68.0,
       22.0
      ],
-     "text": "line~"
+     "text": "tosymbol"
     }
    },
    {
     "box": {
      "id": "obj-206",
      "maxclass": "newobj",
-     "numinlets": 2,
+     "numinlets": 1,
      "numoutlets": 1,
      "outlettype": [
-      "signal"
+      ""
      ],
      "patching_rect": [
-      320.0,
-      1400.0,
-      30.0,
+      1350.0,
+      710.0,
+      173.0,
       22.0
      ],
-     "text": "*~"
+     "text": "fromsymbol @separator /"
     }
    },
    {
@@ -3688,14 +4136,133 @@
      "id": "obj-207",
      "maxclass": "newobj",
      "numinlets": 2,
-     "numoutlets": 0,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      ""
+     ],
      "patching_rect": [
-      320.0,
-      1430.0,
-      54.0,
+      1350.0,
+      740.0,
+      82.0,
       22.0
      ],
-     "text": "ezdac~"
+     "text": "zl.ecils 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-208",
+     "maxclass": "newobj",
+     "numinlets": 5,
+     "numoutlets": 5,
+     "outlettype": [
+      "",
+      "",
+      "",
+      "",
+      ""
+     ],
+     "patching_rect": [
+      1350.0,
+      800.0,
+      257.0,
+      22.0
+     ],
+     "text": "route token note tune_start applied"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-209",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1600.0,
+      620.0,
+      103.0,
+      22.0
+     ],
+     "text": "prepend error"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-210",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      ""
+     ],
+     "patching_rect": [
+      1350.0,
+      840.0,
+      82.0,
+      22.0
+     ],
+     "text": "zl.slice 2"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-211",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      ""
+     ],
+     "patching_rect": [
+      1350.0,
+      870.0,
+      82.0,
+      22.0
+     ],
+     "text": "zl.slice 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-212",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      ""
+     ],
+     "patching_rect": [
+      1350.0,
+      900.0,
+      96.0,
+      22.0
+     ],
+     "text": "zl.stream 16"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-213",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1500.0,
+      870.0,
+      63.0,
+      22.0
+     ],
+     "text": "zlclear"
     }
    }
   ],
@@ -3703,71 +4270,71 @@
    {
     "patchline": {
      "destination": [
+      "obj-3",
+      0
+     ],
+     "source": [
       "obj-4",
       0
-     ],
-     "source": [
-      "obj-3",
-      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-3",
-      0
-     ],
-     "source": [
       "obj-5",
       0
+     ],
+     "source": [
+      "obj-3",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
+      "obj-6",
+      0
+     ],
+     "source": [
       "obj-7",
       0
-     ],
-     "source": [
-      "obj-6",
-      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-6",
-      0
-     ],
-     "source": [
       "obj-8",
       0
+     ],
+     "source": [
+      "obj-6",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
+      "obj-9",
+      0
+     ],
+     "source": [
       "obj-10",
       0
-     ],
-     "source": [
-      "obj-9",
-      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-9",
+      "obj-11",
       0
      ],
      "source": [
-      "obj-11",
+      "obj-9",
       0
      ]
     }
@@ -3787,167 +4354,167 @@
    {
     "patchline": {
      "destination": [
+      "obj-14",
+      0
+     ],
+     "source": [
       "obj-15",
       0
-     ],
-     "source": [
-      "obj-14",
-      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-14",
-      0
-     ],
-     "source": [
       "obj-16",
       0
+     ],
+     "source": [
+      "obj-14",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
+      "obj-18",
+      0
+     ],
+     "source": [
       "obj-19",
       0
-     ],
-     "source": [
-      "obj-18",
-      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-18",
-      0
-     ],
-     "source": [
       "obj-20",
       0
+     ],
+     "source": [
+      "obj-18",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
+      "obj-21",
+      0
+     ],
+     "source": [
       "obj-22",
       0
-     ],
-     "source": [
-      "obj-21",
-      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-21",
-      0
-     ],
-     "source": [
       "obj-23",
       0
+     ],
+     "source": [
+      "obj-21",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
+      "obj-24",
+      0
+     ],
+     "source": [
       "obj-25",
       0
-     ],
-     "source": [
-      "obj-24",
-      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-24",
-      0
-     ],
-     "source": [
       "obj-26",
       0
+     ],
+     "source": [
+      "obj-24",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
+      "obj-27",
+      0
+     ],
+     "source": [
       "obj-28",
       0
-     ],
-     "source": [
-      "obj-27",
-      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-27",
-      0
-     ],
-     "source": [
       "obj-29",
       0
+     ],
+     "source": [
+      "obj-27",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
+      "obj-30",
+      0
+     ],
+     "source": [
       "obj-31",
       0
-     ],
-     "source": [
-      "obj-30",
-      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-30",
-      0
-     ],
-     "source": [
       "obj-32",
       0
+     ],
+     "source": [
+      "obj-30",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
+      "obj-33",
+      0
+     ],
+     "source": [
       "obj-34",
       0
-     ],
-     "source": [
-      "obj-33",
-      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-33",
+      "obj-35",
       0
      ],
      "source": [
-      "obj-35",
+      "obj-33",
       0
      ]
     }
@@ -3979,11 +4546,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-41",
+      "obj-39",
       0
      ],
      "source": [
-      "obj-40",
+      "obj-41",
       0
      ]
     }
@@ -3991,11 +4558,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-39",
+      "obj-42",
       0
      ],
      "source": [
-      "obj-42",
+      "obj-40",
       0
      ]
     }
@@ -4027,11 +4594,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-47",
+      "obj-45",
       0
      ],
      "source": [
-      "obj-46",
+      "obj-47",
       0
      ]
     }
@@ -4039,11 +4606,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-45",
+      "obj-48",
       0
      ],
      "source": [
-      "obj-48",
+      "obj-46",
       0
      ]
     }
@@ -4063,7 +4630,7 @@
    {
     "patchline": {
      "destination": [
-      "obj-54",
+      "obj-52",
       0
      ],
      "source": [
@@ -4079,7 +4646,7 @@
       0
      ],
      "source": [
-      "obj-57",
+      "obj-55",
       0
      ]
     }
@@ -4087,7 +4654,7 @@
    {
     "patchline": {
      "destination": [
-      "obj-52",
+      "obj-54",
       0
      ],
      "source": [
@@ -4099,11 +4666,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-53",
+      "obj-55",
       0
      ],
      "source": [
-      "obj-52",
+      "obj-54",
       1
      ]
     }
@@ -4111,11 +4678,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-55",
+      "obj-57",
       0
      ],
      "source": [
-      "obj-52",
+      "obj-54",
       0
      ]
     }
@@ -4127,7 +4694,7 @@
       0
      ],
      "source": [
-      "obj-55",
+      "obj-57",
       0
      ]
     }
@@ -4139,7 +4706,7 @@
       1
      ],
      "source": [
-      "obj-56",
+      "obj-52",
       0
      ]
     }
@@ -4171,11 +4738,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-62",
+      "obj-61",
       0
      ],
      "source": [
-      "obj-61",
+      "obj-62",
       0
      ]
     }
@@ -4183,11 +4750,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-61",
+      "obj-63",
       0
      ],
      "source": [
-      "obj-63",
+      "obj-61",
       0
      ]
     }
@@ -4243,7 +4810,7 @@
    {
     "patchline": {
      "destination": [
-      "obj-73",
+      "obj-74",
       0
      ],
      "source": [
@@ -4255,7 +4822,7 @@
    {
     "patchline": {
      "destination": [
-      "obj-74",
+      "obj-71",
       0
      ],
      "source": [
@@ -4267,11 +4834,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-71",
+      "obj-72",
       0
      ],
      "source": [
-      "obj-74",
+      "obj-71",
       0
      ]
     }
@@ -4279,7 +4846,7 @@
    {
     "patchline": {
      "destination": [
-      "obj-71",
+      "obj-72",
       1
      ],
      "source": [
@@ -4291,11 +4858,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-72",
+      "obj-73",
       0
      ],
      "source": [
-      "obj-71",
+      "obj-72",
       0
      ]
     }
@@ -4307,7 +4874,7 @@
       0
      ],
      "source": [
-      "obj-72",
+      "obj-73",
       0
      ]
     }
@@ -4319,7 +4886,7 @@
       0
      ],
      "source": [
-      "obj-73",
+      "obj-74",
       0
      ]
     }
@@ -4411,18 +4978,6 @@
    {
     "patchline": {
      "destination": [
-      "obj-83",
-      0
-     ],
-     "source": [
-      "obj-86",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
       "obj-86",
       0
      ],
@@ -4435,7 +4990,19 @@
    {
     "patchline": {
      "destination": [
-      "obj-89",
+      "obj-88",
+      0
+     ],
+     "source": [
+      "obj-86",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-83",
       0
      ],
      "source": [
@@ -4447,7 +5014,7 @@
    {
     "patchline": {
      "destination": [
-      "obj-88",
+      "obj-89",
       0
      ],
      "source": [
@@ -4459,11 +5026,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-83",
+      "obj-91",
       0
      ],
      "source": [
-      "obj-91",
+      "obj-89",
       0
      ]
     }
@@ -4471,11 +5038,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-91",
+      "obj-92",
       0
      ],
      "source": [
-      "obj-92",
+      "obj-93",
       0
      ]
     }
@@ -4487,19 +5054,7 @@
       0
      ],
      "source": [
-      "obj-93",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-93",
-      0
-     ],
-     "source": [
-      "obj-95",
+      "obj-92",
       0
      ]
     }
@@ -4511,6 +5066,18 @@
       0
      ],
      "source": [
+      "obj-94",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-95",
+      0
+     ],
+     "source": [
       "obj-96",
       0
      ]
@@ -4519,19 +5086,31 @@
    {
     "patchline": {
      "destination": [
-      "obj-96",
-      0
-     ],
-     "source": [
       "obj-97",
       0
+     ],
+     "source": [
+      "obj-95",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
+      "obj-98",
+      0
+     ],
+     "source": [
       "obj-99",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-100",
       0
      ],
      "source": [
@@ -4543,7 +5122,7 @@
    {
     "patchline": {
      "destination": [
-      "obj-98",
+      "obj-83",
       0
      ],
      "source": [
@@ -4555,47 +5134,47 @@
    {
     "patchline": {
      "destination": [
+      "obj-101",
+      0
+     ],
+     "source": [
       "obj-102",
       0
-     ],
-     "source": [
-      "obj-101",
-      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-101",
-      0
-     ],
-     "source": [
       "obj-103",
       0
+     ],
+     "source": [
+      "obj-101",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-105",
+      "obj-104",
       0
      ],
      "source": [
+      "obj-105",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
       "obj-106",
       0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-107",
-      0
      ],
      "source": [
-      "obj-105",
+      "obj-104",
       0
      ]
     }
@@ -4607,20 +5186,8 @@
       0
      ],
      "source": [
-      "obj-107",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
       "obj-109",
       0
-     ],
-     "source": [
-      "obj-107",
-      1
      ]
     }
    },
@@ -4643,8 +5210,20 @@
       0
      ],
      "source": [
-      "obj-109",
+      "obj-110",
       0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-112",
+      0
+     ],
+     "source": [
+      "obj-110",
+      1
      ]
     }
    },
@@ -4655,7 +5234,19 @@
       0
      ],
      "source": [
+      "obj-111",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
       "obj-114",
+      0
+     ],
+     "source": [
+      "obj-112",
       0
      ]
     }
@@ -4675,35 +5266,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-116",
+      "obj-119",
       0
      ],
      "source": [
-      "obj-115",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-118",
-      0
-     ],
-     "source": [
-      "obj-113",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-118",
-      1
-     ],
-     "source": [
-      "obj-116",
+      "obj-120",
       0
      ]
     }
@@ -4723,8 +5290,20 @@
    {
     "patchline": {
      "destination": [
-      "obj-120",
+      "obj-121",
       0
+     ],
+     "source": [
+      "obj-116",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-121",
+      1
      ],
      "source": [
       "obj-119",
@@ -4747,43 +5326,43 @@
    {
     "patchline": {
      "destination": [
-      "obj-121",
-      0
-     ],
-     "source": [
       "obj-123",
       0
+     ],
+     "source": [
+      "obj-122",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
+      "obj-124",
+      0
+     ],
+     "source": [
       "obj-125",
       0
-     ],
-     "source": [
-      "obj-124",
-      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-124",
-      0
-     ],
-     "source": [
       "obj-126",
       0
+     ],
+     "source": [
+      "obj-124",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-129",
+      "obj-127",
       0
      ],
      "source": [
@@ -4795,36 +5374,12 @@
    {
     "patchline": {
      "destination": [
-      "obj-130",
-      0
-     ],
-     "source": [
       "obj-129",
       0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-131",
-      0
      ],
      "source": [
-      "obj-130",
-      2
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-132",
+      "obj-127",
       0
-     ],
-     "source": [
-      "obj-130",
-      1
      ]
     }
    },
@@ -4835,44 +5390,8 @@
       0
      ],
      "source": [
-      "obj-130",
+      "obj-132",
       0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-135",
-      0
-     ],
-     "source": [
-      "obj-130",
-      2
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-134",
-      1
-     ],
-     "source": [
-      "obj-135",
-      2
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-134",
-      0
-     ],
-     "source": [
-      "obj-129",
-      1
      ]
     }
    },
@@ -4883,31 +5402,7 @@
       0
      ],
      "source": [
-      "obj-134",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-137",
-      0
-     ],
-     "source": [
-      "obj-129",
-      2
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-138",
-      1
-     ],
-     "source": [
-      "obj-137",
+      "obj-135",
       0
      ]
     }
@@ -4919,80 +5414,20 @@
       0
      ],
      "source": [
-      "obj-129",
-      3
+      "obj-138",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-140",
+      "obj-142",
       0
      ],
      "source": [
-      "obj-133",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
       "obj-141",
       0
-     ],
-     "source": [
-      "obj-136",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-142",
-      0
-     ],
-     "source": [
-      "obj-129",
-      4
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-144",
-      0
-     ],
-     "source": [
-      "obj-142",
-      2
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-144",
-      0
-     ],
-     "source": [
-      "obj-139",
-      2
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-143",
-      1
-     ],
-     "source": [
-      "obj-144",
-      0
      ]
     }
    },
@@ -5003,79 +5438,7 @@
       0
      ],
      "source": [
-      "obj-142",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-146",
-      0
-     ],
-     "source": [
-      "obj-139",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-143",
-      1
-     ],
-     "source": [
-      "obj-145",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-143",
-      1
-     ],
-     "source": [
-      "obj-146",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-147",
-      0
-     ],
-     "source": [
-      "obj-145",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-148",
-      1
-     ],
-     "source": [
-      "obj-147",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-138",
-      0
-     ],
-     "source": [
-      "obj-147",
+      "obj-144",
       0
      ]
     }
@@ -5087,43 +5450,7 @@
       0
      ],
      "source": [
-      "obj-138",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-149",
-      0
-     ],
-     "source": [
-      "obj-146",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-143",
-      0
-     ],
-     "source": [
-      "obj-148",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-143",
-      0
-     ],
-     "source": [
-      "obj-149",
+      "obj-147",
       0
      ]
     }
@@ -5135,31 +5462,7 @@
       0
      ],
      "source": [
-      "obj-143",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-150",
-      0
-     ],
-     "source": [
-      "obj-132",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
       "obj-151",
-      0
-     ],
-     "source": [
-      "obj-131",
       0
      ]
     }
@@ -5171,19 +5474,43 @@
       0
      ],
      "source": [
-      "obj-151",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
       "obj-153",
       0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-154",
+      0
      ],
      "source": [
-      "obj-152",
+      "obj-150",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-155",
+      0
+     ],
+     "source": [
+      "obj-154",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-156",
+      0
+     ],
+     "source": [
+      "obj-155",
       3
      ]
     }
@@ -5191,11 +5518,23 @@
    {
     "patchline": {
      "destination": [
-      "obj-155",
-      0
+      "obj-158",
+      2
      ],
      "source": [
-      "obj-153",
+      "obj-156",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-157",
+      2
+     ],
+     "source": [
+      "obj-155",
       2
      ]
     }
@@ -5203,8 +5542,20 @@
    {
     "patchline": {
      "destination": [
-      "obj-154",
+      "obj-157",
       1
+     ],
+     "source": [
+      "obj-155",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-157",
+      0
      ],
      "source": [
       "obj-155",
@@ -5215,42 +5566,6 @@
    {
     "patchline": {
      "destination": [
-      "obj-156",
-      0
-     ],
-     "source": [
-      "obj-153",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-154",
-      1
-     ],
-     "source": [
-      "obj-156",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-157",
-      0
-     ],
-     "source": [
-      "obj-156",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
       "obj-158",
       0
      ],
@@ -5263,11 +5578,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-154",
-      0
+      "obj-158",
+      1
      ],
      "source": [
-      "obj-158",
+      "obj-157",
       1
      ]
     }
@@ -5279,7 +5594,7 @@
       0
      ],
      "source": [
-      "obj-154",
+      "obj-152",
       0
      ]
     }
@@ -5288,11 +5603,35 @@
     "patchline": {
      "destination": [
       "obj-160",
+      0
+     ],
+     "source": [
+      "obj-159",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-164",
       1
      ],
      "source": [
-      "obj-154",
+      "obj-160",
+      2
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-163",
       0
+     ],
+     "source": [
+      "obj-160",
+      1
      ]
     }
    },
@@ -5315,6 +5654,30 @@
       0
      ],
      "source": [
+      "obj-161",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-164",
+      0
+     ],
+     "source": [
+      "obj-163",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-165",
+      0
+     ],
+     "source": [
       "obj-164",
       0
      ]
@@ -5323,7 +5686,19 @@
    {
     "patchline": {
      "destination": [
-      "obj-160",
+      "obj-166",
+      0
+     ],
+     "source": [
+      "obj-165",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-167",
       0
      ],
      "source": [
@@ -5335,24 +5710,12 @@
    {
     "patchline": {
      "destination": [
-      "obj-166",
-      0
-     ],
-     "source": [
-      "obj-159",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
       "obj-167",
-      0
-     ],
-     "source": [
-      "obj-166",
       1
+     ],
+     "source": [
+      "obj-166",
+      0
      ]
     }
    },
@@ -5371,23 +5734,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-169",
-      0
-     ],
-     "source": [
-      "obj-159",
-      2
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
       "obj-168",
-      0
+      1
      ],
      "source": [
-      "obj-169",
+      "obj-167",
       0
      ]
     }
@@ -5395,7 +5746,7 @@
    {
     "patchline": {
      "destination": [
-      "obj-172",
+      "obj-170",
       0
      ],
      "source": [
@@ -5407,12 +5758,96 @@
    {
     "patchline": {
      "destination": [
-      "obj-175",
+      "obj-172",
       0
      ],
      "source": [
-      "obj-174",
+      "obj-170",
       0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-173",
+      0
+     ],
+     "source": [
+      "obj-172",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-176",
+      0
+     ],
+     "source": [
+      "obj-175",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-177",
+      0
+     ],
+     "source": [
+      "obj-176",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-180",
+      0
+     ],
+     "source": [
+      "obj-177",
+      3
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-181",
+      0
+     ],
+     "source": [
+      "obj-177",
+      2
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-182",
+      1
+     ],
+     "source": [
+      "obj-181",
+      2
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-179",
+      0
+     ],
+     "source": [
+      "obj-177",
+      1
      ]
     }
    },
@@ -5431,12 +5866,24 @@
    {
     "patchline": {
      "destination": [
-      "obj-181",
+      "obj-183",
       0
      ],
      "source": [
-      "obj-180",
+      "obj-178",
       0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-182",
+      0
+     ],
+     "source": [
+      "obj-176",
+      1
      ]
     }
    },
@@ -5447,7 +5894,7 @@
       0
      ],
      "source": [
-      "obj-183",
+      "obj-182",
       0
      ]
     }
@@ -5455,23 +5902,23 @@
    {
     "patchline": {
      "destination": [
-      "obj-187",
+      "obj-185",
       0
      ],
      "source": [
+      "obj-184",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
       "obj-186",
       0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-171",
-      0
      ],
      "source": [
-      "obj-168",
+      "obj-188",
       0
      ]
     }
@@ -5479,35 +5926,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-174",
+      "obj-186",
       0
      ],
      "source": [
-      "obj-166",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-177",
-      0
-     ],
-     "source": [
-      "obj-159",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-177",
-      0
-     ],
-     "source": [
-      "obj-152",
+      "obj-176",
       2
      ]
     }
@@ -5515,36 +5938,12 @@
    {
     "patchline": {
      "destination": [
-      "obj-180",
-      0
+      "obj-187",
+      1
      ],
      "source": [
-      "obj-159",
-      3
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-183",
-      0
-     ],
-     "source": [
-      "obj-152",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
       "obj-186",
       0
-     ],
-     "source": [
-      "obj-152",
-      1
      ]
     }
    },
@@ -5552,6 +5951,90 @@
     "patchline": {
      "destination": [
       "obj-189",
+      0
+     ],
+     "source": [
+      "obj-176",
+      4
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-190",
+      0
+     ],
+     "source": [
+      "obj-176",
+      3
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-191",
+      1
+     ],
+     "source": [
+      "obj-192",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-192",
+      0
+     ],
+     "source": [
+      "obj-189",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-193",
+      0
+     ],
+     "source": [
+      "obj-189",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-191",
+      1
+     ],
+     "source": [
+      "obj-193",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-192",
+      0
+     ],
+     "source": [
+      "obj-190",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-194",
       0
      ],
      "source": [
@@ -5564,59 +6047,11 @@
     "patchline": {
      "destination": [
       "obj-191",
-      0
-     ],
-     "source": [
-      "obj-192",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-193",
-      0
-     ],
-     "source": [
-      "obj-189",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-193",
       1
      ],
      "source": [
-      "obj-159",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-193",
-      1
-     ],
-     "source": [
-      "obj-152",
-      2
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
       "obj-194",
-      0
-     ],
-     "source": [
-      "obj-193",
-      0
+      1
      ]
     }
    },
@@ -5627,16 +6062,28 @@
       0
      ],
      "source": [
-      "obj-194",
-      3
+      "obj-193",
+      0
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-197",
-      2
+      "obj-196",
+      1
+     ],
+     "source": [
+      "obj-195",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-187",
+      0
      ],
      "source": [
       "obj-195",
@@ -5648,34 +6095,10 @@
     "patchline": {
      "destination": [
       "obj-196",
-      2
-     ],
-     "source": [
-      "obj-194",
-      2
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-196",
-      1
-     ],
-     "source": [
-      "obj-194",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-196",
       0
      ],
      "source": [
-      "obj-194",
+      "obj-187",
       0
      ]
     }
@@ -5687,6 +6110,18 @@
       0
      ],
      "source": [
+      "obj-194",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-191",
+      0
+     ],
+     "source": [
       "obj-196",
       0
      ]
@@ -5695,12 +6130,12 @@
    {
     "patchline": {
      "destination": [
-      "obj-197",
-      1
+      "obj-191",
+      0
      ],
      "source": [
-      "obj-196",
-      1
+      "obj-197",
+      0
      ]
     }
    },
@@ -5720,22 +6155,358 @@
     "patchline": {
      "destination": [
       "obj-198",
+      0
+     ],
+     "source": [
+      "obj-179",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-199",
+      0
+     ],
+     "source": [
+      "obj-180",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-200",
+      0
+     ],
+     "source": [
+      "obj-199",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-201",
+      0
+     ],
+     "source": [
+      "obj-200",
+      3
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-202",
+      0
+     ],
+     "source": [
+      "obj-201",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-203",
       1
      ],
      "source": [
+      "obj-202",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-204",
+      0
+     ],
+     "source": [
+      "obj-201",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-203",
+      1
+     ],
+     "source": [
+      "obj-204",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-205",
+      0
+     ],
+     "source": [
+      "obj-204",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-206",
+      0
+     ],
+     "source": [
+      "obj-205",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-207",
+      0
+     ],
+     "source": [
+      "obj-206",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-203",
+      0
+     ],
+     "source": [
+      "obj-207",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-208",
+      0
+     ],
+     "source": [
+      "obj-203",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-172",
+      1
+     ],
+     "source": [
+      "obj-203",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-209",
+      0
+     ],
+     "source": [
+      "obj-200",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-172",
+      1
+     ],
+     "source": [
+      "obj-209",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-210",
+      0
+     ],
+     "source": [
+      "obj-208",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-211",
+      0
+     ],
+     "source": [
+      "obj-210",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-212",
+      0
+     ],
+     "source": [
+      "obj-211",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-213",
+      0
+     ],
+     "source": [
+      "obj-208",
+      2
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-212",
+      0
+     ],
+     "source": [
+      "obj-213",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-132",
+      0
+     ],
+     "source": [
+      "obj-212",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-135",
+      0
+     ],
+     "source": [
+      "obj-210",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-141",
+      0
+     ],
+     "source": [
+      "obj-208",
+      3
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-144",
+      0
+     ],
+     "source": [
+      "obj-200",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-147",
+      0
+     ],
+     "source": [
+      "obj-200",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-138",
+      0
+     ],
+     "source": [
+      "obj-208",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-154",
+      1
+     ],
+     "source": [
+      "obj-208",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
       "obj-159",
       1
+     ],
+     "source": [
+      "obj-208",
+      1
      ]
     }
    },
    {
     "patchline": {
      "destination": [
-      "obj-198",
-      1
+      "obj-138",
+      0
      ],
      "source": [
-      "obj-152",
+      "obj-200",
       2
      ]
     }
@@ -5743,23 +6514,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-199",
-      0
-     ],
-     "source": [
-      "obj-198",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-203",
+      "obj-154",
       1
      ],
      "source": [
-      "obj-199",
+      "obj-200",
       2
      ]
     }
@@ -5767,120 +6526,12 @@
    {
     "patchline": {
      "destination": [
-      "obj-202",
-      0
-     ],
-     "source": [
-      "obj-199",
+      "obj-159",
       1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-200",
-      0
-     ],
-     "source": [
-      "obj-199",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-201",
-      0
      ],
      "source": [
       "obj-200",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-203",
-      0
-     ],
-     "source": [
-      "obj-202",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-204",
-      0
-     ],
-     "source": [
-      "obj-203",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-205",
-      0
-     ],
-     "source": [
-      "obj-204",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-206",
-      0
-     ],
-     "source": [
-      "obj-201",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-206",
-      1
-     ],
-     "source": [
-      "obj-205",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-207",
-      0
-     ],
-     "source": [
-      "obj-206",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-207",
-      1
-     ],
-     "source": [
-      "obj-206",
-      0
+      2
      ]
     }
    }

@@ -291,6 +291,11 @@ def snd(name: str) -> str:
     return f"\\$0-{name}"
 
 
+def show(name: str) -> str:
+    """What a display shows is also sent to ``[r folkrnn-show-<name>]`` (mirror it elsewhere)."""
+    return f"folkrnn-show-{name}"
+
+
 def pd_live() -> str:
     """``folkrnn-live.pd``: the performer's surface."""
     c = PdCanvas(980, 820)
@@ -310,10 +315,10 @@ def pd_live() -> str:
     c.symbolatom(515, y, 5, snd("voice-in"), snd("voice"))  # folkrnn-voice: see pd_controls_logic
     c.bng(20, y + 35, rcv("connect"), snd("connect"), "connect")
     c.bng(140, y + 35, rcv("disconnect"), snd("disconnect"), "disconnect")
-    c.tgl(270, y + 35, snd("connected"), "empty", "connected")
+    c.tgl(270, y + 35, show("connected"), "empty", "connected")
     c.bng(400, y + 35, rcv("ping"), snd("ping"), "ping")
     c.text(470, y + 35, "pong")
-    c.listbox(515, y + 35, 6, snd("pong-display"))
+    c.listbox(515, y + 35, 6, show("pong"))
 
     # Transport row.
     y = 160
@@ -360,19 +365,19 @@ def pd_live() -> str:
     x = 600
     c.text(x, 160, "--- what comes back ---")
     c.text(x, 190, "tune / step")
-    c.listbox(x + 90, 190, 12, snd("pos-display"))
+    c.listbox(x + 90, 190, 12, show("pos"))
     c.text(x, 220, "note")
-    c.listbox(x + 90, 220, 16, snd("note-display"))
+    c.listbox(x + 90, 220, 16, show("note"))
     c.text(x, 250, "tokens")
-    r_tok = c.obj(x + 90, 250, f"r {snd('tokens-display')}")
+    r_tok = c.obj(x + 90, 250, f"r {show('tokens')}")
     tok_box = c.msg(x + 90, 280, "-", 40)
     c.connect(r_tok, 0, tok_box)
     c.text(x, 360, "applied")
-    r_app = c.obj(x + 90, 360, f"r {snd('applied-display')}")
+    r_app = c.obj(x + 90, 360, f"r {show('applied')}")
     app_box = c.msg(x + 90, 390, "-", 40)
     c.connect(r_app, 0, app_box)
     c.text(x, 440, "error")
-    r_err = c.obj(x + 90, 440, f"r {snd('error-display')}")
+    r_err = c.obj(x + 90, 440, f"r {show('error')}")
     err_box = c.msg(x + 90, 470, "-", 40)
     c.connect(r_err, 0, err_box)
 
@@ -389,7 +394,7 @@ def pd_live() -> str:
     ctl = c.obj(x, 760, "folkrnn-control")
     s_fb = c.obj(x, 790, f"s {snd('fb')}")
     s_voice = c.obj(x + 100, 790, f"s {snd('fb-voice')}")
-    s_state = c.obj(x + 220, 790, f"s {snd('connected')}")
+    s_state = c.obj(x + 220, 790, f"s {show('connected')}")
     c.connect(r_local, 0, ctl)
     c.connect(r_global, 0, ctl)
     c.connect(ctl, 0, s_fb)
@@ -544,10 +549,11 @@ def pd_feedback_logic() -> PdCanvas:
     c = PdCanvas(820, 760, name="feedback", x=120, y=100)
     r_fb = c.obj(20, 20, f"r {snd('fb')}")
     route = c.obj(20, 50, "route token note tune_start applied error pong")
+    c.connect(r_fb, 0, route)
 
     # token tune step token total: "tune step" and a line of the tune's last tokens.
     split2 = c.obj(20, 90, "list split 2")
-    pos = c.obj(20, 120, f"s {snd('pos-display')}")
+    pos = c.obj(20, 120, f"s {show('pos')}")
     split1 = c.obj(180, 120, "list split 1")
     acc = c.obj(180, 150, "list prepend")
     t_acc = c.obj(180, 180, "t a a a")
@@ -556,7 +562,7 @@ def pd_feedback_logic() -> PdCanvas:
     empty = c.msg(250, 260, "list")
     pre = c.obj(330, 210, "list prepend set")
     trim = c.obj(330, 235, "list trim")
-    s_tok = c.obj(330, 260, f"s {snd('tokens-display')}")
+    s_tok = c.obj(330, 260, f"s {show('tokens')}")
     c.connect(route, 0, split2)
     c.connect(split2, 0, pos)
     c.connect(split2, 1, split1)
@@ -572,8 +578,8 @@ def pd_feedback_logic() -> PdCanvas:
     c.connect(route, 2, empty)  # a new tune starts a new line
 
     # The other displays: a listbox gets a list, a message box is set (it wraps long lines).
-    for i, (outlet, name, wrap) in enumerate(((1, "note-display", False), (3, "applied-display", True),
-                                              (4, "error-display", True), (5, "pong-display", False))):
+    for i, (outlet, name, wrap) in enumerate(((1, "note", False), (3, "applied", True),
+                                              (4, "error", True), (5, "pong", False))):
         x, y = 540, 90 + i * 90
         first = c.obj(x, y, "list prepend set" if wrap else "list")
         c.connect(route, outlet, first)
@@ -582,7 +588,7 @@ def pd_feedback_logic() -> PdCanvas:
             c.connect(first, 0, last)
         else:
             last = first
-        c.connect(last, 0, c.obj(x, y + 50, f"s {snd(name)}"))
+        c.connect(last, 0, c.obj(x, y + 50, f"s {show(name)}"))
 
     # The Pd window, when asked.
     r_print = c.obj(20, 330, f"r {snd('print')}")
@@ -632,6 +638,7 @@ def pd_feedback_logic() -> PdCanvas:
     vline = c.obj(420, 660, "vline~")
     mul = c.obj(300, 690, "*~")
     dac = c.obj(300, 720, "dac~")
+    c.connect(mul, 0, c.obj(380, 720, "s~ folkrnn-sine~"))  # for your own effects: [r~ folkrnn-sine~]
     c.connect(gate_sine, 0, unpack2)
     c.connect(unpack2, 2, env_pack, 1)
     c.connect(unpack2, 1, level)
@@ -682,7 +689,6 @@ MAX_IO: dict[str, Callable[[list[str]], tuple[int, list[str]]]] = {
     "cycle~": lambda a: (2, ["signal"]),
     "line~": lambda a: (2, ["signal", "bang"]),
     "*~": lambda a: (2, ["signal"]),
-    "ezdac~": lambda a: (2, []),
 }
 MAX_UI = {  # maxclass: (inlets, outlet types)
     "message": (2, [""]),
@@ -693,21 +699,28 @@ MAX_UI = {  # maxclass: (inlets, outlet types)
     "flonum": (1, ["", "bang"]),
     "slider": (1, [""]),
     "umenu": (1, ["int", "", ""]),
+    "ezdac~": (2, []),
 }
 
 
 @dataclass
 class MaxPatcher:
+    """A Max patcher: boxes ``obj-N`` and patchlines.  ``show=True`` puts a box in presentation mode
+    too (the performer's view: controls, labels and displays, none of the plumbing)."""
+
     boxes: list[dict[str, Any]] = field(default_factory=list)
     lines: list[dict[str, Any]] = field(default_factory=list)
 
     def _box(self, maxclass: str, x: float, y: float, w: float, h: float, nin: int, outs: list[str],
-             **extra: Any) -> str:
+             show: bool = False, **extra: Any) -> str:
         box_id = f"obj-{len(self.boxes) + 1}"
         box: dict[str, Any] = {"id": box_id, "maxclass": maxclass, "numinlets": nin, "numoutlets": len(outs)}
         if outs:
             box["outlettype"] = outs
         box["patching_rect"] = [float(x), float(y), float(w), float(h)]
+        if show:
+            box["presentation"] = 1
+            box["presentation_rect"] = [float(x), float(y), float(w), float(h)]
         box.update(extra)
         self.boxes.append({"box": dict(sorted(box.items()))})
         return box_id
@@ -717,14 +730,15 @@ class MaxPatcher:
         nin, outs = MAX_IO[name](args)
         return self._box("newobj", x, y, max(30.0, 7.0 * len(text) + 12), 22, nin, outs, text=text)
 
-    def ui(self, maxclass: str, x: float, y: float, w: float = 22, h: float = 22, **extra: Any) -> str:
+    def ui(self, maxclass: str, x: float, y: float, w: float = 22, h: float = 22, show: bool = True,
+           **extra: Any) -> str:
         nin, outs = MAX_UI[maxclass]
         if maxclass in ("button", "toggle", "number", "flonum", "slider", "umenu"):
             extra.setdefault("parameter_enable", 0)
-        return self._box(maxclass, x, y, w, h, nin, list(outs), **extra)
+        return self._box(maxclass, x, y, w, h, nin, list(outs), show=show, **extra)
 
-    def msg(self, x: float, y: float, text: str, w: float | None = None) -> str:
-        return self.ui("message", x, y, w or max(30.0, 7.0 * len(text) + 14), 22, text=text)
+    def msg(self, x: float, y: float, text: str, w: float | None = None, show: bool = True) -> str:
+        return self.ui("message", x, y, w or max(30.0, 7.0 * len(text) + 14), 22, show=show, text=text)
 
     def comment(self, x: float, y: float, text: str, w: float | None = None) -> str:
         return self.ui("comment", x, y, w or 7.0 * len(text) + 10, 20, text=text)
@@ -746,9 +760,9 @@ class MaxPatcher:
                 "fileversion": 1,
                 "appversion": {"major": 8, "minor": 5, "revision": 0, "architecture": "x64", "modernui": 1},
                 "classnamespace": "box",
-                "rect": [60.0, 80.0, 1100.0, 800.0],
+                "rect": [40.0, 60.0, 1120.0, 860.0],
                 "bglocked": 0,
-                "openinpresentation": 0,
+                "openinpresentation": 1,
                 "default_fontsize": 12.0,
                 "default_fontface": 0,
                 "default_fontname": "Arial",
@@ -765,80 +779,85 @@ class MaxPatcher:
 
 
 def max_live() -> str:
-    """``folkrnn-live.maxpat``: the same surface for Max (udpsend/udpreceive, vanilla objects)."""
-    p = MaxPatcher()
-    p.comment(20, 10, "folkrnn-live control surface: click connect, then play. Each control also listens to "
-              "[r folkrnn-<name>]; any patch can [s folkrnn-cmd] messages such as 'temperature 0.8'.", 900)
+    """``folkrnn-live.maxpat``: the same surface for Max (udpsend/udpreceive, vanilla objects).
 
+    Layout: each control is a column ``[r folkrnn-<name>]`` / the control / its message /
+    ``[s folkrnn-cmd]``; the engine that turns ``cmd args`` into OSC sits on the right (x >= 1350).
+    """
+    p = MaxPatcher()
     cmd = "folkrnn-cmd"
 
-    def to_cmd(box: str, outlet: int = 0) -> None:
+    def to_cmd(box: str, outlet: int = 0, dy: float = 30) -> str:
         """``[s folkrnn-cmd]`` under a box."""
         x, y = p.position(box)
-        p.connect(box, outlet, p.obj(x, y + 30, f"s {cmd}"))
+        s = p.obj(x, y + dy, f"s {cmd}")
+        p.connect(box, outlet, s)
+        return s
 
-    def remote(name: str, box: str, x: float, y: float) -> None:
-        """``[r folkrnn-<name>]`` into a control, as in the Pd surface."""
-        r = p.obj(x, y, f"r folkrnn-{name}")
-        p.connect(r, 0, box)
+    def remote(name: str, box: str, dy: float = -30, inlet: int = 0) -> None:
+        """``[r folkrnn-<name>]`` above a box, into it (as in the Pd surface)."""
+        x, y = p.position(box)
+        p.connect(p.obj(x, y + dy, f"r folkrnn-{name}"), 0, box, inlet)
 
-    # Connection.
-    p.comment(20, 50, "1. connect (edit host / ports in the message)")
-    conn = p.msg(20, 75, "connect 127.0.0.1 7400 9001", 190)
+    p.comment(20, 10, "folkrnn-live control surface: click connect, then play. Every control also listens to "
+              "[r folkrnn-<name>]; any patch can [s folkrnn-cmd] messages such as 'temperature 0.8'. "
+              "Unlock / leave presentation mode to see the wiring.", 1000)
+
+    # 1. Connection (edit host and ports in the connect message).
+    p.comment(20, 40, "1. connect  (edit host, server port, feedback port in the message)")
+    conn = p.msg(20, 95, "connect 127.0.0.1 7400 9001", 200)
+    remote("connect", conn)
     to_cmd(conn)
-    remote("connect-to", conn, 230, 75)
-    disc = p.msg(360, 75, "disconnect")
-    to_cmd(disc)
-    remote("disconnect", disc, 360, 135)
-    ping = p.msg(460, 75, "global ping 1")
-    to_cmd(ping)
-    remote("ping", ping, 460, 135)
-    p.comment(20, 135, "voice")
-    voice = p.ui("umenu", 70, 135, 70, 22, items=["1", ",", "2", ",", "3", ",", "4", ",", "all"])
-    vmsg = p.msg(150, 135, "voice $1")
-    p.connect(voice, 1, vmsg)
-    to_cmd(vmsg)
-    remote("voice", vmsg, 230, 135)
-
-    # Transport.
-    p.comment(20, 195, "2. transport")
-    for i, name in enumerate(("start", "stop", "pause", "resume", "next", "reset")):
-        m = p.msg(20 + i * 75, 220, name)
+    for x, name, text in ((250, "disconnect", "disconnect"), (420, "ping", "global ping 1")):
+        m = p.msg(x, 95, text)
+        remote(name, m)
         to_cmd(m)
-        remote(name, m, 20 + i * 75, 280)
+    p.comment(600, 70, "voice")
+    voice = p.ui("umenu", 600, 95, 70, 22, items=["1", ",", "2", ",", "3", ",", "4", ",", "all"])
+    vmsg = p.msg(700, 125, "voice $1", show=False)
+    p.connect(voice, 1, vmsg)  # the item's text
+    remote("voice", vmsg)
+    to_cmd(vmsg)
 
-    # Sampler.
-    p.comment(20, 320, "3. the network (applied before the next token)")
+    # 2. Transport.
+    p.comment(20, 170, "2. transport")
+    for i, name in enumerate(("start", "stop", "pause", "resume", "next", "reset")):
+        m = p.msg(20 + i * 130, 225, name)
+        remote(name, m)
+        to_cmd(m)
 
-    def slider(name: str, command: str, lo: float, hi: float, x: float, y: float) -> None:
+    # 3. The network.
+    p.comment(20, 300, "3. the network (applied before the next token)")
+
+    def slider(name: str, lo: float, hi: float, x: float, y: float) -> None:
         p.comment(x, y, name)
-        sl = p.ui("slider", x, y + 22, 140, 22, floatoutput=1, min=lo, size=hi - lo, orientation=1)
-        num = p.ui("flonum", x + 150, y + 22, 60, 22, format=6)
-        m = p.msg(x, y + 52, f"{command} $1")
+        sl = p.ui("slider", x, y + 55, 140, 22, floatoutput=1, min=lo, size=hi - lo, orientation=1)
+        num = p.ui("flonum", x + 150, y + 55, 60, 22, format=6)
+        m = p.msg(x + 150, y + 85, f"{name} $1", show=False)
         p.connect(sl, 0, num)
         p.connect(num, 0, m)
+        remote(name, num)
         to_cmd(m)
-        remote(name, num, x + 150, y)
 
-    slider("temperature", "temperature", 0.05, 3.0, 20, 345)
-    slider("tempo", "tempo", 40, 400, 260, 345)
+    slider("temperature", 0.05, 3.0, 20, 325)
+    slider("tempo", 40, 400, 260, 325)
 
-    # bias pc:N amount (a new pitch class clears the old bias first).
-    p.comment(500, 345, "bias pitch class / amount")
-    pcs = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    # bias pc:N amount: a new pitch class clears the old bias first.
+    bx = 520
+    p.comment(bx, 325, "bias pitch class / amount")
     items: list[str] = []
-    for i, n in enumerate(pcs):
+    for i, n in enumerate(("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")):
         items += ([","] if i else []) + [n]
-    pc_menu = p.ui("umenu", 500, 367, 60, 22, items=items)
-    remote("bias-pc", pc_menu, 500, 480)
-    t_pc = p.obj(500, 400, "t i b")
-    clear = p.msg(560, 430, "bias_clear")
+    pc_menu = p.ui("umenu", bx, 380, 60, 22, items=items)
+    remote("bias-pc", pc_menu)
+    amt = p.ui("flonum", bx + 160, 380, 60, 22, format=6)
+    remote("bias", amt)
+    t_pc = p.obj(bx, 410, "t i b")
+    clear = p.msg(bx + 180, 410, "bias_clear", show=False)
     to_cmd(clear)
-    pc_sym = p.obj(500, 460, "sprintf symout pc:%ld")
-    amt = p.ui("flonum", 640, 367, 60, 22, format=6)
-    remote("bias", amt, 710, 367)
-    pak = p.obj(500, 510, "pak s 0.")
-    bias = p.msg(500, 540, "bias $1 $2")
+    pc_sym = p.obj(bx, 470, "sprintf symout pc:%ld")
+    pak = p.obj(bx, 500, "pak s 0.")
+    bias = p.msg(bx, 530, "bias $1 $2", show=False)
     p.connect(pc_menu, 0, t_pc)
     p.connect(t_pc, 1, clear)
     p.connect(t_pc, 0, pc_sym)
@@ -846,25 +865,24 @@ def max_live() -> str:
     p.connect(amt, 0, pak, 1)
     p.connect(pak, 0, bias)
     to_cmd(bias)
-    bclear = p.msg(780, 367, "bias_clear")
+    bclear = p.msg(bx + 300, 380, "bias_clear")
+    remote("bias-clear", bclear)
     to_cmd(bclear)
-    remote("bias-clear", bclear, 870, 367)
 
     # suppress STEPS @bar / suppress_clear.
     p.comment(20, 600, "suppress bar lines for N steps (0 = until cleared)")
-    sup = p.ui("toggle", 20, 625)
-    remote("suppress-bars", sup, 20, 690)
-    steps = p.ui("number", 60, 625, 60, 22)
-    remote("suppress-steps", steps, 130, 625)
-    steps_init = p.obj(60, 580, "loadmess 32")
-    p.connect(steps_init, 0, steps)
-    sel = p.obj(20, 655, "sel 0")
-    store = p.obj(60, 720, "i")
-    sup_on = p.msg(60, 750, "suppress $1 @bar")
-    sup_off = p.msg(200, 690, "suppress_clear")
+    sup = p.ui("toggle", 20, 655)
+    remote("suppress-bars", sup)
+    steps = p.ui("number", 200, 655, 60, 22)
+    remote("suppress-steps", steps)
+    p.connect(p.obj(270, 690, "loadmess 32"), 0, steps)
+    sel = p.obj(20, 690, "sel 0")
+    t_on = p.obj(70, 720, "t b")
+    store = p.obj(70, 750, "i")
+    sup_on = p.msg(70, 780, "suppress $1 @bar", show=False)
+    sup_off = p.msg(20, 840, "suppress_clear", show=False)
     p.connect(sup, 0, sel)
     p.connect(sel, 0, sup_off)
-    t_on = p.obj(60, 690, "t b")
     p.connect(sel, 1, t_on)
     p.connect(t_on, 0, store)
     p.connect(steps, 0, store, 1)
@@ -872,37 +890,41 @@ def max_live() -> str:
     to_cmd(sup_on)
     to_cmd(sup_off)
 
-    # snip_random LAYER FRACTION SEED; restore [LAYER].
-    p.comment(400, 600, "snip a random fraction of a layer (fraction, seed); restore")
-    frac = p.ui("flonum", 400, 625, 60, 22, format=6)
-    remote("snip-fraction", frac, 400, 560)
-    p.connect(p.obj(470, 560, "loadmess 0.5"), 0, frac)
-    seed = p.ui("number", 470, 625, 80, 22)
-    remote("snip-seed", seed, 560, 625)
-    pack3 = p.obj(400, 690, "pack 0 0. 0")
-    snip = p.msg(400, 720, "snip_random $1 $2 $3")
+    # snip_random LAYER FRACTION SEED (click a layer); restore LAYER / restore.
+    sx = 380
+    p.comment(sx, 600, "snip a random fraction of a layer's units (fraction, seed, then a layer); restore")
+    frac = p.ui("flonum", sx, 655, 60, 22, format=6)
+    remote("snip-fraction", frac)
+    p.connect(p.obj(sx + 70, 690, "loadmess 0.5"), 0, frac)
+    seed = p.ui("number", sx + 180, 655, 80, 22)
+    remote("snip-seed", seed)
+    pack3 = p.obj(sx, 750, "pack 0 0. 0")
+    snip = p.msg(sx, 780, "snip_random $1 $2 $3", show=False)
     p.connect(frac, 0, pack3, 1)
     p.connect(seed, 0, pack3, 2)
     p.connect(pack3, 0, snip)
     to_cmd(snip)
     for layer in SNIP_LAYERS:
-        m = p.msg(400 + layer * 40, 655, str(layer))
-        p.connect(m, 0, pack3)
-        remote(f"snip-{layer}", m, 700 + layer * 130, 600)
-        r = p.msg(640 + layer * 80, 690, f"restore {layer}")
+        m = p.msg(sx + 350 + layer * 150, 655, f"snip {layer}")
+        remote(f"snip-{layer}", m)
+        num = p.msg(sx + 350 + layer * 150, 690, str(layer), show=False)
+        p.connect(m, 0, num)  # any click: this layer
+        p.connect(num, 0, pack3)
+        r = p.msg(sx + 350 + layer * 150, 750, f"restore {layer}")
+        remote(f"restore-{layer}", r)
         to_cmd(r)
-        remote(f"restore-{layer}", r, 700 + layer * 130, 630)
-    rall = p.msg(880, 690, "restore")
+    rall = p.msg(sx + 800, 750, "restore")
+    remote("restore", rall)
     to_cmd(rall)
-    remote("restore", rall, 960, 690)
 
     # force 0.7 @pitch 0.3 / force_clear.
-    p.comment(20, 800, "force 0.7 generated + 0.3 @pitch")
-    force = p.ui("toggle", 20, 825)
-    remote("force", force, 60, 825)
-    fsel = p.obj(20, 855, "sel 0")
-    f_off = p.msg(20, 885, "force_clear")
-    f_on = p.msg(120, 885, "force 0.7 @pitch 0.3")
+    fy = 900
+    p.comment(20, fy, "force 0.7 generated + 0.3 @pitch")
+    force = p.ui("toggle", 20, fy + 55)
+    remote("force", force)
+    fsel = p.obj(20, fy + 85, "sel 0")
+    f_off = p.msg(20, fy + 115, "force_clear", show=False)
+    f_on = p.msg(120, fy + 115, "force 0.7 @pitch 0.3", show=False)
     p.connect(force, 0, fsel)
     p.connect(fsel, 0, f_off)
     p.connect(fsel, 1, f_on)
@@ -910,158 +932,49 @@ def max_live() -> str:
     to_cmd(f_on)
 
     # steer COMPONENT ALPHA / steer_clear; clear.
-    p.comment(330, 800, "steer component / alpha")
-    comp = p.ui("number", 330, 825, 50, 22)
-    remote("steer-component", comp, 330, 770)
-    alpha = p.ui("slider", 390, 825, 140, 22, floatoutput=1, min=-20.0, size=40.0, orientation=1)
-    anum = p.ui("flonum", 540, 825, 60, 22, format=6)
-    remote("steer-alpha", anum, 610, 825)
+    p.comment(330, fy, "steer component / alpha")
+    comp = p.ui("number", 330, fy + 55, 50, 22)
+    remote("steer-component", comp)
+    alpha = p.ui("slider", 400, fy + 55, 140, 22, floatoutput=1, min=-20.0, size=40.0, orientation=1)
+    anum = p.ui("flonum", 550, fy + 55, 60, 22, format=6)
+    remote("steer-alpha", anum)
     p.connect(alpha, 0, anum)
-    pak2 = p.obj(330, 855, "pak 0 0.")
-    steer = p.msg(330, 885, "steer $1 $2")
+    pak2 = p.obj(330, fy + 85, "pak 0 0.")
+    steer = p.msg(330, fy + 115, "steer $1 $2", show=False)
     p.connect(comp, 0, pak2)
     p.connect(anum, 0, pak2, 1)
     p.connect(pak2, 0, steer)
     to_cmd(steer)
-    sclear = p.msg(700, 825, "steer_clear")
-    to_cmd(sclear)
-    remote("steer-clear", sclear, 700, 795)
-    call = p.msg(820, 825, "clear")
-    to_cmd(call)
-    remote("clear", call, 820, 795)
+    for x, name, text in ((720, "steer-clear", "steer_clear"), (880, "clear", "clear")):
+        m = p.msg(x, fy + 55, text)
+        remote(name, m)
+        to_cmd(m)
 
-    # The engine: folkrnn-cmd messages -> OSC.
-    ex = 1150
-    p.comment(ex, 10, "engine: 'cmd args' -> /folkrnn/<voice>/cmd args; 'global cmd args' -> /folkrnn/cmd args")
-    r_cmd = p.obj(ex, 40, f"r {cmd}")
-    route = p.obj(ex, 70, "route connect disconnect voice global")
-    p.connect(r_cmd, 0, route)
-    # connect HOST PORT FBPORT
-    conn_msgs = p.obj(ex, 110, "t l l l")
-    recv_port = p.msg(ex + 260, 140, "port $3")
-    send_to = p.msg(ex + 130, 140, "host $1, port $2")
-    sub = p.msg(ex, 140, f"global subscribe $3 {STREAMS}")
-    p.connect(route, 0, conn_msgs)
-    p.connect(conn_msgs, 2, recv_port)
-    p.connect(conn_msgs, 1, send_to)
-    p.connect(conn_msgs, 0, sub)
-    fb_store = p.obj(ex + 350, 140, "zl.reg")
-    # disconnect: unsubscribe (the feedback port is remembered from connect)
-    port_only = p.obj(ex + 350, 110, "unpack s i i")
-    p.connect(conn_msgs, 2, port_only)
-    p.connect(port_only, 2, fb_store, 1)
-    unsub = p.msg(ex + 350, 200, "global unsubscribe $1")
-    p.connect(route, 1, fb_store)
-    p.connect(fb_store, 0, unsub)
-    # voice NAME
-    vsym = p.obj(ex + 500, 110, "tosymbol")
-    vreg = p.obj(ex + 500, 260, "zl.reg 1")
-    p.connect(route, 2, vsym)
-    p.connect(vsym, 0, vreg, 1)
-    # global: "cmd args" -> /folkrnn/cmd args
-    g_in = p.obj(ex + 200, 230, "t l l b")
-    p.connect(route, 3, g_in)
-    p.connect(sub, 0, p.obj(ex, 170, f"s {cmd}"))  # back in, as "global ..."
-    p.connect(unsub, 0, p.obj(ex + 350, 230, f"s {cmd}"))
-    # voice: "cmd args" -> /folkrnn/<voice>/cmd args
-    v_in = p.obj(ex, 230, "t l l b")
-    p.connect(route, 4, v_in)
-    join = p.obj(ex, 420, "zl.join")
-    clear_join = p.msg(ex + 120, 260, "zlclear")
-    for t in (v_in, g_in):
-        p.connect(t, 2, clear_join)
-    p.connect(clear_join, 0, join, 1)
-    v_slice, g_slice = p.obj(ex, 290, "zl.slice 1"), p.obj(ex + 200, 290, "zl.slice 1")
-    p.connect(v_in, 0, v_slice)
-    p.connect(g_in, 0, g_slice)
-    p.connect(v_slice, 1, join, 1)
-    p.connect(g_slice, 1, join, 1)
-    v_cmd = p.obj(ex, 320, "t b s")
-    v_addr = p.obj(ex, 380, "sprintf symout /folkrnn/%s/%s")
-    g_addr = p.obj(ex + 200, 380, "sprintf symout /folkrnn/%s")
-    p.connect(v_slice, 0, v_cmd)
-    p.connect(v_cmd, 1, v_addr, 1)
-    p.connect(v_cmd, 0, vreg)
-    p.connect(vreg, 0, v_addr)
-    p.connect(g_slice, 0, g_addr)
-    p.connect(v_addr, 0, join)
-    p.connect(g_addr, 0, join)
-    udpsend = p.obj(ex, 460, "udpsend 127.0.0.1 7400")
-    p.connect(join, 0, udpsend)
-    p.connect(send_to, 0, udpsend)
+    # 4. What comes back.
+    dy0 = 1080
+    p.comment(20, dy0, "4. what comes back")
+    displays = {}
+    for i, (label, width) in enumerate((("tokens", 700), ("tune step", 120), ("note", 160), ("applied", 400),
+                                        ("error", 900), ("pong", 60))):
+        y = dy0 + 25 + i * 30
+        p.comment(20, y, label)
+        displays[label] = p.obj(20 + 100 + width + 20, y, "prepend set")
+        box = p.msg(120, y, "-", width)
+        p.connect(displays[label], 0, box)
 
-    # Feedback: /folkrnn/<voice>/<name> args -> "<name> args".
-    udprecv = p.obj(ex, 520, "udpreceive 9001")
-    p.connect(recv_port, 0, udprecv)
-    froute = p.obj(ex, 550, "route /error /pong /note")
-    p.connect(udprecv, 0, froute)
-    f_in = p.obj(ex, 580, "t l l b")
-    p.connect(froute, 3, f_in)
-    fjoin = p.obj(ex, 680, "zl.join")
-    fclear = p.msg(ex + 120, 610, "zlclear")
-    p.connect(f_in, 2, fclear)
-    p.connect(fclear, 0, fjoin, 1)
-    fslice = p.obj(ex, 610, "zl.slice 1")
-    p.connect(f_in, 0, fslice)
-    p.connect(fslice, 1, fjoin, 1)
-    parts = p.obj(ex, 640, "fromsymbol @separator /")
-    last = p.obj(ex + 180, 640, "zl.ecils 1")
-    p.connect(fslice, 0, parts)
-    p.connect(parts, 0, last)
-    p.connect(last, 1, fjoin)
-    names = p.obj(ex, 720, "route token note tune_start applied")
-    p.connect(fjoin, 0, names)
-    p.connect(fjoin, 0, fb_print := p.obj(ex + 300, 760, "gate"), 1)
-    p.connect(fb_print, 0, p.obj(ex + 300, 790, "print folkrnn"))
-    print_t = p.ui("toggle", ex + 300, 720)
-    p.comment(ex + 330, 720, "print feedback")
-    remote("print", print_t, ex + 450, 720)
-    p.connect(print_t, 0, fb_print)
-
-    # Displays.
-    dx = 20
-    p.comment(dx, 940, "4. what comes back: tokens / tune step / note / applied / error / pong")
-    tokens = p.obj(ex, 760, "zl.slice 2")
-    p.connect(names, 0, tokens)
-    tok = p.obj(ex, 790, "zl.slice 1")
-    p.connect(tokens, 1, tok)
-    stream = p.obj(ex, 820, "zl.stream 16")
-    p.connect(tok, 0, stream)
-    p.connect(names, 2, clear_stream := p.msg(ex + 100, 790, "zlclear"))
-    p.connect(clear_stream, 0, stream)
-    displays: list[tuple[str, str, int, float]] = [
-        ("tokens", "", 0, 500), ("tune step", "", 0, 120), ("note", "", 0, 160),
-        ("applied", "", 0, 300), ("error", "", 0, 600), ("pong", "", 0, 60),
-    ]
-    boxes = {}
-    for i, (label, _, _, w) in enumerate(displays):
-        p.comment(dx, 970 + i * 30, label)
-        pre = p.obj(dx + 600, 970 + i * 30, "prepend set")
-        box = p.msg(dx + 90, 970 + i * 30, "-", w)
-        p.connect(pre, 0, box)
-        boxes[label] = pre
-    p.connect(stream, 0, boxes["tokens"])
-    p.connect(tokens, 0, boxes["tune step"])
-    p.connect(names, 1, boxes["note"])
-    p.connect(froute, 2, boxes["note"])
-    p.connect(names, 3, boxes["applied"])
-    p.connect(froute, 0, boxes["error"])
-    p.connect(froute, 1, boxes["pong"])
-
-    # Notes: [makenote] -> [noteout] (channel + 1) and an optional sine voice.
-    p.comment(dx, 1160, "5. the notes here: MIDI out / sine voice (turn audio on with the speaker)")
-    midi = p.ui("toggle", dx, 1185)
-    remote("midi", midi, dx + 30, 1185)
-    sine = p.ui("toggle", dx + 300, 1185)
-    remote("sine", sine, dx + 330, 1185)
-    ngate = p.obj(dx, 1220, "gate")
+    # 5. The notes here.
+    ny = 1300
+    p.comment(20, ny, "5. the notes here: MIDI out ([noteout]) / sine voice (switch audio on with the speaker)")
+    midi = p.ui("toggle", 20, ny + 55)
+    remote("midi", midi)
+    sine = p.ui("toggle", 330, ny + 55)
+    remote("sine", sine)
+    ngate = p.obj(20, ny + 90, "gate")
+    nunpack = p.obj(20, ny + 120, "unpack i i f i")
+    chan = p.obj(180, ny + 150, "+ 1")
+    mk = p.obj(20, ny + 180, "makenote 100 250")
+    nout = p.obj(20, ny + 210, "noteout")
     p.connect(midi, 0, ngate)
-    p.connect(names, 1, ngate, 1)
-    p.connect(froute, 2, ngate, 1)
-    nunpack = p.obj(dx, 1250, "unpack i i f i")
-    chan = p.obj(dx + 160, 1280, "+ 1")
-    mk = p.obj(dx, 1310, "makenote 100 250")
-    nout = p.obj(dx, 1340, "noteout")
     p.connect(ngate, 0, nunpack)
     p.connect(nunpack, 3, chan)
     p.connect(chan, 0, nout, 2)
@@ -1070,19 +983,17 @@ def max_live() -> str:
     p.connect(nunpack, 0, mk)
     p.connect(mk, 0, nout)
     p.connect(mk, 1, nout, 1)
-    sgate = p.obj(dx + 300, 1220, "gate")
+    sgate = p.obj(330, ny + 90, "gate")
+    sunpack = p.obj(330, ny + 120, "unpack f f f")
+    mtof = p.obj(330, ny + 150, "mtof")
+    cyc = p.obj(330, ny + 180, "cycle~")
+    lvl = p.obj(450, ny + 150, "/ 400.")
+    env = p.obj(450, ny + 180, "pack 0. 0.")
+    envm = p.msg(450, ny + 210, "$1 5 $1 $2 0. 50", show=False)  # up in 5 ms, hold, down in 50
+    ln = p.obj(450, ny + 240, "line~")
+    mul = p.obj(330, ny + 270, "*~")
+    ez = p.ui("ezdac~", 330, ny + 300, 45, 45)
     p.connect(sine, 0, sgate)
-    p.connect(names, 1, sgate, 1)
-    p.connect(froute, 2, sgate, 1)
-    sunpack = p.obj(dx + 300, 1250, "unpack f f f")
-    mtof = p.obj(dx + 300, 1280, "mtof")
-    cyc = p.obj(dx + 300, 1310, "cycle~")
-    lvl = p.obj(dx + 400, 1280, "/ 400.")
-    env = p.obj(dx + 400, 1310, "pack 0. 0.")
-    envm = p.msg(dx + 400, 1340, "$1 5 $1 $2 0. 50")  # up in 5 ms, hold for the duration, down in 50
-    ln = p.obj(dx + 400, 1370, "line~")
-    mul = p.obj(dx + 300, 1400, "*~")
-    ez = p.obj(dx + 300, 1430, "ezdac~")
     p.connect(sgate, 0, sunpack)
     p.connect(sunpack, 2, env, 1)
     p.connect(sunpack, 1, lvl)
@@ -1094,6 +1005,115 @@ def max_live() -> str:
     p.connect(ln, 0, mul, 1)
     p.connect(mul, 0, ez)
     p.connect(mul, 0, ez, 1)
+    p.comment(640, ny + 55, "print feedback to the Max window")
+    print_t = p.ui("toggle", 610, ny + 55)
+    remote("print", print_t)
+    pgate = p.obj(610, ny + 90, "gate")
+    p.connect(print_t, 0, pgate)
+    p.connect(pgate, 0, p.obj(610, ny + 120, "print folkrnn"))
+
+    # The engine: "cmd args" -> /folkrnn/<voice>/cmd args, "global cmd args" -> /folkrnn/cmd args.
+    ex = 1350
+    p.comment(ex, 40, "engine: 'cmd args' -> OSC /folkrnn/<voice>/cmd args; 'global cmd args' -> /folkrnn/cmd args;"
+              " 'connect HOST PORT FBPORT', 'disconnect', 'voice NAME'", 560)
+    r_cmd = p.obj(ex, 80, f"r {cmd}")
+    route = p.obj(ex, 110, "route connect disconnect voice global")
+    p.connect(r_cmd, 0, route)
+    # connect HOST PORT FBPORT: target the server, listen for feedback, subscribe.
+    conn_t = p.obj(ex, 150, "t l l l l")
+    sub = p.msg(ex, 180, f"global subscribe $3 {STREAMS}", show=False)
+    send_to = p.msg(ex + 400, 180, "host $1, port $2", show=False)
+    recv_port = p.msg(ex + 530, 180, "port $3", show=False)
+    fb_port = p.obj(ex + 610, 180, "unpack s i i")
+    fb_store = p.obj(ex + 610, 240, "zl.reg")
+    p.connect(route, 0, conn_t)
+    p.connect(conn_t, 3, recv_port)
+    p.connect(conn_t, 2, fb_port)
+    p.connect(fb_port, 2, fb_store, 1)
+    p.connect(conn_t, 1, send_to)
+    p.connect(conn_t, 0, sub)
+    to_cmd(sub)
+    # disconnect: unsubscribe from the feedback port given at connect.
+    unsub = p.msg(ex + 610, 270, "global unsubscribe $1", show=False)
+    p.connect(route, 1, fb_store)
+    p.connect(fb_store, 0, unsub)
+    to_cmd(unsub)
+    # voice NAME (1 at first).
+    vsym = p.obj(ex + 800, 150, "tosymbol")  # a voice name is a symbol, also "1"
+    vreg = p.obj(ex + 800, 330, "zl.reg")
+    p.connect(p.obj(ex + 900, 110, "loadmess 1"), 0, vsym)
+    p.connect(route, 2, vsym)
+    p.connect(vsym, 0, vreg, 1)
+    # Voice and global commands: the address from the first word, then the rest as arguments.
+    v_in, g_in = p.obj(ex, 270, "t l b"), p.obj(ex + 250, 270, "t l b")
+    p.connect(route, 4, v_in)
+    p.connect(route, 3, g_in)
+    join = p.obj(ex, 450, "zl.join")
+    clear_join = p.msg(ex + 150, 330, "zlclear", show=False)
+    p.connect(clear_join, 0, join, 1)
+    v_slice, g_slice = p.obj(ex, 300, "zl.slice 1"), p.obj(ex + 250, 300, "zl.slice 1")
+    v_cmd = p.obj(ex, 360, "t b s")
+    v_addr = p.obj(ex, 410, "sprintf symout /folkrnn/%s/%s")
+    g_addr = p.obj(ex + 250, 410, "sprintf symout /folkrnn/%s")
+    for t, sl in ((v_in, v_slice), (g_in, g_slice)):
+        p.connect(t, 1, clear_join)
+        p.connect(t, 0, sl)
+        p.connect(sl, 1, join, 1)
+    p.connect(v_slice, 0, v_cmd)
+    p.connect(v_cmd, 1, v_addr, 1)
+    p.connect(v_cmd, 0, vreg)
+    p.connect(vreg, 0, v_addr)
+    p.connect(g_slice, 0, g_addr)
+    p.connect(v_addr, 0, join)
+    p.connect(g_addr, 0, join)
+    udpsend = p.obj(ex, 490, "udpsend 127.0.0.1 7400")
+    p.connect(join, 0, udpsend)
+    p.connect(send_to, 0, udpsend)
+
+    # Feedback: /folkrnn/<voice>/<name> args -> "<name> args"; /error, /pong and /note as they are.
+    udprecv = p.obj(ex, 560, "udpreceive 9001")
+    p.connect(recv_port, 0, udprecv)
+    froute = p.obj(ex, 590, "route /error /pong /note")
+    p.connect(udprecv, 0, froute)
+    f_in = p.obj(ex, 620, "t l b")
+    p.connect(froute, 3, f_in)
+    fclear = p.msg(ex + 150, 650, "zlclear", show=False)
+    fjoin = p.obj(ex, 770, "zl.join")
+    p.connect(f_in, 1, fclear)
+    p.connect(fclear, 0, fjoin, 1)
+    fslice = p.obj(ex, 650, "zl.slice 1")
+    p.connect(f_in, 0, fslice)
+    p.connect(fslice, 1, fjoin, 1)
+    address = p.obj(ex, 680, "tosymbol")
+    parts = p.obj(ex, 710, "fromsymbol @separator /")
+    last = p.obj(ex, 740, "zl.ecils 1")  # right outlet: the last part of the address
+    p.connect(fslice, 0, address)
+    p.chain(address, parts, last)
+    p.connect(last, 1, fjoin)
+    names = p.obj(ex, 800, "route token note tune_start applied")
+    p.connect(fjoin, 0, names)
+    p.connect(fjoin, 0, pgate, 1)
+    err_print = p.obj(ex + 250, 620, "prepend error")
+    p.connect(froute, 0, err_print)
+    p.connect(err_print, 0, pgate, 1)
+    tokens = p.obj(ex, 840, "zl.slice 2")
+    tok = p.obj(ex, 870, "zl.slice 1")
+    stream = p.obj(ex, 900, "zl.stream 16")
+    clear_stream = p.msg(ex + 150, 870, "zlclear", show=False)
+    p.connect(names, 0, tokens)
+    p.connect(tokens, 1, tok)
+    p.connect(tok, 0, stream)
+    p.connect(names, 2, clear_stream)
+    p.connect(clear_stream, 0, stream)
+    p.connect(stream, 0, displays["tokens"])
+    p.connect(tokens, 0, displays["tune step"])
+    p.connect(names, 3, displays["applied"])
+    p.connect(froute, 0, displays["error"])
+    p.connect(froute, 1, displays["pong"])
+    for outlet_of in ((names, 1), (froute, 2)):  # notes: subscribed feedback and the /note stream
+        p.connect(*outlet_of, displays["note"])
+        p.connect(*outlet_of, ngate, 1)
+        p.connect(*outlet_of, sgate, 1)
     return p.render()
 
 

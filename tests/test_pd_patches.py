@@ -110,7 +110,8 @@ def test_max_patcher_is_valid_max_json() -> None:
 def _pd_receives(path: Path) -> set[str]:
     """The ``folkrnn-<name>`` names the Pd surface listens to (GUI receive names and [r ...])."""
     lines = [line for line in path.read_text(encoding="utf-8").split(";\n") if not line.startswith("#X text")]
-    return set(re.findall(r"(?<![\w$-])(folkrnn-[a-z0-9-]+)", "\n".join(lines))) - {"folkrnn-control"}
+    names = set(re.findall(r"(?<![\w$-])(folkrnn-[a-z0-9-]+)", "\n".join(lines))) - {"folkrnn-control"}
+    return {n for n in names if not n.startswith("folkrnn-show-")}  # displays, not controls
 
 
 def test_max_surface_has_the_pd_surface_controls() -> None:
@@ -178,7 +179,7 @@ class PdRun:
 
     def problems(self) -> list[str]:
         return [line for line in self.lines
-                if "couldn't create" in line or "error" in line.split(":", 1)[0] or "connection failed" in line]
+                if "couldn't create" in line or line.startswith(("error:", "warning:")) or "connection failed" in line]
 
     async def finish(self) -> int:
         try:
@@ -324,7 +325,7 @@ async def test_the_live_patch_drives_the_server(tiny_model_dir: Path, tmp_path: 
         fb_port, bridge = free_port(), free_port()
         controls = [
             "folkrnn-host symbol 127.0.0.1", f"folkrnn-port {port}", f"folkrnn-fbport {fb_port}",
-            "folkrnn-print 1", "folkrnn-connect bang",
+            "folkrnn-print 1", "folkrnn-midi 1", "folkrnn-sine 1", "folkrnn-connect bang",
             "folkrnn-temperature 0.5", "folkrnn-tempo 400", "folkrnn-bias-pc 7", "folkrnn-bias 3",
             "folkrnn-suppress-steps 16", "folkrnn-suppress-bars 1", "folkrnn-snip-fraction 0.25",
             "folkrnn-snip-seed 5", "folkrnn-snip-2 bang", "folkrnn-force 1",
@@ -356,6 +357,18 @@ async def test_the_live_patch_drives_the_server(tiny_model_dir: Path, tmp_path: 
 
             await until(lambda: len(printed("note")) >= 3 and printed("token"), "feedback printed by the patch", run)
             await until(lambda: printed("error"), "the /error", run)
+            # The displays show it too (bridge.pd prints what [s folkrnn-show-<name>] gets).
+            await until(lambda: run.printed("show-error") and run.printed("show-note")
+                        and run.printed("show-tokens"), "the displays", run)
+            assert run.printed("show-connected")[0] == ["1"]
+            assert run.printed("show-error")[0][:3] == ["set", "/folkrnn/1/temperature", "value"]
+            assert all(len(a) == 4 and 0 <= float(a[0]) <= 127 for a in run.printed("show-note"))
+            assert all(a[0] == "1" and a[1].isdigit() for a in run.printed("show-pos"))  # tune, step
+            shown = run.printed("show-tokens")[-1]
+            assert shown[0] == "set" and 1 <= len(shown[1:]) <= 24 and set(shown[1:]) <= set(lv.voice.vocab.tokens)
+            # The sine voice sounds (DSP runs with -noaudio; tests/pd/bridge.pd prints its level).
+            await until(lambda: run.printed("sine-level"), "the sine voice", run)
+            assert all(40 <= float(a[0]) <= 100 for a in run.printed("sine-level"))
             assert printed("error")[0][:2] == ["/folkrnn/1/temperature", "value"]
 
             with udp_sender() as send:
@@ -369,6 +382,9 @@ async def test_the_live_patch_drives_the_server(tiny_model_dir: Path, tmp_path: 
                 send(bridge, "/pdtest/send", "folkrnn-suppress-bars", 0)
                 send(bridge, "/pdtest/send", "folkrnn-voice", "symbol", "all")
                 send(bridge, "/pdtest/send", "folkrnn-next", "bang")
+                send(bridge, "/pdtest/send", "folkrnn-ping", "bang")
+                await until(lambda: run.printed("show-pong"), "the pong display", run)
+                assert run.printed("show-pong") == [["1"]]
                 last = ["restore", "force_clear", "suppress_clear", "next"]
                 await until(lambda: [c for c, _ in logged()][-4:] == last, f"{last} (next to all voices)", run)
                 n = len(printed("note"))
