@@ -226,9 +226,9 @@ def _pending(result: Any) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def server(model_dir: Path, tmp: Path) -> AsyncIterator[tuple[Server, int]]:
+async def server(model_dir: Path, tmp: Path, voices: int = 1) -> AsyncIterator[tuple[Server, int]]:
     port = free_port()
-    overrides = {"model.path": str(model_dir), "osc.port": port, "midi.output": "none",
+    overrides = {"model.path": str(model_dir), "osc.port": port, "midi.output": "none", "server.voices": voices,
                  "recording.dir": str(tmp / "rec"), "voice_defaults.tempo": 600, "server.state_interval": 0.0}
     srv = Server(config.load(None, overrides), overrides=overrides)
     task = asyncio.create_task(srv.serve(install_signals=False))
@@ -319,8 +319,9 @@ async def test_pd_sends_commands_and_receives_the_feedback(tiny_model_dir: Path,
 @pytest.mark.asyncio
 async def test_the_live_patch_drives_the_server(tiny_model_dir: Path, tmp_path: Path) -> None:
     """patches/folkrnn-live.pd as a performer uses it, its controls moved through their receive
-    names (``-send`` at start, then tests/pd/bridge.pd while it runs)."""
-    async with server(tiny_model_dir, tmp_path) as (srv, port):
+    names (``-send`` at start, then tests/pd/bridge.pd while it runs).  Two voices: the surface
+    controls voice 1 and shows voice 1 (MIDI channel 0) until "all" is selected."""
+    async with server(tiny_model_dir, tmp_path, voices=2) as (srv, port):
         lv = srv.voices["1"]
         fb_port, bridge = free_port(), free_port()
         controls = [
@@ -371,6 +372,15 @@ async def test_the_live_patch_drives_the_server(tiny_model_dir: Path, tmp_path: 
             assert all(40 <= float(a[0]) <= 100 for a in run.printed("sine-level"))
             assert printed("error")[0][:2] == ["/folkrnn/1/temperature", "value"]
 
+            def channels() -> set[str]:
+                return {a[3] for a in printed("note")}
+
+            # Voice 2 (channel 1) plays too, but only voice 1's notes reach the surface.
+            await until(lambda: srv.voices["2"].player.stats.notes >= 3, "voice 2's notes")
+            n = len(printed("note"))
+            await until(lambda: len(printed("note")) > n + 2, "more notes of voice 1", run)
+            assert channels() == {"0"}
+
             with udp_sender() as send:
                 # Transport and the per-layer restore, while it runs.
                 send(bridge, "/pdtest/send", "folkrnn-stop", "bang")
@@ -387,8 +397,7 @@ async def test_the_live_patch_drives_the_server(tiny_model_dir: Path, tmp_path: 
                 assert run.printed("show-pong") == [["1"]]
                 last = ["restore", "force_clear", "suppress_clear", "next"]
                 await until(lambda: [c for c, _ in logged()][-4:] == last, f"{last} (next to all voices)", run)
-                n = len(printed("note"))
-                await until(lambda: len(printed("note")) > n, "notes after next", run)
+                await until(lambda: "1" in channels(), "voice 2's notes once 'all' is selected", run)
                 send(bridge, "/pdtest/quit")
                 rc = await run.finish()
     assert rc == 0 and run.problems() == []
