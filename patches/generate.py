@@ -298,7 +298,7 @@ def show(name: str) -> str:
 
 def pd_live() -> str:
     """``folkrnn-live.pd``: the performer's surface."""
-    c = PdCanvas(980, 820)
+    c = PdCanvas(1040, 840)
     c.text(20, 10, "folkrnn-live control surface: connect \\, then play. Every control listens to "
            "folkrnn-<name> (see patches/README.md) \\; any patch can also [s folkrnn-cmd] with "
            "messages such as [temperature 0.8( or [global status(.", 130)
