@@ -3,10 +3,10 @@
 ``folkrnn-live.pd`` (the Pd control surface) and ``folkrnn-live.maxpat`` (the same surface for Max).
 
 The patches are plain text and can be edited in Pd or Max like any other; this script exists
-because a Pd file addresses objects by their index, which is easy to get wrong by hand.  Both
-surfaces are laid out from the one table of controls below, so they offer the same controls under
-the same receive names.  ``python3 patches/generate.py`` rewrites the files; ``--check`` only says
-whether they are up to date (tests/test_pd_patches.py runs it).
+because a Pd file addresses objects by their index, which is easy to get wrong by hand.  One list
+of controls (``CONTROLS``) names what both surfaces offer, under the same receive names.
+``python3 patches/generate.py`` rewrites the files; ``--check`` only says whether they are up to
+date (tests/test_pd_patches.py runs it).
 
 Conventions (see patches/README.md):
 
@@ -221,56 +221,34 @@ def pd_control() -> str:
     return c.render() + "\n"
 
 
-# The surface: one row per control, shared by the Pd and Max layouts.  ``kind`` decides the widget;
-# ``name`` is the receive name (``folkrnn-<name>``) and the command logic is written per kind below.
+# The controls of both surfaces: each listens to ``[r folkrnn-<name>]``; a default is set when the
+# patch opens.  The two layouts below are written by hand from this list, and the tests check that
+# each surface has every control (Max connects with one message box instead of host/port boxes).
 
 
 @dataclass(frozen=True)
 class Control:
     name: str
-    kind: str  # bang, toggle, slider, number, symbol, radio
-    label: str
-    lo: float = 0
-    hi: float = 0
     default: float | str | None = None
 
 
 SNIP_LAYERS = (0, 1, 2)
 
 CONNECTION = (
-    Control("host", "symbol", "server host", default="127.0.0.1"),
-    Control("port", "number", "port", 0, 65535, default=7400),
-    Control("fbport", "number", "feedback port", 0, 65535, default=9001),
-    Control("voice", "symbol", "voice (1 2 ... or all)", default=1),
-    Control("connect", "bang", "connect"),
-    Control("disconnect", "bang", "disconnect"),
-    Control("ping", "bang", "ping"),
+    Control("host", "127.0.0.1"), Control("port", 7400), Control("fbport", 9001), Control("voice", 1),
+    Control("connect"), Control("disconnect"), Control("ping"),
 )
-TRANSPORT = tuple(Control(n, "bang", n) for n in ("start", "stop", "pause", "resume", "next", "reset"))
+TRANSPORT = tuple(Control(n) for n in ("start", "stop", "pause", "resume", "next", "reset"))
 SAMPLER = (
-    Control("temperature", "slider", "temperature", 0.05, 3.0),
-    Control("tempo", "slider", "tempo_(BPM)", 40, 400),
-    Control("bias-pc", "radio", "bias_pitch_class:_C_C#_D_D#_E_F_F#_G_G#_A_A#_B", 0, 11),
-    Control("bias", "slider", "bias_amount", -10, 10),
-    Control("bias-clear", "bang", "bias_clear"),
-    Control("suppress-steps", "number", "steps (0 = until cleared)", 0, 1000000, default=32),
-    Control("suppress-bars", "toggle", "suppress_bar_lines"),
-    Control("snip-fraction", "number", "snip fraction", 0, 1, default=0.5),
-    Control("snip-seed", "number", "snip seed", 0, 4294967295, default=0),
-    *(Control(f"snip-{layer}", "bang", f"snip_layer_{layer}") for layer in SNIP_LAYERS),
-    *(Control(f"restore-{layer}", "bang", f"restore_{layer}") for layer in SNIP_LAYERS),
-    Control("restore", "bang", "restore_all"),
-    Control("force", "toggle", "force_0.7/0.3_@pitch"),
-    Control("steer-component", "number", "steer component", 0, 1000, default=0),
-    Control("steer-alpha", "slider", "steer_alpha", -20, 20),
-    Control("steer-clear", "bang", "steer_clear"),
-    Control("clear", "bang", "clear_all_interventions"),
+    Control("temperature"), Control("tempo"), Control("bias-pc"), Control("bias"), Control("bias-clear"),
+    Control("suppress-steps", 32), Control("suppress-bars"),
+    Control("snip-fraction", 0.5), Control("snip-seed", 0),
+    *(Control(f"snip-{layer}") for layer in SNIP_LAYERS),
+    *(Control(f"restore-{layer}") for layer in SNIP_LAYERS),
+    Control("restore"), Control("force"), Control("steer-component", 0), Control("steer-alpha"),
+    Control("steer-clear"), Control("clear"),
 )
-OUTPUT = (
-    Control("midi", "toggle", "MIDI_out_([noteout])"),
-    Control("sine", "toggle", "sine_voice_(turns_DSP_on)"),
-    Control("print", "toggle", "print_feedback_to_the_Pd_window"),
-)
+OUTPUT = (Control("midi"), Control("sine"), Control("print"))
 CONTROLS = (*CONNECTION, *TRANSPORT, *SAMPLER, *OUTPUT)
 # The command each simple control sends (the rest are wired by hand below).
 SIMPLE = {
@@ -324,7 +302,7 @@ def pd_live() -> str:
     y = 160
     c.text(20, y, "transport")
     for i, ctl in enumerate(TRANSPORT):
-        c.bng(100 + i * 85, y, rcv(ctl.name), snd(ctl.name), ctl.label)
+        c.bng(100 + i * 85, y, rcv(ctl.name), snd(ctl.name), ctl.name)
 
     # Sampler column.
     y = 220

@@ -125,6 +125,15 @@ def test_max_surface_has_the_pd_surface_controls() -> None:
     assert {"folkrnn-temperature", "folkrnn-suppress-bars", "folkrnn-snip-2", "folkrnn-steer-alpha"} <= pd
 
 
+def test_both_surfaces_have_every_control() -> None:
+    names = {f"folkrnn-{c.name}" for c in _generator().CONTROLS}
+    boxes, _ = _max_boxes()
+    max_receives = {b["text"].split()[1] for b in boxes.values()
+                    if b["maxclass"] == "newobj" and b["text"].startswith("r ")}
+    assert names - _pd_receives(PATCHES / "folkrnn-live.pd") == set()
+    assert names - max_receives == {"folkrnn-host", "folkrnn-port", "folkrnn-fbport"}  # one connect message
+
+
 def _commands_sent(texts: list[str]) -> set[str]:
     """Command names in message boxes ``name args...`` (``global name`` for global ones)."""
     out = set()
