@@ -148,8 +148,9 @@ def _commands_sent(texts: list[str]) -> set[str]:
 
 
 def test_the_surfaces_send_only_commands_the_server_knows() -> None:
-    known = set(COMMANDS.names()) | {"connect", "disconnect", "voice", "global", "set", "listen",
-                                                    "port", "host", "zlclear", "pd", "list"}
+    # Besides the server's commands: [folkrnn-control]'s own messages and Pd/Max object messages.
+    known = set(COMMANDS.names()) | {"connect", "disconnect", "voice", "global", "set", "listen", "port", "host",
+                                     "zlclear", "pd", "list"}
     pd_texts = [re.sub(r", f \d+$", "", line.split(" ", 4)[4]) for p in PATCHES.glob("*.pd")
                 for line in p.read_text(encoding="utf-8").split(";\n") if line.startswith("#X msg ")]
     boxes, _ = _max_boxes()
@@ -212,7 +213,8 @@ async def pd(*args: str) -> AsyncIterator[PdRun]:
     try:
         yield run
     finally:
-        if proc.returncode is None:
+        if proc.returncode is None:  # the test did not get to the end: no need to wait for Pd
+            proc.kill()
             await run.finish()
 
 
@@ -244,8 +246,9 @@ async def server(model_dir: Path, tmp: Path, voices: int = 1) -> AsyncIterator[t
     started = asyncio.create_task(srv.started.wait())
     await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED, timeout=WAIT)
     if task.done():
-        task.result()
+        task.result()  # start-up failed: raise its error
     try:
+        assert srv.started.is_set(), "the server did not start"
         yield srv, port
     finally:
         started.cancel()
