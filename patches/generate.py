@@ -122,10 +122,11 @@ def pd_control() -> str:
     ``error address argument message``, ``pong id`` ...), the voice it came from (output first),
     and 1/0 when the connection opens or closes.  Nothing is sent while not connected.
     """
-    c = PdCanvas(860, 640)
+    c = PdCanvas(880, 660)
     c.text(20, 10, "folkrnn-control: Pd messages in \\, OSC to the folkrnn-live server \\, its feedback out. "
            "See patches/README.md and docs/commands.md.", 100)
     inlet = c.obj(20, 60, "inlet")
+    c.text(90, 60, "connect HOST PORT FBPORT \\, disconnect \\, voice NAME \\, global CMD args... \\, CMD args...")
     route = c.obj(20, 90, "route connect disconnect voice global")
 
     # connect HOST PORT FBPORT: listen for feedback, connect, subscribe (remember the port).
@@ -160,6 +161,7 @@ def pd_control() -> str:
     c.connect(route, 2, voice_prefix)
 
     # COMMAND args... -> /folkrnn/<voice>/COMMAND args ; global COMMAND args... -> /folkrnn/COMMAND
+    c.text(20, 290, "CMD args -> /folkrnn/<voice>/CMD args \\; global CMD args -> /folkrnn/CMD args")
     split_v = c.obj(20, 320, "list split 1")
     split_g = c.obj(250, 320, "list split 1")
     args = c.obj(480, 440, "list append")
@@ -194,6 +196,7 @@ def pd_control() -> str:
     c.connect(state, 1, gate, 1)
 
     # Feedback: OSC in, "name args..." out (the voice on the middle outlet, first).
+    c.text(520, 290, "feedback: /folkrnn/<voice>/NAME args -> NAME args")
     netreceive = c.obj(520, 320, "netreceive -u -b")
     c.connect(listen, 0, netreceive)
     c.connect(unlisten, 0, netreceive)
@@ -213,6 +216,9 @@ def pd_control() -> str:
     out_fb = c.obj(520, 600, "outlet")
     out_voice = c.obj(660, 600, "outlet")
     out_state = c.obj(780, 600, "outlet")
+    c.text(520, 625, "feedback")
+    c.text(660, 625, "its voice")
+    c.text(780, 625, "connected")
     c.connect(fout_trim, 0, out_fb)
     c.connect(froute, 1, out_fb)  # /error, /pong and the player's /note stream
     c.connect(t_fb, 1, out_voice)
