@@ -161,7 +161,7 @@ def pd_control() -> str:
     c.connect(route, 2, voice_prefix)
 
     # COMMAND args... -> /folkrnn/<voice>/COMMAND args ; global COMMAND args... -> /folkrnn/COMMAND
-    c.text(20, 290, "CMD args -> /folkrnn/<voice>/CMD args \\; global CMD args -> /folkrnn/CMD args")
+    c.text(20, 290, "CMD args -> /folkrnn/<voice>/CMD \\; global CMD -> /folkrnn/CMD")
     split_v = c.obj(20, 320, "list split 1")
     split_g = c.obj(250, 320, "list split 1")
     args = c.obj(480, 440, "list append")
