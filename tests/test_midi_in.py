@@ -21,7 +21,7 @@ from folkrnn_live.server import config as config_mod
 from folkrnn_live.server.catalog import COMMANDS
 from folkrnn_live.server.feedback import ListOrigin
 from folkrnn_live.server.midi_in import MidiIn, MidiInError, MidiInSettings, open_input_port
-from folkrnn_live.server.midi_in_map import MIDI_COMMANDS, MidiMapError, parse_mapping, parse_mappings
+from folkrnn_live.server.midi_in_map import MidiMapError, parse_mapping, parse_mappings
 from folkrnn_live.server.registry import Call, Context, Registry
 from folkrnn_live.server.service import Server
 from folkrnn_live.tokens import V2
@@ -212,7 +212,7 @@ def test_learn_rejects_what_cannot_be_mapped() -> None:
 
 
 def test_midi_commands_through_the_registry(tmp_path: Path) -> None:
-    reg = Registry((*COMMANDS, *MIDI_COMMANDS))
+    reg = COMMANDS  # the MIDI commands are part of the one table
     srv = FakeServer(registry=reg)
     m = MidiIn(srv, MidiInSettings(map_file=str(tmp_path / "m.toml")), [])
     origin = ListOrigin()

@@ -305,3 +305,26 @@ tempo = 600
 async def _until(cond: Callable[[], bool]) -> None:
     while not cond():
         await asyncio.sleep(0.01)
+
+
+@pytest.mark.asyncio
+async def test_feedback_to_the_servers_own_port_is_refused(tiny_model_dir: Path, free_udp_port: int,
+                                                           tmp_path: Path) -> None:
+    # Subscribing the server's own port would make it answer its own feedback with /error forever.
+    async with running(tiny_model_dir, free_udp_port, tmp_path) as (srv, c):
+        c.send("/folkrnn/subscribe", free_udp_port, "tokens")
+        err = await c.until(lambda: [e for e in c.of("/error") if e.params[1] == "port"])
+        assert "own OSC port" in str(err[0].params[2])
+        c.send("/folkrnn/ping", 5)
+        await c.until(lambda: c.of("/pong"))
+        assert len(c.of("/error")) == 1  # no storm of errors
+        assert not srv.osc.subscriptions
+
+
+@pytest.mark.asyncio
+async def test_midi_commands_answer_clearly_when_midi_input_is_off(tiny_model_dir: Path, free_udp_port: int,
+                                                                   tmp_path: Path) -> None:
+    async with running(tiny_model_dir, free_udp_port, tmp_path) as (_, c):
+        c.send("/folkrnn/midi_learn", "temperature", "1")
+        err = await c.until(lambda: c.of("/error"))
+        assert "MIDI input is off" in str(err[0].params[2]) and "[midi_in] enabled" in str(err[0].params[2])

@@ -19,6 +19,7 @@ from folkrnn_live.sampler.controls import (
     STEPS_RANGE,
     TEMPERATURE_RANGE,
 )
+from folkrnn_live.server.midi_in_map import MIDI_COMMANDS, MIDI_GROUP
 from folkrnn_live.server.registry import Arg, Command, Registry
 
 # MIDI facts and player ranges the player module checks inline (see the report: they belong there).
@@ -149,7 +150,7 @@ _SESSION = (
             (Arg("id", "int", "echoed back", -(2**31), 2**31 - 1, default=0),)),
 )
 
-COMMANDS = Registry((*_SAMPLER, *_PLAYER, *_TRANSPORT, *_RECORDING, *_SESSION))
+COMMANDS = Registry((*_SAMPLER, *_PLAYER, *_TRANSPORT, *_RECORDING, *_SESSION, *MIDI_COMMANDS))
 
 GROUPS = {
     "sampler": "Sampler: what the network generates (applied before the next token)",
@@ -157,4 +158,5 @@ GROUPS = {
     "transport": "Transport",
     "recording": "Recording",
     "session": "Session (global)",
+    MIDI_GROUP[0]: MIDI_GROUP[1],
 }

@@ -185,6 +185,21 @@ class OscEndpoint(asyncio.DatagramProtocol):
         host, port = self._transport.get_extra_info("sockname")[:2]
         return host, port
 
+    def is_self(self, addr: Addr) -> bool:
+        """Whether ``addr`` is this very socket.  Feedback sent there would come back as a
+        message, be answered with an /error, and loop forever, so it is refused both ways."""
+        if self._transport is None:
+            return False
+        host, port = self.address
+        if addr[1] != port:
+            return False
+        if addr[0] == host or host in ("0.0.0.0", "::"):
+            return True
+        try:
+            return ipaddress.ip_address(addr[0]).is_loopback and ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
 
@@ -196,6 +211,9 @@ class OscEndpoint(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         addr = (addr[0], addr[1])
         host = addr[0]
+        if self.is_self(addr):
+            self.stats.denied += 1  # our own feedback: answering it would loop
+            return
         if not self.allowlist.allows(host):
             self.stats.denied += 1  # no reply: a reply could be aimed at a third party
             return
@@ -268,6 +286,9 @@ class OscEndpoint(asyncio.DatagramProtocol):
 
     def subscribe(self, source: Addr, port: int, streams: Iterable[str]) -> None:
         dest = (source[0], port or source[1])
+        if self.is_self(dest):
+            raise CommandError("/folkrnn/subscribe", "feedback cannot go to the server's own OSC port",
+                               argument="port", allowed=f"any port but {self.address[1]}")
         chosen = frozenset(streams) or frozenset(DEFAULT_STREAMS)
         if dest not in self.subscriptions and len(self.subscriptions) >= self.max_subscribers:
             raise CommandError("/folkrnn/subscribe", "too many subscribers", argument="port",

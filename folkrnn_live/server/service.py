@@ -32,6 +32,7 @@ from folkrnn_live.server.config import Config, VoiceConfig
 from folkrnn_live.server.control import LogEntry
 from folkrnn_live.server.feedback import Feedback, Hub, NullOrigin, Origin, error_feedback
 from folkrnn_live.server.live import LiveVoice
+from folkrnn_live.server.midi_in_map import MIDI_GROUP
 from folkrnn_live.server.outputs import VoiceOutputs
 from folkrnn_live.server.registry import ALL, Call, CommandError, Context, Registry
 from folkrnn_live.server.sdnotify import Notifier
@@ -112,6 +113,12 @@ class Server:
 
     def _apply_global(self, call: Call, origin: Origin) -> None:
         try:
+            if call.command.group == MIDI_GROUP[0]:  # learn mode and mappings live in the MIDI-in transport
+                midi = next((t for t in self.transports if hasattr(t, "apply_command")), None)
+                if midi is None:
+                    raise CommandError(call.address, "MIDI input is off", allowed="set [midi_in] enabled = true")
+                midi.apply_command(call, origin)
+                return
             getattr(self, f"cmd_{call.name}")(origin, **call.args)
         except (ValueError, KeyError) as exc:
             err = exc if isinstance(exc, CommandError) else CommandError(call.address, str(exc))
