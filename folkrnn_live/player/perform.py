@@ -14,8 +14,14 @@ from fractions import Fraction
 from folkrnn_live.player.events import DEFAULT_METER, Bar, Event, Key, Meter, Note, PlayMode, TuneEnd
 from folkrnn_live.player.unfold import check_play_mode
 
+# Every player range, defined once: the checks below, the server's command table and the docs use these.
 TEMPO_RANGE = (10.0, 600.0)
 SWING_RANGE = (1.0, 3.0)
+CHANNEL_RANGE = (0, 15)
+PROGRAM_RANGE = (0, 127)
+VELOCITY_RANGE = (1, 127)
+ACCENT_RANGE = (-127, 127)
+GATE_RANGE = (0.05, 1.0)
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> None:
@@ -39,7 +45,7 @@ class Accent:
 
     def __post_init__(self) -> None:
         for name in ("downbeat", "beat", "offbeat"):
-            _check_int(f"accent.{name}", getattr(self, name), -127, 127)
+            _check_int(f"accent.{name}", getattr(self, name), *ACCENT_RANGE)
 
 
 @dataclass(frozen=True)
@@ -60,14 +66,14 @@ class VoiceSettings:
     def __post_init__(self) -> None:
         _check_float("tempo", self.tempo, *TEMPO_RANGE, " BPM")
         check_play_mode(self.mode)
-        _check_int("channel", self.channel, 0, 15)
+        _check_int("channel", self.channel, *CHANNEL_RANGE)
         if self.program is not None:
-            _check_int("program", self.program, 0, 127)
-        _check_int("velocity", self.velocity, 1, 127)
+            _check_int("program", self.program, *PROGRAM_RANGE)
+        _check_int("velocity", self.velocity, *VELOCITY_RANGE)
         if not isinstance(self.accent, Accent):
             raise ValueError(f"accent must be an Accent; got {self.accent!r}")
         _check_float("swing", self.swing, *SWING_RANGE)
-        _check_float("gate", self.gate, 0.05, 1.0)
+        _check_float("gate", self.gate, *GATE_RANGE)
         _check_float("tune_gap", self.tune_gap, 0.0, 64.0, " beats")
         if not isinstance(self.send_clock, bool):
             raise ValueError(f"send_clock must be true or false; got {self.send_clock!r}")

@@ -9,7 +9,15 @@ them (the sampler's controls, the player's settings) so each range is written on
 
 from __future__ import annotations
 
-from folkrnn_live.player.perform import SWING_RANGE, TEMPO_RANGE
+from folkrnn_live.player.perform import (
+    ACCENT_RANGE,
+    CHANNEL_RANGE,
+    GATE_RANGE,
+    PROGRAM_RANGE,
+    SWING_RANGE,
+    TEMPO_RANGE,
+    VELOCITY_RANGE,
+)
 from folkrnn_live.sampler.controls import (
     BIAS_RANGE,
     FORCE_WEIGHT_RANGE,
@@ -22,12 +30,6 @@ from folkrnn_live.sampler.controls import (
 from folkrnn_live.server.midi_in_map import MIDI_COMMANDS, MIDI_GROUP
 from folkrnn_live.server.registry import Arg, Command, Registry
 
-# MIDI facts and player ranges the player module checks inline (see the report: they belong there).
-CHANNEL_RANGE = (0, 15)
-PROGRAM_RANGE = (0, 127)
-VELOCITY_RANGE = (1, 127)
-ACCENT_RANGE = (-127, 127)
-GATE_RANGE = (0.05, 1.0)
 PORT_RANGE = (0, 65535)
 # N-step interventions: 0 means "until cleared" (the sampler's None), so one number fits OSC.
 STEPS_OR_ZERO = (0, STEPS_RANGE[1])
