@@ -83,3 +83,13 @@ def test_cli_reports_a_broken_model_with_exit_2(saved, capsys):
     assert main(["generate", "--model", str(saved)]) == 2
     err = capsys.readouterr().err
     assert "model.json: not valid JSON" in err and "Traceback" not in err
+
+
+def test_evaluate_reports_bar_accuracy_and_end_rate(tmp_path, capsys):
+    checkpoint.save(random_model(hidden=16, seed=3), tmp_path)
+    assert main(["evaluate", "--model", str(tmp_path), "--seeds", "1..4", "--max-tokens", "50"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["tunes"] == 4 and doc["seeds"] == "1..4"
+    assert 0.0 <= doc["bar_accuracy"] <= 1.0 and 0.0 <= doc["ended_with_end_token"] <= 1.0
+    assert main(["evaluate", "--model", str(tmp_path), "--seeds", "9..2"]) == 2
+    assert "--seeds must satisfy" in capsys.readouterr().err
