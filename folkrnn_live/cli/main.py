@@ -37,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage error (or --help); return its status
+        return int(exc.code or 0)
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError, KeyError) as exc:
