@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from folkrnn_live.train.data import length_batches
-from folkrnn_live.train.trainer import Trainer, TrainConfig, batch_loss
+from folkrnn_live.train.trainer import TrainConfig, Trainer, batch_loss
 
 
 def main() -> None:
