@@ -18,6 +18,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from folkrnn_live.model import checkpoint
 from folkrnn_live.server import config
 from folkrnn_live.server.control import replay
+from folkrnn_live.server.osc import RateLimiter
 from folkrnn_live.server.service import Server
 
 WAIT = 20.0  # seconds: generous upper bounds only, never a timing assertion
@@ -328,3 +329,62 @@ async def test_midi_commands_answer_clearly_when_midi_input_is_off(tiny_model_di
         c.send("/folkrnn/midi_learn", "temperature", "1")
         err = await c.until(lambda: c.of("/error"))
         assert "MIDI input is off" in str(err[0].params[2]) and "[midi_in] enabled" in str(err[0].params[2])
+
+
+@pytest.mark.asyncio
+async def test_a_flood_of_garbage_is_rate_limited_like_any_other(tiny_model_dir: Path, free_udp_port: int,
+                                                                 tmp_path: Path) -> None:
+    # A malformed packet is answered with /error; a flood of them must not be answered packet for
+    # packet (the server would amplify it towards whatever address the packets claim to be from).
+    limits = {"osc.rate_limit": 0.001, "osc.burst": 10}  # refills one message in 1,000 s: the burst only
+    async with running(tiny_model_dir, free_udp_port, tmp_path, **limits) as (srv, c):
+        for _ in range(60):
+            c.send_raw(b"\x00garbage")
+        await c.until(lambda: any("rate limit" in str(e.params[2]) for e in c.of("/error")))
+        await c.until(lambda: srv.osc.stats.limited >= 50)
+        malformed = [e for e in c.of("/error") if "malformed" in str(e.params[2])]
+        assert len(malformed) == 10
+        assert srv.voices["1"].player.state == "playing"
+
+
+@pytest.mark.asyncio
+async def test_a_new_subscriber_replaces_the_oldest_when_full(tiny_model_dir: Path, free_udp_port: int,
+                                                              tmp_path: Path) -> None:
+    # Clients that went away never unsubscribe; a full table must not lock the performer out.
+    async with running(tiny_model_dir, free_udp_port, tmp_path, **{"osc.max_subscribers": 2}) as (srv, c):
+        loop = asyncio.get_running_loop()
+        others = []
+        for _ in range(2):
+            _, other = await loop.create_datagram_endpoint(Client, local_addr=("127.0.0.1", 0))
+            other.server = c.server
+            others.append(other)
+        try:
+            for client in (c, *others):
+                client.send("/folkrnn/subscribe", 0, "state")
+                await client.until(lambda client=client: client.of("/folkrnn/1/state"))  # status on subscribing
+            assert all(not e for e in (c.of("/error"), *(o.of("/error") for o in others)))
+            assert c.transport is not None
+            first = c.transport.get_extra_info("sockname")[:2]
+            assert first not in srv.osc.subscriptions and len(srv.osc.subscriptions) == 2
+            n = len(others[1].of("/folkrnn/1/state"))
+            c.messages.clear()
+            srv.voices["1"].schedule_state()
+            await others[1].until(lambda: len(others[1].of("/folkrnn/1/state")) > n)
+            assert not c.of("/folkrnn/1/state")  # the oldest no longer gets feedback
+        finally:
+            for o in others:
+                assert o.transport is not None
+                o.transport.close()
+
+
+def test_rate_limiter_memory_is_bounded_whatever_the_senders() -> None:
+    now = [0.0]
+    lim = RateLimiter(rate=1.0, burst=1, clock=lambda: now[0], max_clients=4)
+    assert lim.take("a") and not lim.take("a")
+    assert lim.notice_due("a") and not lim.notice_due("a")  # one notice a second
+    now[0] += 1.0
+    assert lim.take("a") and not lim.take("a") and lim.notice_due("a")
+    for i in range(100):  # forged source addresses
+        lim.take(f"10.0.0.{i}")
+    assert len(lim._buckets) <= 4
+    assert lim.take("a")  # forgotten: a full bucket again

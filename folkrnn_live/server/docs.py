@@ -84,9 +84,12 @@ def commands_markdown() -> str:
         "## Limits",
         "",
         "Messages from hosts outside `osc.allow` (when set) are dropped without a reply. Each client host",
-        "may send `osc.rate_limit` messages per second (bursts of `osc.burst`); beyond it messages are",
-        "dropped with one `/error` per second. Bundles with a future time tag are carried out at that",
-        "time (at most `osc.max_delay` seconds ahead). Model paths are never taken from the network.",
+        "may send `osc.rate_limit` messages per second (bursts of `osc.burst`; a malformed packet counts as",
+        "one); beyond it messages are dropped with one `/error` per second. Bundles with a future time tag",
+        "are carried out at that time (at most `osc.max_delay` seconds ahead). At most",
+        "`osc.max_subscribers` receivers get feedback; a new subscription replaces the oldest. Feedback",
+        "that the socket cannot send at once is dropped, never queued. Model paths are never taken from",
+        "the network.",
         "",
     ]
     return "\n".join(lines)

@@ -122,7 +122,6 @@ class MqttBridge:
         self._own = set(_OUTPUT_NAMES)  # topics below the prefix that we publish: not commands
         self._commands = RateLimiter(settings.command_rate, settings.command_burst)
         self._event_bucket = RateLimiter(settings.event_rate, max(1, int(settings.event_rate)))
-        self._limited_notice = -1.0
         self._closing = False
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -349,9 +348,7 @@ class MqttBridge:
             return
         if not self._commands.take("mqtt"):
             self.stats.limited += 1
-            now = asyncio.get_running_loop().time()
-            if now - self._limited_notice >= 1.0:  # one notice per second, not one per message
-                self._limited_notice = now
+            if self._commands.notice_due("mqtt"):  # one notice per second, not one per message
                 self._error(topic, CommandError(topic, "rate limit exceeded; commands dropped",
                                                 allowed=f"{self.settings.command_rate:g} commands/s"))
             return

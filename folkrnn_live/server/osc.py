@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -45,23 +47,48 @@ class Dispatcher(Protocol):
 
 
 class RateLimiter:
-    """A token bucket per client host: ``rate`` messages per second, ``burst`` at once."""
+    """A token bucket per client: ``rate`` messages per second, ``burst`` at once.
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    Memory is bounded whatever the senders do (UDP source addresses are easy to forge): past
+    ``max_clients`` the least recently seen half is forgotten, and a forgotten client simply
+    starts again with a full bucket."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic,
+                 max_clients: int = 4096) -> None:
         self.rate, self.burst, self.clock = rate, burst, clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # host -> (tokens, last time)
+        self.max_clients = max_clients
+        self._buckets: dict[str, list[float]] = {}  # client -> [tokens, last time, last notice]
 
-    def take(self, host: str, n: int = 1) -> bool:
+    def take(self, client: str, n: int = 1) -> bool:
+        """Whether ``client`` may send ``n`` messages now (they are counted when it may)."""
         if self.rate <= 0:
             return True
         now = self.clock()
-        tokens, last = self._buckets.get(host, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        ok = tokens >= n
-        self._buckets[host] = (tokens - n if ok else tokens, now)
-        if len(self._buckets) > 4096:  # forget idle hosts (spoofed sources must not grow memory)
-            self._buckets = {h: b for h, b in self._buckets.items() if now - b[1] < 60.0}
-        return ok
+        b = self._buckets.get(client)
+        if b is None:
+            if len(self._buckets) >= self.max_clients:
+                self._forget_oldest()
+            b = self._buckets[client] = [float(self.burst), now, -math.inf]
+        b[0] = min(float(self.burst), b[0] + (now - b[1]) * self.rate)
+        b[1] = now
+        if b[0] >= n:
+            b[0] -= n
+            return True
+        return False
+
+    def notice_due(self, client: str) -> bool:
+        """After a refused :meth:`take`: True at most once a second per client, so a flood gets
+        one notice a second rather than one per message."""
+        b = self._buckets.get(client)
+        now = self.clock()
+        if b is None or now - b[2] < 1.0:
+            return False
+        b[2] = now
+        return True
+
+    def _forget_oldest(self) -> None:
+        keep = sorted(self._buckets.items(), key=lambda kv: kv[1][1])[len(self._buckets) // 2:]
+        self._buckets = dict(keep)
 
 
 class Allowlist:
@@ -93,6 +120,8 @@ class OscStats:
     limited: int = 0
     sent: int = 0
     scheduled: int = 0
+    dropped: int = 0  # feedback not sent: the socket's send buffer was full (a receiver too slow)
+    evicted: int = 0  # subscriptions dropped to make room for a new one
 
 
 @dataclass(frozen=True)
@@ -149,8 +178,9 @@ class OscEndpoint(asyncio.DatagramProtocol):
         self.subscriptions: dict[Addr, Subscription] = {}
         self._transport: asyncio.DatagramTransport | None = None
         self._unsubscribe_hub: Callable[[], None] | None = None
-        self._limited_reply: dict[str, float] = {}
-        self._pending = 0
+        self._scheduled: dict[int, asyncio.TimerHandle] = {}  # bundle messages waiting for their time tag
+        self._keys = itertools.count()
+        self._paused = False  # asyncio's flow control: the send buffer is full, feedback is dropped
 
     def configure(self, *, allow: Iterable[str], rate_limit: float, burst: int, max_delay: float,
                   max_subscribers: int) -> None:
@@ -174,6 +204,9 @@ class OscEndpoint(asyncio.DatagramProtocol):
         if self._unsubscribe_hub is not None:
             self._unsubscribe_hub()
             self._unsubscribe_hub = None
+        for handle in self._scheduled.values():  # a timed message must not act on a server shutting down
+            handle.cancel()
+        self._scheduled.clear()
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -207,6 +240,14 @@ class OscEndpoint(asyncio.DatagramProtocol):
         # ICMP port unreachable from a vanished subscriber and the like: nothing to do.
         log.debug("OSC socket error: %s", exc)
 
+    def pause_writing(self) -> None:
+        # The transport buffers what the socket cannot take, without limit; feedback is live, so
+        # while the buffer is over its high-water mark new feedback is dropped instead.
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+
     # --- receiving -------------------------------------------------------------------------------
     def datagram_received(self, data: bytes, addr: Any) -> None:
         addr = (addr[0], addr[1])
@@ -220,17 +261,13 @@ class OscEndpoint(asyncio.DatagramProtocol):
         try:
             messages = OscPacket(data).messages
         except (ParseError, ValueError, IndexError) as exc:
-            err = CommandError("", f"malformed OSC packet ({exc})", allowed="OSC 1.0 message or bundle")
-            self._reply_error(addr, err)
+            # Counted like one message: a flood of garbage is limited like any other flood, and
+            # never gets more replies than the rate allows.
+            if self._admit(addr, 1, ""):
+                self._reply_error(addr, CommandError("", f"malformed OSC packet ({exc})",
+                                                     allowed="OSC 1.0 message or bundle"))
             return
-        if not self.limiter.take(host, len(messages)):
-            self.stats.limited += len(messages)
-            now = time.monotonic()
-            if now - self._limited_reply.get(host, 0.0) >= 1.0:  # one notice per second, not per message
-                self._limited_reply[host] = now
-                self._reply_error(addr, CommandError(messages[0].message.address if messages else "",
-                                                     "rate limit exceeded; messages dropped",
-                                                     allowed=f"{self.limiter.rate:g} messages/s per client"))
+        if not self._admit(addr, len(messages), messages[0].message.address if messages else ""):
             return
         wall = time.time()
         loop = asyncio.get_running_loop()
@@ -241,16 +278,28 @@ class OscEndpoint(asyncio.DatagramProtocol):
             elif delay > self.max_delay:
                 self._reply_error(addr, CommandError(tm.message.address, f"time tag {delay:.1f} s ahead",
                                                      argument="timetag", allowed=f"at most {self.max_delay:g} s ahead"))
-            elif self._pending >= MAX_SCHEDULED:
+            elif len(self._scheduled) >= MAX_SCHEDULED:
                 self._reply_error(addr, CommandError(tm.message.address, "too many scheduled messages",
                                                      allowed=f"{MAX_SCHEDULED} waiting at most"))
             else:
-                self._pending += 1
                 self.stats.scheduled += 1
-                loop.call_later(delay, self._handle_scheduled, tm.message, addr)
+                key = next(self._keys)
+                self._scheduled[key] = loop.call_later(delay, self._handle_scheduled, key, tm.message, addr)
 
-    def _handle_scheduled(self, message: Any, addr: Addr) -> None:
-        self._pending -= 1
+    def _admit(self, addr: Addr, n: int, address: str) -> bool:
+        """Whether the per-client rate limit lets ``n`` messages from ``addr`` through; when not,
+        they are dropped with one /error a second."""
+        host = addr[0]
+        if self.limiter.take(host, n):
+            return True
+        self.stats.limited += n
+        if self.limiter.notice_due(host):
+            self._reply_error(addr, CommandError(address, "rate limit exceeded; messages dropped",
+                                                 allowed=f"{self.limiter.rate:g} messages/s per client"))
+        return False
+
+    def _handle_scheduled(self, key: int, message: Any, addr: Addr) -> None:
+        del self._scheduled[key]
         self._handle(message, addr)
 
     def _handle(self, message: Any, addr: Addr) -> None:
@@ -272,6 +321,9 @@ class OscEndpoint(asyncio.DatagramProtocol):
     def send(self, fb: Feedback, dest: Addr) -> None:
         if self._transport is None:
             return
+        if self._paused:
+            self.stats.dropped += 1
+            return
         try:
             self._transport.sendto(encode(fb), dest)
             self.stats.sent += 1
@@ -290,9 +342,18 @@ class OscEndpoint(asyncio.DatagramProtocol):
             raise CommandError("/folkrnn/subscribe", "feedback cannot go to the server's own OSC port",
                                argument="port", allowed=f"any port but {self.address[1]}")
         chosen = frozenset(streams) or frozenset(DEFAULT_STREAMS)
-        if dest not in self.subscriptions and len(self.subscriptions) >= self.max_subscribers:
-            raise CommandError("/folkrnn/subscribe", "too many subscribers", argument="port",
-                               allowed=f"{self.max_subscribers} receivers at most")
+        if self.max_subscribers == 0:
+            raise CommandError("/folkrnn/subscribe", "feedback is off (osc.max_subscribers = 0)", argument="port",
+                               allowed="nothing; raise osc.max_subscribers in the config")
+        self.subscriptions.pop(dest, None)  # a renewed subscription counts as the newest
+        while len(self.subscriptions) >= self.max_subscribers:
+            # Full: the oldest goes.  Clients that vanish never unsubscribe (a patch reopened on a
+            # new port, a script that ended), so refusing here would lock out the live performer.
+            old = next(iter(self.subscriptions))
+            del self.subscriptions[old]
+            self.stats.evicted += 1
+            log.info("OSC: feedback to %s:%d stopped to make room for %s:%d (osc.max_subscribers = %d)",
+                     *old, *dest, self.max_subscribers)
         self.subscriptions[dest] = Subscription(dest, source, chosen)
         self._resubscribe()
 
@@ -316,6 +377,9 @@ class OscEndpoint(asyncio.DatagramProtocol):
 
     def _on_feedback(self, fb: Feedback) -> None:
         if self._transport is None:
+            return
+        if self._paused:
+            self.stats.dropped += 1
             return
         dgram = None
         for sub in tuple(self.subscriptions.values()):
