@@ -61,7 +61,7 @@ def run_generate(args: argparse.Namespace) -> int:
                 from folkrnn_live.abc.writer import tokens_to_abc
 
                 title = f"folk-rnn seed {seed} T={args.temperature:g}"
-                out.write(tokens_to_abc(body, number=k, title=title) + "\n")
+                out.write(tokens_to_abc(body, number=k, title=title) + "\n\n")  # ABC: a blank line ends a tune
     finally:
         if out is not sys.stdout:
             out.close()
