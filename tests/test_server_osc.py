@@ -303,6 +303,33 @@ tempo = 600
         await asyncio.wait_for(task, WAIT)
 
 
+
+@pytest.mark.asyncio
+async def test_a_reload_that_cannot_apply_everything_keeps_the_music_going(
+    tiny_model_dir: Path, free_udp_port: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A queue of one command: the reload's second sampler setting finds it full.
+    body = (f'[model]\npath = "{tiny_model_dir.as_posix()}"\n[osc]\nport = {free_udp_port}\n[midi]\n'
+            'output = "none"\n[server]\nqueue_limit = 1\n[[voice]]\nname = "1"\ntempo = 600\n')
+    cfg_file = tmp_path / "live.toml"
+    cfg_file.write_text(body, encoding="utf-8")
+    srv = Server(config.load(cfg_file))
+    task = asyncio.create_task(srv.serve(install_signals=False))
+    await asyncio.wait_for(srv.started.wait(), WAIT)
+    try:
+        lv = srv.voices["1"]
+        await asyncio.wait_for(_until(lambda: lv.player.stats.notes >= 2), WAIT)
+        cfg_file.write_text(body + "temperature = 0.5\nmax_tokens = 300\n", encoding="utf-8")
+        await srv.reload()
+        assert "max_tokens not applied" in caplog.text and "queue is full" in caplog.text
+        await asyncio.wait_for(_until(lambda: lv.voice.controls.temperature == 0.5), WAIT)
+        notes = lv.player.stats.notes
+        await asyncio.wait_for(_until(lambda: lv.player.stats.notes > notes + 2), WAIT)
+        assert not task.done() and lv.player.state == "playing"
+    finally:
+        srv.request_exit()
+        await asyncio.wait_for(task, WAIT)
+
 async def _until(cond: Callable[[], bool]) -> None:
     while not cond():
         await asyncio.sleep(0.01)

@@ -183,3 +183,50 @@ def test_serve_process_reload_and_sigterm(tiny_model_dir: Path, free_udp_port: i
     meta = json.loads((rec / "meta.json").read_text(encoding="utf-8"))
     assert meta["closed"] is True and meta["stats"]["steps"] > 0
     assert list(rec.glob("chunk_*.npz"))
+
+
+@pytest.mark.asyncio
+async def test_signals_reload_and_stop_the_server_and_the_old_handlers_come_back(
+    tiny_model_dir: Path, free_udp_port: int, tmp_path: Path
+) -> None:
+    """Embedded in a program of its own (as ``serve`` does), the server takes SIGHUP, SIGTERM and
+    SIGINT while it runs and gives the program its own handlers back when it stops."""
+    import asyncio
+
+    from folkrnn_live.server import config
+    from folkrnn_live.server.service import Server
+
+    theirs: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        theirs.append(signum)
+
+    sigs = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    before = {s: signal.signal(s, handler) for s in sigs}
+    body = (f'[model]\npath = "{tiny_model_dir.as_posix()}"\n[osc]\nport = {free_udp_port}\n'
+            '[midi]\noutput = "none"\n[[voice]]\nname = "1"\ntempo = 600\n')
+    cfg = tmp_path / "live.toml"
+    cfg.write_text(body, encoding="utf-8")
+
+    async def until(cond: Callable[[], bool]) -> None:
+        while not cond():
+            await asyncio.sleep(0.01)
+
+    try:
+        srv = Server(config.load(cfg))
+        task = asyncio.create_task(srv.serve())
+        await asyncio.wait_for(srv.started.wait(), WAIT)
+        lv = srv.voices["1"]
+        await asyncio.wait_for(until(lambda: lv.player.stats.notes >= 2), WAIT)
+        cfg.write_text(body + "temperature = 0.5\n", encoding="utf-8")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await asyncio.wait_for(until(lambda: lv.voice.controls.temperature == 0.5), WAIT)
+        assert srv.voices["1"] is lv and lv.player.state == "playing"
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(task, WAIT)
+        assert lv.player.state == "stopped" and not lv.player.sounding
+        assert theirs == []  # the server had the signals while it ran
+        assert all(signal.getsignal(s) is handler for s in sigs)
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)

@@ -255,9 +255,7 @@ class Server:
         if lv.name not in self.context.voices:
             self.context.voices = (*self.context.voices, lv.name)
         self._stack.push_async_callback(lv.aclose)  # closed before the outputs it plays to
-        origin = NullOrigin(f"config voice {v.name}")
-        for call in calls:
-            lv.submit(call, origin)
+        self._submit_config(lv, calls)
         lv.source.drain()  # settings from the config hold from the first token on
 
     def _log_sink(self, voice: str, e: LogEntry) -> None:
@@ -321,19 +319,36 @@ class Server:
     # --- reload ------------------------------------------------------------------------------------
     async def reload(self) -> None:
         """Re-read the config file: apply changed voice settings and live OSC limits, add new voices;
-        report keys that need a restart.  A bad file changes nothing."""
+        report keys that need a restart.  A bad file changes nothing; nothing a reload meets stops
+        the voices, and systemd always hears READY=1 after RELOADING=1."""
         self.notifier.reloading()
+        status = "reload failed; running on the old config"
         try:
-            new = config_mod.load(self.config.source, self.overrides)
-            ctx = self.context
-            new_names = [v.name for v in new.voices if v.name not in self.voices]
-            ctx_new = Context(ctx.vocab, dict(ctx.dims), (*ctx.voices, *new_names))
-            plans = {v.name: v for v in new.voices}
-            calls = {v.name: config_mod.voice_calls(v.name, _changed(self.config, v), ctx_new) for v in new.voices}
+            new, ctx_new, calls = self._read_reload()
         except (ValueError, OSError) as exc:
             log.error("reload failed, config unchanged: %s", exc)
-            self.notifier.ready("reload failed; running on the old config")
+            self.notifier.ready(status)
             return
+        try:
+            await self._apply_reload(new, ctx_new, calls)
+            status = f"reloaded; {len(self.voices)} voice(s)"
+            log.info("configuration reloaded from %s", new.source)
+        except Exception:  # a bug here must not end the performance: the voices play on
+            log.exception("reload: not every change was applied")
+        finally:
+            self.notifier.ready(status)
+
+    def _read_reload(self) -> tuple[Config, Context, dict[str, list[Call]]]:
+        """The new config, its context (new voices added) and each voice's calls: the settings
+        that changed, or all of them for a new voice.  Raises ValueError or OSError."""
+        new = config_mod.load(self.config.source, self.overrides)
+        ctx = self.context
+        new_names = [v.name for v in new.voices if v.name not in self.voices]
+        ctx_new = Context(ctx.vocab, dict(ctx.dims), (*ctx.voices, *new_names))
+        calls = {v.name: config_mod.voice_calls(v.name, _changed(self.config, v), ctx_new) for v in new.voices}
+        return new, ctx_new, calls
+
+    async def _apply_reload(self, new: Config, ctx_new: Context, calls: dict[str, list[Call]]) -> None:
         for k, v in new.values.items():
             if v != self.config.values[k] and k.startswith(RESTART_KEYS):
                 log.warning("reload: %s changed; it takes effect after a restart", k)
@@ -354,19 +369,29 @@ class Server:
         for name, lv in self.voices.items():
             lv.recordings_dir = Path(new["recording.dir"]) if new["recording.dir"] else None
             lv.source.queue_limit = new["server.queue_limit"]
-            if name in plans:
-                origin = NullOrigin(f"config voice {name}")
-                for call in calls[name]:
-                    lv.submit(call, origin)
-            else:
+            if name not in calls:
                 log.warning("reload: voice %s is no longer in the config; it keeps playing until restart", name)
-        for name in new_names:
-            await self._add_voice(plans[name], config_mod.voice_calls(name, plans[name].settings, ctx_new))
-            if plans[name].autostart:
-                self.voices[name].cmd_start()
-            log.info("reload: voice %s added", name)
-        self.notifier.ready(f"reloaded; {len(self.voices)} voice(s)")
-        log.info("configuration reloaded from %s", new.source)
+            self._submit_config(lv, calls.get(name, ()))
+        for v in new.voices:
+            if v.name in self.voices:
+                continue
+            try:
+                await self._add_voice(v, calls[v.name])
+            except (ValueError, OSError) as exc:
+                log.error("reload: voice %s not added: %s", v.name, exc)
+                continue
+            if v.autostart:
+                self.voices[v.name].cmd_start()
+            log.info("reload: voice %s added", v.name)
+
+    def _submit_config(self, lv: LiveVoice, calls: Sequence[Call]) -> None:
+        """A voice's settings from the config, as commands; errors (a full queue) are logged."""
+        origin = NullOrigin(f"config voice {lv.name}")
+        for call in calls:
+            try:
+                lv.submit(call, origin)
+            except CommandError as exc:
+                log.error("%s: %s not applied: %s", origin.name, call.name, exc)
 
     # --- signals -----------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -383,7 +408,8 @@ class Server:
         finally:
             for sig, old in previous.items():
                 loop.remove_signal_handler(sig)
-                signal.signal(sig, old)
+                if old is not None:  # None: set outside Python; nothing Python can put back
+                    signal.signal(sig, old)
 
 
 def _freeze_gc() -> None:
