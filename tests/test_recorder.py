@@ -32,6 +32,10 @@ def tiny(hidden: int = 8, layers: int = 2, seed: int = 0) -> FolkRNN:
     return FolkRNN(ModelConfig(hidden_size=hidden, num_layers=layers)).eval()
 
 
+def as_np(v: Any) -> np.ndarray:
+    return v.detach().cpu().numpy().copy() if isinstance(v, torch.Tensor) else np.array(v)
+
+
 class Copier:
     """An independent listener that deep-copies what the voice hands out."""
 
@@ -42,10 +46,10 @@ class Copier:
         a = r.activations
         assert a is not None
         self.steps.append({
-            "token": r.token, "step": r.step, "probs": r.probs.copy(), "logits": np.array(r.logits),
+            "token": r.token, "step": r.step, "probs": r.probs.copy(), "logits": as_np(r.logits),
             "controls": json.loads(json.dumps(r.controls)),
-            "x": None if a.x is None else np.array(a.x[0]),
-            **{g: np.stack([np.array(v[0]) for v in getattr(a, g)]) for g in GATES},
+            "x": None if a.x is None else as_np(a.x[0]),
+            **{g: np.stack([as_np(v[0]) for v in getattr(a, g)]) for g in GATES},
         })
 
 
@@ -104,7 +108,8 @@ def test_forced_mix_and_interventions_are_recorded(tmp_path: Path) -> None:
         np.testing.assert_array_equal(r.x[t], s["x"])
         parts = sorted(round(float(v), 3) for v in r.x[t][r.x[t] > 0])
         assert parts in ([0.3, 0.7], [1.0])  # 1.0: both parts on one token
-    assert [c["snip"] for c in r.controls] == [{}] * 4 + [{"1": {"mode": "out", "units": 2}}] * 4
+    # The voice's summary counts the snipped units; the recording keeps which ones they were.
+    assert [c["snip"] for c in r.controls] == [{}] * 4 + [{"1": {"mode": "out", "units": [0, 3]}}] * 4
     assert all(c["force"]["weight_generated"] == 0.7 for c in r.controls)
     # A snipped unit sends nothing onward: its recorded h is zero once the snip is on.
     assert not r.gates["h"][4:, 1, [0, 3]].any() and r.gates["h"][:4, 1, [0, 3]].any()
@@ -124,7 +129,7 @@ def test_several_voices_are_kept_apart(tmp_path: Path) -> None:
                     out.append(res.text)
     assert load_recording(tmp_path / "rec", "a").tokens == ta
     assert load_recording(tmp_path / "rec", voice="b").tokens == tb
-    with pytest.raises(ValueError, match=r"holds voices \['a', 'b'\]"):
+    with pytest.raises(ValueError, match=r"voice must be one of \['a', 'b'\] \(this recording has several\)"):
         load_recording(tmp_path / "rec")
     with pytest.raises(ValueError, match="voice must be one of"):
         load_recording(tmp_path / "rec", "c")
@@ -321,3 +326,50 @@ def test_recorder_refuses_an_existing_recording_and_bad_settings(tmp_path: Path)
             rec.attach(Voice(model), name="x")
         with pytest.raises(ValueError, match="layers/hidden/vocab"):
             rec.attach(Voice(tiny(hidden=4)))
+
+
+def test_torch_backend_and_float16_compressed_chunks(tmp_path: Path) -> None:
+    model = tiny()
+    voice = Voice(model, seed=5, max_tokens=15, backend="torch")
+    copier = Copier()
+    with Recorder(tmp_path / "rec", model, dtype="float16", compress=True) as rec:
+        rec.attach(voice)
+        voice.listeners.append(copier)
+        tokens = voice.generate()
+    r = load_recording(tmp_path / "rec")
+    assert r.tokens == tokens and r.gates["h"].dtype == np.float16
+    for g in GATES:
+        want = np.stack([s[g] for s in copier.steps])
+        np.testing.assert_allclose(r.gates[g].astype(np.float32), want, rtol=1e-3, atol=1e-3)
+
+
+def test_loading_one_tune_reads_only_its_rows(tmp_path: Path) -> None:
+    model = tiny()
+    voice = Voice(model, seed=10, max_tokens=6)
+    with Recorder(tmp_path / "rec", model, chunk_steps=4) as rec:
+        rec.attach(voice)
+        voice.generate()
+        voice.start_tune()
+        second = voice.generate()
+    r = load_recording(tmp_path / "rec", tune=1)
+    assert r.tokens == second and r.tune_ids == [1]
+    with pytest.raises(ValueError, match=r"tune must be in range 0\.\.1 \(this voice has 2 tunes\); got 5"):
+        load_recording(tmp_path / "rec", tune=5)
+
+
+def test_a_step_previewed_before_attaching_is_recorded(tmp_path: Path) -> None:
+    model = tiny()
+    voice = Voice(model, seed=5, max_tokens=10)
+    voice.preview()  # computed without capture; the recorder must not get a step without activations
+    with Recorder(tmp_path / "rec", model) as rec:
+        rec.attach(voice)
+        voice.step()
+    assert rec.stats.skipped == 0 and load_recording(tmp_path / "rec").n_steps == 1
+
+
+def test_the_recording_names_its_model(tmp_path: Path) -> None:
+    with Recorder(tmp_path / "a", tiny(seed=0)), Recorder(tmp_path / "b", tiny(seed=0)), \
+            Recorder(tmp_path / "c", tiny(seed=1)):
+        pass
+    fp = {k: json.loads((tmp_path / k / "meta.json").read_text())["model"]["fingerprint"] for k in "abc"}
+    assert fp["a"] == fp["b"] != fp["c"]

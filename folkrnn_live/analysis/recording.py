@@ -1,8 +1,9 @@
 """Reading recordings written by :class:`~folkrnn_live.analysis.recorder.Recorder`.
 
 ``load_recording(path)`` gathers the chunk files of one voice into arrays over steps; gates are
-``[steps, layers, units]``.  A directory that is not a recording, or a chunk that cannot be read,
-raises :class:`RecordingError` naming the file and what is wrong.
+``[steps, layers, units]``.  ``load_recording(path, tune=k)`` reads only the k-th tune's rows, so a
+long live session need not fit in memory.  A directory that is not a recording, or a chunk that
+cannot be read, raises :class:`RecordingError` naming the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from folkrnn_live.analysis.recorder import CHUNK_GLOB, FORMAT, META
+from folkrnn_live.analysis.chunks import CHUNK_GLOB, ENDED_NAMES, FORMAT, META, STEP_FIELDS, VECTOR_FIELDS
 from folkrnn_live.model.step import GATE_NAMES
 from folkrnn_live.tokens.vocab import Vocabulary
 
-_STEP_FIELDS = ("voice", "tune", "seed", "step", "time", "token", "input_token", "injected", "ended")
-_VECTOR_FIELDS = ("x", "logits", "probs")
-ENDED_NAMES = {0: None, 1: "end", 2: "length"}
+__all__ = ["ENDED_NAMES", "Recording", "RecordingError", "chunk_files", "load_recording", "read_meta"]
+
+_PER_STEP = tuple(f for f in STEP_FIELDS if f not in ("voice", "controls"))
 
 
 class RecordingError(ValueError):
@@ -73,13 +74,13 @@ class Recording:
 
     @property
     def input_tokens(self) -> list[str]:
-        """The token fed in at every step (``<s>`` first); for a forced mix, the token generated the
-        step before (the mix's main part), read from the preceding step's output."""
+        """The token fed in at every step (``<s>`` first).  For a forced mix: the token generated
+        the step before (the mix's main part), or ``?`` where that step was not recorded."""
         out: list[str] = []
         for j, t in enumerate(self.input_token):
             if t >= 0:
                 out.append(self.vocab.tokens[int(t)])
-            elif j > 0 and self.tune[j - 1] == self.tune[j]:
+            elif j > 0 and self.tune[j - 1] == self.tune[j] and self.step[j - 1] == self.step[j] - 1:
                 out.append(self.vocab.tokens[int(self.token[j - 1])])
             else:
                 out.append("?")
@@ -98,20 +99,15 @@ class Recording:
         if layer is None:
             return a
         if not 0 <= layer < a.shape[1]:
-            raise ValueError(
-                f"layer must be in range 0..{a.shape[1] - 1} (0 is the first LSTM layer); got {layer}"
-            )
+            raise ValueError(f"layer must be in range 0..{a.shape[1] - 1} (0 is the first LSTM layer); got {layer}")
         return a[:, layer, :]
 
     def select(self, mask: np.ndarray) -> Recording:
         """The steps where ``mask`` is true."""
-        sel = {f: getattr(self, f)[mask] for f in (*_STEP_FIELDS[1:], *_VECTOR_FIELDS)}
+        sel = {f: getattr(self, f)[mask] for f in (*_PER_STEP, *VECTOR_FIELDS)}
         idx = np.flatnonzero(mask)
         return replace(
-            self,
-            **sel,
-            gates={g: a[mask] for g, a in self.gates.items()},
-            controls=[self.controls[i] for i in idx],
+            self, **sel, gates={g: a[mask] for g, a in self.gates.items()}, controls=[self.controls[i] for i in idx]
         )
 
     def tune_view(self, k: int = 0) -> Recording:
@@ -120,7 +116,7 @@ class Recording:
         if not ids:
             raise RecordingError(f"{self.path}: voice {self.voice!r} has no recorded steps")
         if not 0 <= k < len(ids):
-            raise ValueError(f"tune must be in range 0..{len(ids) - 1}; got {k}")
+            raise ValueError(f"tune must be in range 0..{len(ids) - 1} (this voice has {len(ids)} tunes); got {k}")
         return self.select(self.tune == ids[k])
 
 
@@ -139,13 +135,15 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         raise RecordingError(f"{m}: 'format' must be {FORMAT!r}")
     model = meta.get("model")
     if not isinstance(model, dict) or not all(
-        isinstance(model.get(k), int) for k in ("num_layers", "hidden_size")
+        isinstance(model.get(k), int) and model[k] > 0 for k in ("num_layers", "hidden_size")
     ):
-        raise RecordingError(f"{m}: 'model' must hold integer 'num_layers' and 'hidden_size'")
+        raise RecordingError(f"{m}: 'model' must hold positive integers 'num_layers' and 'hidden_size'")
     if not isinstance(model.get("tokens"), list):
         raise RecordingError(f"{m}: 'model.tokens' must be the list of vocabulary tokens")
     if not isinstance(meta.get("voices"), list):
         raise RecordingError(f"{m}: 'voices' must be a list")
+    if meta.get("dtype", "float32") not in ("float32", "float16"):
+        raise RecordingError(f"{m}: 'dtype' must be 'float32' or 'float16'; got {meta.get('dtype')!r}")
     return meta
 
 
@@ -154,30 +152,60 @@ def chunk_files(path: str | Path) -> list[Path]:
     return sorted(Path(path).glob(CHUNK_GLOB))
 
 
-def _read_chunk(f: Path, L: int, H: int, V: int) -> dict[str, Any]:
-    try:
-        # Open the file here so it is closed even when numpy rejects it (a truncated zip).
-        with open(f, "rb") as fh, np.load(fh, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise RecordingError(f"{f}: not a readable chunk ({exc})") from exc
-    missing = [
-        k for k in (*_STEP_FIELDS, *_VECTOR_FIELDS, *GATE_NAMES, "controls", "controls_json") if k not in d
-    ]
-    if missing:
-        raise RecordingError(f"{f}: chunk lacks arrays {missing}")
-    n = len(d["step"])
-    for g in GATE_NAMES:
-        if d[g].shape != (n, L, H):
-            raise RecordingError(f"{f}: array {g!r} must have shape {(n, L, H)}; got {d[g].shape}")
-    for k in _VECTOR_FIELDS:
-        if d[k].shape != (n, V):
-            raise RecordingError(f"{f}: array {k!r} must have shape {(n, V)}; got {d[k].shape}")
-    return d
+class _Chunk:
+    """One open chunk file; arrays are read from the zip only when asked for."""
+
+    def __init__(self, f: Path, L: int, H: int, V: int) -> None:
+        self.f, self.L, self.H, self.V = f, L, H, V
+        # The file is opened here, not by np.load: np.load leaks its handle when the zip is bad.
+        self.fh = open(f, "rb")  # noqa: SIM115 - closed by close(), the arrays are read lazily
+        try:
+            self.z = np.load(self.fh, allow_pickle=False)
+            if not hasattr(self.z, "files"):
+                raise ValueError("a single array, not an .npz archive")
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            self.fh.close()
+            raise RecordingError(f"{f}: not a readable chunk ({exc})") from exc
+        missing = [k for k in (*STEP_FIELDS, *VECTOR_FIELDS, *GATE_NAMES, "controls_json") if k not in self.z.files]
+        if missing:
+            self.close()
+            raise RecordingError(f"{f}: chunk lacks arrays {missing}")
+        try:
+            self.n = len(self.get("step"))
+        except RecordingError:
+            self.close()
+            raise
+
+    def get(self, k: str) -> np.ndarray:
+        try:
+            a = self.z[k]
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise RecordingError(f"{self.f}: array {k!r} is not readable ({exc})") from exc
+        n = getattr(self, "n", len(a))
+        want = {**{g: (n, self.L, self.H) for g in GATE_NAMES}, **{v: (n, self.V) for v in VECTOR_FIELDS}}
+        shape = want.get(k, (n,) if k != "controls_json" else a.shape)
+        if a.shape != shape:
+            raise RecordingError(f"{self.f}: array {k!r} must have shape {shape}; got {a.shape}")
+        return a
+
+    def controls(self, mask: np.ndarray) -> list[dict[str, Any] | None]:
+        try:
+            table = [json.loads(str(s)) for s in self.get("controls_json")]
+        except json.JSONDecodeError as exc:
+            raise RecordingError(f"{self.f}: 'controls_json' holds invalid JSON ({exc})") from exc
+        idx = self.get("controls")[mask]
+        if len(idx) and not (idx.min() >= 0 and idx.max() < len(table)):
+            raise RecordingError(f"{self.f}: 'controls' must index 'controls_json' (0..{len(table) - 1})")
+        return [table[int(i)] for i in idx]
+
+    def close(self) -> None:
+        self.z.close()
+        self.fh.close()
 
 
-def load_recording(path: str | Path, voice: str | None = None) -> Recording:
-    """Load one voice of a recording.  ``voice`` may be omitted when the recording has one voice."""
+def load_recording(path: str | Path, voice: str | None = None, tune: int | None = None) -> Recording:
+    """Load one voice of a recording (``voice`` may be omitted when it has one), all its steps or
+    only its ``tune``-th tune (0-based, in recording order)."""
     p = Path(path)
     meta = read_meta(p)
     names = [v.get("name") if isinstance(v, dict) else None for v in meta["voices"]]
@@ -185,7 +213,7 @@ def load_recording(path: str | Path, voice: str | None = None) -> Recording:
         if len(names) != 1:
             if not names:
                 raise RecordingError(f"{p}: no voice was ever attached; nothing was recorded")
-            raise ValueError(f"{p} holds voices {names}; pass voice= one of them")
+            raise ValueError(f"voice must be one of {names} (this recording has several); got none")
         vid = 0
     else:
         if voice not in names:
@@ -195,20 +223,33 @@ def load_recording(path: str | Path, voice: str | None = None) -> Recording:
     L, H = mm["num_layers"], mm["hidden_size"]
     try:
         vocab = Vocabulary(tuple(mm["tokens"]))
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise RecordingError(f"{p / META}: model.tokens: {exc}") from exc
     V = len(vocab)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in (*_STEP_FIELDS, *_VECTOR_FIELDS, *GATE_NAMES)}
+    files = chunk_files(p)
+    want_tune: int | None = None
+    if tune is not None:
+        ids = _tune_ids(files, vid, L, H, V)
+        if not 0 <= tune < len(ids):
+            if not ids:
+                raise RecordingError(f"{p}: voice {names[vid]!r} has no recorded steps")
+            raise ValueError(f"tune must be in range 0..{len(ids) - 1} (this voice has {len(ids)} tunes); got {tune}")
+        want_tune = ids[tune]
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in (*_PER_STEP, *VECTOR_FIELDS, *GATE_NAMES)}
     controls: list[dict[str, Any] | None] = []
-    for f in chunk_files(p):
-        d = _read_chunk(f, L, H, V)
-        mask = d["voice"] == vid
-        if not mask.any():
-            continue
-        for k in parts:
-            parts[k].append(d[k][mask])
-        table = [json.loads(str(s)) for s in d["controls_json"]]
-        controls.extend(table[int(i)] for i in d["controls"][mask])
+    for f in files:
+        c = _Chunk(f, L, H, V)
+        try:
+            mask = c.get("voice") == vid
+            if want_tune is not None:
+                mask &= c.get("tune") == want_tune
+            if not mask.any():
+                continue
+            for k in parts:
+                parts[k].append(c.get(k)[mask])
+            controls.extend(c.controls(mask))
+        finally:
+            c.close()
     dt = np.dtype(meta.get("dtype", "float32"))
 
     def cat(k: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -219,10 +260,23 @@ def load_recording(path: str | Path, voice: str | None = None) -> Recording:
         meta=meta,
         voice=str(names[vid]),
         vocab=vocab,
-        **{k: cat(k, (), np.int64) for k in _STEP_FIELDS if k != "voice"},
+        **{k: cat(k, (), np.int64) for k in _PER_STEP},
         x=cat("x", (V,), dt),
         logits=cat("logits", (V,), dt),
         probs=cat("probs", (V,), dt),
         gates={g: cat(g, (L, H), dt) for g in GATE_NAMES},
         controls=controls,
     )
+
+
+def _tune_ids(files: list[Path], vid: int, L: int, H: int, V: int) -> list[int]:
+    """The tune ids of one voice in recording order, reading only the small per-step arrays."""
+    seen: dict[int, None] = {}
+    for f in files:
+        c = _Chunk(f, L, H, V)
+        try:
+            t = c.get("tune")[c.get("voice") == vid]
+            seen.update(dict.fromkeys(int(x) for x in t))
+        finally:
+            c.close()
+    return list(seen)
