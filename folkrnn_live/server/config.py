@@ -10,7 +10,6 @@ Service settings live in fixed sections (``[model]``, ``[osc]``, ``[midi]``, ``[
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import re
 import tomllib
@@ -20,37 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from folkrnn_live.sampler.controls import SEED_RANGE
+from folkrnn_live.server import midi_in_settings, mqtt_settings
 from folkrnn_live.server.catalog import COMMANDS
 from folkrnn_live.server.registry import ALL, NAME_RE, Call, CommandError, Context
+from folkrnn_live.server.schema import ConfigError, Key, toml_value
 
 DEFAULT_OSC_PORT = 7400
 VOICE_GROUPS = ("sampler", "player")  # command groups a voice table may set
 VOICE_KEYS = ("name", "seed", "autostart")
-
-
-@dataclass(frozen=True)
-class Key:
-    section: str
-    name: str
-    type: str  # str, int, float, bool, list (of strings), raw (checked by the section's own module)
-    default: Any
-    help: str
-    lo: float | None = None
-    hi: float | None = None
-    choices: tuple[str, ...] = ()
-
-    @property
-    def path(self) -> str:
-        return f"{self.section}.{self.name}"
-
-    def allowed(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        if self.lo is not None:
-            return f"{'an integer' if self.type == 'int' else 'a number'} in range {self.lo:g}..{self.hi:g}"
-        return {"str": "a string", "bool": "true or false", "list": "a list of strings",
-                "raw": "see its section"}.get(self.type, self.type)
-
 
 SCHEMA: tuple[Key, ...] = (
     Key("model", "path", "str", "", "model directory (model.json + model.safetensors); empty: the shipped model"),
@@ -84,27 +60,10 @@ SCHEMA: tuple[Key, ...] = (
     Key("server", "log_level", "str", "info", "logging level", choices=("debug", "info", "warning", "error")),
     Key("server", "realtime_priority", "int", 0, "run the event loop under SCHED_RR at this priority (needs "
         "CAP_SYS_NICE); 0: normal scheduling", 0, 99),
+    # The transports' sections are defined beside them (no MQTT or MIDI library imported).
+    *mqtt_settings.CONFIG_KEYS,
+    *midi_in_settings.CONFIG_KEYS,
 )
-# Transports written beside the server (MQTT, MIDI in) bring their own config section: a module with
-# SECTION and CONFIG_KEYS (rows with the fields of Key after the section) joins the schema, its docs
-# and --set, without this file knowing its keys.  A missing module is simply not configurable.
-EXTENSION_MODULES = ("folkrnn_live.server.mqtt_settings", "folkrnn_live.server.midi_in_settings")
-
-
-def _extension_keys() -> tuple[Key, ...]:
-    keys: list[Key] = []
-    for name in EXTENSION_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        keys += [Key(mod.SECTION, *row) for row in getattr(mod, "CONFIG_KEYS", ())]
-    return tuple(keys)
-
-
-SCHEMA = SCHEMA + _extension_keys()
 SECTIONS = tuple(dict.fromkeys(k.section for k in SCHEMA))
 _BY_PATH = {k.path: k for k in SCHEMA}
 
@@ -131,40 +90,23 @@ class Config:
         return voice_calls(v.name, v.settings, ctx)
 
 
-class ConfigError(ValueError):
-    pass
-
-
 def default_values() -> dict[str, Any]:
     return {k.path: (list(k.default) if isinstance(k.default, list) else k.default) for k in SCHEMA}
 
 
 def check_value(key: Key, v: Any, where: str = "config") -> Any:
-    def bad() -> ConfigError:
-        return ConfigError(f"{where}: {key.path} must be {key.allowed()}; got {v!r}")
-
-    t = key.type
-    if t == "bool":
-        if not isinstance(v, bool):
-            raise bad()
-    elif t in ("int", "float"):
-        if isinstance(v, bool) or not isinstance(v, int | float) or (t == "int" and not isinstance(v, int)):
-            raise bad()
-        if key.lo is not None and key.hi is not None and not key.lo <= v <= key.hi:
-            raise bad()
-        v = float(v) if t == "float" else v
-    elif t == "str":
-        if not isinstance(v, str) or (key.choices and v not in key.choices):
-            raise bad()
-    elif t == "list" and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
-        raise bad()
+    """The key's own check, then what a schema row cannot say (networks, host:port)."""
+    v = key.check(v, where)
     for net in v if key.path == "osc.allow" else ():
         try:
             ipaddress.ip_network(net, strict=False)
         except ValueError as exc:
             raise ConfigError(f"{where}: osc.allow entry {net!r} is not a network (e.g. 10.0.0.0/8)") from exc
-    if key.path == "midi.osc_notes" and v and not re.fullmatch(r"[^:\s]+:\d{1,5}", v):
-        raise ConfigError(f"{where}: midi.osc_notes must be host:port (e.g. 127.0.0.1:9000); got {v!r}")
+    if key.path == "midi.osc_notes" and v:
+        m = re.fullmatch(r"[^:\s]+:(\d{1,5})", v)
+        if m is None or not 1 <= int(m.group(1)) <= 65535:
+            raise ConfigError(f"{where}: midi.osc_notes must be host:port, port 1..65535 (e.g. 127.0.0.1:9000); "
+                              f"got {v!r}")
     return v
 
 
@@ -306,7 +248,7 @@ def markdown() -> str:
         lines += [f"## [{section}]", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]
         for k in SCHEMA:
             if k.section == section:
-                lines.append(f"| `{k.name}` | `{_toml(k.default)}` | {k.allowed()} | {k.help} |")
+                lines.append(f"| `{k.name}` | `{toml_value(k.default)}` | {k.allowed()} | {k.help} |")
         lines.append("")
     lines += [
         "## Voices: `[[voice]]` and `[voice_defaults]`",
@@ -333,12 +275,3 @@ def markdown() -> str:
     ]
     return "\n".join(lines)
 
-
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return f"{v:g}" if isinstance(v, float) else str(v)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from folkrnn_live.server.registry import ALL, Arg, Call, Command, CommandError, Context, Registry
+from folkrnn_live.server.schema import toml_value
 
 Kind = Literal["cc", "note"]
 CURVES = ("linear", "log")
@@ -303,36 +304,13 @@ def parse_mappings(tables: Any, reg: Registry, ctx: Context, where: str = "midi_
     return [parse_mapping(t, reg, ctx, f"{where}[{i}]") for i, t in enumerate(tables)]
 
 
-# --- TOML out (no TOML writer in the standard library) ----------------------------------------------
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        import json
-
-        return json.dumps(v)  # a JSON string is a valid TOML basic string
-    if isinstance(v, Sequence):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {v!r} as TOML")
-
-
-def _toml_key(k: str) -> str:
-    import re
-
-    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _toml_value(k)
-
-
 def to_toml(mappings: Sequence[MidiMapping], header: str = "map") -> str:
     """``[[map]]`` tables (the map file's format); ``header="midi_in.map"`` for a config file."""
     out: list[str] = []
     for m in mappings:
         out.append(f"[[{header}]]")
         order = [k for k in TABLE_KEYS if k in m.table]
-        out += [f"{k} = {_toml_value(m.table[k])}" for k in order]
+        out += [f"{k} = {toml_value(m.table[k])}" for k in order]
         out.append("")
     return "\n".join(out)
 
