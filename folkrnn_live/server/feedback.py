@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from folkrnn_live.server.catalog import STREAMS
-from folkrnn_live.server.registry import PREFIX, CommandError
+from folkrnn_live.server.registry import PREFIX, Call, CommandError, Context, Registry
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,19 @@ class Origin(Protocol):
     def name(self) -> str: ...  # e.g. "osc:127.0.0.1:51234", "mqtt", "midi", "config"
 
     def reply(self, fb: Feedback) -> None: ...
+
+
+class Dispatcher(Protocol):
+    """What a transport (OSC, MQTT, MIDI in) needs from the server, which implements it: the
+    command table, the context to validate against, and ``dispatch`` for a validated call (it may
+    raise CommandError, e.g. when a voice's queue is full)."""
+
+    registry: Registry
+
+    @property
+    def context(self) -> Context: ...
+
+    def dispatch(self, call: Call, origin: Origin) -> None: ...
 
 
 @dataclass(frozen=True)

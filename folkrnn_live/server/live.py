@@ -32,7 +32,7 @@ from folkrnn_live.player.player import Player
 from folkrnn_live.player.scheduler import Scheduler
 from folkrnn_live.sampler.voice import StepResult, Voice
 from folkrnn_live.server.control import ControlledSource, LogEntry
-from folkrnn_live.server.feedback import Feedback, Hub, NullOrigin, Origin, error_feedback
+from folkrnn_live.server.feedback import Feedback, Hub, Origin, error_feedback
 from folkrnn_live.server.registry import Call, CommandError
 
 log = logging.getLogger(__name__)
@@ -314,6 +314,3 @@ def _restart_call(name: str) -> Call:
 
     return Call(COMMANDS.get(name), None, {})
 
-
-def null_origin() -> Origin:
-    return NullOrigin()

@@ -24,11 +24,11 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import mido
 
-from folkrnn_live.server.feedback import Feedback, Origin, error_feedback
+from folkrnn_live.server.feedback import Dispatcher, Feedback, Origin, error_feedback
 from folkrnn_live.server.midi_in_map import (
     MidiMapError,
     MidiMapping,
@@ -37,7 +37,7 @@ from folkrnn_live.server.midi_in_map import (
     to_toml,
 )
 from folkrnn_live.server.midi_in_settings import SECTION, VIRTUAL_NAME, MidiInSettings
-from folkrnn_live.server.registry import Call, CommandError, Context, Registry
+from folkrnn_live.server.registry import Call, CommandError
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 10_000  # messages waiting for the loop, at most (a stuck loop must not grow memory)
@@ -45,15 +45,6 @@ QUEUE_LIMIT = 10_000  # messages waiting for the loop, at most (a stuck loop mus
 
 class MidiInError(OSError):
     """The input port cannot be opened (the message says which ports exist)."""
-
-
-class Dispatcher(Protocol):
-    registry: Registry
-
-    @property
-    def context(self) -> Context: ...
-
-    def dispatch(self, call: Call, origin: Any) -> None: ...
 
 
 @dataclass

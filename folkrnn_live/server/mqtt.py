@@ -31,11 +31,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import aiomqtt
 
-from folkrnn_live.server.feedback import Feedback, Hub
+from folkrnn_live.server.feedback import Dispatcher, Feedback, Hub
 from folkrnn_live.server.mqtt_settings import MqttConfigError, MqttSettings
 from folkrnn_live.server.osc import RateLimiter
 from folkrnn_live.server.registry import Call, Command, CommandError, Context, Registry
@@ -46,17 +46,6 @@ MAX_EVENTS_QUEUED = 10_000  # events waiting for the broker, at most (older ones
 CLOSE_TIMEOUT = 0.5  # seconds to publish the final states and "offline" on shutdown
 # Names the bridge publishes on itself; messages on them (our own echoes) are not commands.
 _OUTPUT_NAMES = ("error", "pong", "online")
-
-
-class Dispatcher(Protocol):
-    """What the bridge needs from the server (``Server`` implements it)."""
-
-    registry: Registry
-
-    @property
-    def context(self) -> Context: ...
-
-    def dispatch(self, call: Call, origin: Any) -> None: ...
 
 
 @dataclass

@@ -21,29 +21,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 from pythonosc.osc_message_builder import BuildError, OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
 
 from folkrnn_live.server.catalog import DEFAULT_STREAMS, STREAMS
-from folkrnn_live.server.feedback import Feedback, Hub, error_feedback
-from folkrnn_live.server.registry import Call, CommandError, Context, Registry
+from folkrnn_live.server.feedback import Dispatcher, Feedback, Hub, error_feedback
+from folkrnn_live.server.registry import CommandError
 
 log = logging.getLogger(__name__)
 Addr = tuple[str, int]
 MAX_SCHEDULED = 10_000  # bundle messages waiting for their time tag, at most
-
-
-class Dispatcher(Protocol):
-    """What a transport needs from the server (implemented by ``Server``)."""
-
-    registry: Registry
-
-    @property
-    def context(self) -> Context: ...
-
-    def dispatch(self, call: Call, origin: Any) -> None: ...
 
 
 class RateLimiter:

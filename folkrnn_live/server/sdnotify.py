@@ -61,9 +61,6 @@ class Notifier:
     def watchdog(self) -> bool:
         return self.notify("WATCHDOG=1")
 
-    def status(self, text: str) -> bool:
-        return self.notify(f"STATUS={text}")
-
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()

@@ -6,9 +6,9 @@ starts the voices and runs its background loops as named tasks of one ``asyncio.
 SIGTERM/SIGINT stop it (note-offs sent, recordings flushed, within ``server.shutdown_timeout``);
 SIGHUP re-reads the config without dropping voices.
 
-Dispatch API (every transport: OSC here, MQTT and MIDI-in beside it): validate with
-``server.registry`` against ``server.context``, then ``server.dispatch(call, origin)``; or let
-:meth:`Server.submit` do both and answer errors through the origin.  Feedback: ``server.hub``.
+Dispatch API (every transport: OSC here, MQTT and MIDI-in beside it; see ``feedback.Dispatcher``):
+validate with ``server.registry`` against ``server.context``, then ``server.dispatch(call, origin)``.
+Feedback: ``server.hub``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
-import importlib
 import json
 import logging
 import signal
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from folkrnn_live.server import config as config_mod
+from folkrnn_live.server import midi_in, mqtt
 from folkrnn_live.server.catalog import COMMANDS
 from folkrnn_live.server.config import Config, VoiceConfig
 from folkrnn_live.server.control import LogEntry
@@ -40,10 +40,10 @@ from folkrnn_live.server.threads import limit_blas_threads
 
 log = logging.getLogger("folkrnn_live.server")
 RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "midi.")
-# Transports beside OSC.  A module here that defines ``open_transport(server)`` returning an async
-# context manager (or None when its config section disables it) is entered after the OSC endpoint;
-# an object with ``reconfigure(config)`` is told about SIGHUP reloads.
-TRANSPORT_MODULES = ("folkrnn_live.server.mqtt", "folkrnn_live.server.midi_in")
+# Transports beside OSC: each ``open_transport(server)`` returns an async context manager (or None
+# when its config section disables it), entered after the OSC endpoint; SIGHUP reloads call the
+# ``reconfigure(config)`` of what it returned.
+TRANSPORTS = (mqtt.open_transport, midi_in.open_transport)
 
 
 class Server:
@@ -89,27 +89,6 @@ class Server:
         targets = list(self.voices.values()) if call.target == ALL else [self.voices[str(call.target)]]
         for lv in targets:
             lv.submit(call, origin)
-
-    def submit(self, parts: Sequence[str], values: Any, origin: Origin, *, fmt: str = "values") -> bool:
-        """Resolve a path (``[voice, command]`` or ``[command]``), bind ``values`` (fmt ``values``:
-        a positional list; ``json``: a decoded JSON payload; ``text``: a plain-text payload) and
-        dispatch.  Errors are answered through ``origin``; returns whether it was accepted."""
-        try:
-            cmd, target = self.registry.resolve(list(parts), self.context)
-            if fmt == "json":
-                call = self.registry.bind_json(cmd, values, self.context, target)
-            elif fmt == "text":
-                call = self.registry.bind_text(cmd, str(values), self.context, target)
-            else:
-                call = self.registry.bind(cmd, list(values), self.context, target)
-            self.dispatch(call, origin)
-            return True
-        except CommandError as exc:
-            origin.reply(error_feedback(exc))
-            return False
-
-    def snapshot(self, voice: str | None = None) -> list[dict[str, Any]]:
-        return [lv.snapshot() for name, lv in self.voices.items() if voice is None or name == voice]
 
     def _apply_global(self, call: Call, origin: Origin) -> None:
         try:
@@ -217,15 +196,8 @@ class Server:
         self.notifier.ready(f"{len(self.voices)} voice(s) playing")
 
     async def _open_transports(self, stack: AsyncExitStack) -> None:
-        for name in TRANSPORT_MODULES:
-            try:
-                mod = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name != name:
-                    raise
-                continue
-            opener = getattr(mod, "open_transport", None)
-            cm = opener(self) if opener is not None else None
+        for opener in TRANSPORTS:
+            cm = opener(self)
             if cm is not None:
                 self.transports.append(await stack.enter_async_context(cm))
 
