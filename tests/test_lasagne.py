@@ -4,9 +4,12 @@ The real v2 weights are not available here, so the tests write pickles in the sa
 (random weights, a shuffled token order) and check the imported model step by step against the
 independent numpy implementation of the reference equations."""
 
+import codecs
 import os
 import pickle
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -107,7 +110,8 @@ def checkpoint_import(src, out):
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.pop("param_values"), "'param_values' must be a list of numpy arrays"),
+        (lambda d: d.pop("param_values"), "'param_values' must be a list of numpy arrays of floats"),
+        (lambda d: d["param_values"].__setitem__(5, np.zeros(16, np.int32)), "numpy arrays of floats"),
         (lambda d: d["param_values"].pop(), "must hold 1 \\+ 14 x layers \\+ 2 arrays"),
         (lambda d: d["token2idx"].update({"A": 500}), "indices must be 0..136"),
         (lambda d: d["param_values"].__setitem__(2, np.zeros((16, 3), np.float32)), "layer 0 gate 0"),
@@ -126,5 +130,75 @@ def test_truncated_file(tmp_path):
     write_pickle(tmp_path / "x.pkl")
     data = (tmp_path / "x.pkl").read_bytes()
     (tmp_path / "x.pkl").write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="pickle data was truncated"):
+    with pytest.raises(CheckpointError, match="not a readable pickle, damaged or truncated"):
         checkpoint_import(tmp_path / "x.pkl", tmp_path / "o")
+
+
+class Reduce:
+    """Pickles as ``func(*args)``, then BUILD with ``state`` when given: the opcodes a hostile file
+    can aim at the few globals a folk-rnn file may name."""
+
+    def __init__(self, func, args, state=None):
+        self.func, self.args, self.state = func, args, state
+
+    def __reduce__(self):
+        return (self.func, self.args) if self.state is None else (self.func, self.args, self.state)
+
+
+HOSTILE_NUMPY = {
+    "object array": (np.array([1, "x", None], dtype=object), "refusing numpy dtype 'O8'"),
+    "complex array": (np.zeros(3, np.complex64), "refusing numpy dtype 'c8'"),
+    "structured array": (np.zeros(2, [("a", "f4"), ("b", "i4")]), "refusing numpy dtype 'V8'"),
+    # BUILD can give a plain dtype object fields; an array of them from raw bytes is forged pointers
+    "dtype given fields by BUILD": (
+        Reduce(np.dtype, ("f8", False, True), (3, "|", None, ("a",), {"a": (np.dtype("f8"), 0)}, 8, 1, 0)),
+        "refusing numpy dtype state",
+    ),
+    # the ndarray constructor takes a buffer and strides: a 40 GB view of 4 bytes
+    "ndarray call": (
+        Reduce(np.ndarray, ((100_000, 100_000), "f4", b"\0" * 4, 0, (0, 0))),
+        "refusing a call of numpy.ndarray",
+    ),
+    "huge empty array": (
+        Reduce(np._core.multiarray._reconstruct, (np.ndarray, (1 << 34,), b"b")),
+        "refusing numpy _reconstruct of anything but an empty ndarray",
+    ),
+    "BUILD of other objects": (Reduce(codecs.encode, ("x", "latin1"), {"a": 1}), "refusing BUILD of a bytes"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_NUMPY)
+def test_numpy_tricks_through_the_admitted_names_are_refused(tmp_path, capsys, name):
+    payload, message = HOSTILE_NUMPY[name]
+    doc = write_pickle(tmp_path / "x.pkl")
+    doc["param_values"][5] = payload
+    with open(tmp_path / "x.pkl", "wb") as f:
+        pickle.dump(doc, f, protocol=2)
+    args = ["import-lasagne", str(tmp_path / "x.pkl"), str(tmp_path / "o")]
+    if name == "dtype given fields by BUILD":
+        # In a child process: were the check missing, the forged pointer would crash the interpreter.
+        run = subprocess.run([sys.executable, "-m", "folkrnn_live.cli.main", *args], capture_output=True, text=True)
+        status, err = run.returncode, run.stderr
+    else:
+        status, err = main(args), capsys.readouterr().err
+    assert status == 2, err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_damaged_files_always_get_a_clear_error(tmp_path):
+    write_pickle(tmp_path / "good.pkl", H=4, L=1)
+    good = (tmp_path / "good.pkl").read_bytes()
+    rng = random.Random(0)
+    outcomes = set()
+    for n in range(300):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        (tmp_path / "bad.pkl").write_bytes(bytes(data))
+        try:
+            checkpoint_import(tmp_path / "bad.pkl", tmp_path / f"o{n}")
+            outcomes.add("imported")  # a byte inside a weight changes a weight, and that is all
+        except CheckpointError:
+            outcomes.add("refused")
+    assert "refused" in outcomes

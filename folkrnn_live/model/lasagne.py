@@ -3,16 +3,18 @@
 They are Python 2 pickles of a dict (configuration, experiment_id, epoch_since_start, ...,
 token2idx, param_values).  A pickle can run any code when loaded, so these files are read with a
 restricted unpickler that admits only what they contain: builtin containers, strings, numbers and
-numpy arrays (rebuilt through numpy's own reconstructor).  Anything else is refused with an error
-naming the global it asked for, before any of it runs.
+numpy arrays of numbers (rebuilt through numpy's own reconstructor, each step checked).  Anything
+else is refused with an error naming what it asked for, before any of it runs.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
+import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 import torch
@@ -23,14 +25,51 @@ from folkrnn_live.model.network import FolkRNN
 
 MAX_PICKLE_BYTES = 512 << 20
 
-# The globals a folk-rnn metadata pickle may name: numpy's array and scalar reconstructors (numpy
-# moved them from numpy.core to numpy._core in 2.0, so both spellings are admitted), and a latin1-only
-# _codecs.encode for byte strings written by Python 3.
-_ALLOWED_GLOBALS = frozenset(
-    (module, name)
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-    for name in ("_reconstruct", "scalar")
-) | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+class _NdarrayName:
+    """What the name ``numpy.ndarray`` stands for inside a model file: the first argument of
+    ``_reconstruct`` and nothing else (a pickle that calls it gets no ndarray constructor with
+    attacker-chosen buffer and strides)."""
+
+    def __call__(self, *args: object) -> NoReturn:
+        _refuse("a call of numpy.ndarray")
+
+
+_NDARRAY = _NdarrayName()
+# numpy's own pickles build an array as _reconstruct(ndarray, (0,), 'b') and then BUILD it with
+# (version, shape, dtype, is_fortran, raw bytes); a dtype as dtype('f4', align, copy) then BUILD
+# with (3, byte order, None, None, None, -1, -1, 0).  Only plain numbers are admitted: a dtype's
+# BUILD state can otherwise give it object fields, and an array of those made from raw bytes is a
+# set of forged pointers (tried: a segfault).
+_NUMERIC_DTYPE = re.compile(r"[<>|=]?(?:f[248]|i[1248]|u[1248]|b1)")
+_PLAIN_DTYPE_STATE_TAIL = (None, None, None, -1, -1, 0)
+
+
+def _refuse(what: str) -> NoReturn:
+    raise pickle.UnpicklingError(f"refusing {what}: a folk-rnn model file holds only numeric numpy arrays")
+
+
+def _multiarray() -> Any:
+    core = getattr(np, "_core", None) or np.core  # numpy 2 renamed core -> _core
+    return core.multiarray
+
+
+def _reconstruct(subtype: object, shape: object, dtype: object) -> np.ndarray:
+    if subtype is not _NDARRAY or shape != (0,) or dtype not in ("b", b"b"):
+        _refuse(f"numpy _reconstruct of anything but an empty ndarray (shape {shape!r}, dtype {dtype!r})")
+    return _multiarray()._reconstruct(np.ndarray, (0,), b"b")
+
+
+def _dtype(spec: object, align: object = False, copy: object = True) -> np.dtype:
+    if not isinstance(spec, str) or not _NUMERIC_DTYPE.fullmatch(spec):
+        _refuse(f"numpy dtype {spec!r}")
+    return np.dtype(spec, bool(align), bool(copy))
+
+
+def _scalar(dtype: object, data: object) -> Any:
+    if not isinstance(dtype, np.dtype) or not isinstance(data, bytes):
+        _refuse("a numpy scalar that is not a number")
+    return _multiarray().scalar(dtype, data)
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
@@ -40,26 +79,58 @@ def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
     return text.encode("latin1")
 
 
-def _resolve(name: str) -> Any:
-    multiarray = getattr(np, "_core", None) or np.core  # numpy 2 renamed core -> _core
-    multiarray = multiarray.multiarray
-    return {
-        "_reconstruct": multiarray._reconstruct,
-        "scalar": multiarray.scalar,
-        "ndarray": np.ndarray,
-        "dtype": np.dtype,
-        "encode": _latin1_encode,
-    }[name]
+# The globals a folk-rnn metadata pickle may name (numpy moved its reconstructors from numpy.core to
+# numpy._core in 2.0, so both spellings are admitted), each mapped to the guarded stand-in above.
+_GLOBALS: dict[tuple[str, str], Any] = {
+    **{(m, "_reconstruct"): _reconstruct for m in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    **{(m, "scalar"): _scalar for m in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy", "dtype"): _dtype,
+    ("_codecs", "encode"): _latin1_encode,
+}
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+def _plain(dtype: object) -> bool:
+    return isinstance(dtype, np.dtype) and dtype.kind in "fiub" and dtype.fields is None and not dtype.hasobject
+
+
+class RestrictedUnpickler(pickle._Unpickler):
+    """Python's own unpickler (the pure-Python one, whose BUILD can be checked) with every global
+    and every BUILD refused unless it is one of the few that numpy arrays of numbers need."""
+
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(pickle._Unpickler.dispatch)
+    stack: list[Any]
+
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED_GLOBALS:
+        if (module, name) not in _GLOBALS:
             raise pickle.UnpicklingError(
                 f"refusing global {module}.{name}: a folk-rnn model file may contain only dicts, lists, "
                 "strings, numbers and numpy arrays"
             )
-        return _resolve(name)
+        return _GLOBALS[module, name]
+
+    def load_build(self) -> None:
+        state, inst = self.stack[-1], self.stack[-2]
+        if isinstance(inst, np.dtype):
+            if not (isinstance(state, tuple) and len(state) == 8 and state[2:] == _PLAIN_DTYPE_STATE_TAIL):
+                _refuse(f"numpy dtype state {state!r}")
+        elif isinstance(inst, np.ndarray):
+            ok = isinstance(state, tuple) and len(state) == 5
+            if ok:
+                _, shape, dtype, _, data = state
+                ok = (
+                    isinstance(shape, tuple)
+                    and all(isinstance(n, int) and n >= 0 for n in shape)
+                    and _plain(dtype)
+                    and isinstance(data, (bytes, str))
+                )
+            if not ok:
+                _refuse("a numpy array that is not plain numbers")
+        else:
+            _refuse(f"BUILD of a {type(inst).__name__}")
+        pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
+
+    dispatch[pickle.BUILD[0]] = load_build
 
 
 def read_pickle(path: str | Path) -> dict[str, Any]:
@@ -73,8 +144,8 @@ def read_pickle(path: str | Path) -> dict[str, Any]:
         obj = RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"{p}: {exc}") from exc
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as exc:
-        raise CheckpointError(f"{p}: not a readable pickle ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # a damaged file fails in many ways (EOFError, struct.error, KeyError, ...)
+        raise CheckpointError(f"{p}: not a readable pickle, damaged or truncated ({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p}: must hold a dict; got {type(obj).__name__}")
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
@@ -99,8 +170,8 @@ def convert(doc: dict[str, Any], source: str = "pickle") -> FolkRNN:
     """Build a :class:`FolkRNN` from an original metadata dict (token order from its token2idx)."""
     tokens = _tokens_from(doc.get("token2idx"), source)
     params = doc.get("param_values")
-    if not isinstance(params, list) or not all(isinstance(a, np.ndarray) for a in params):
-        raise CheckpointError(f"{source}: 'param_values' must be a list of numpy arrays")
+    if not isinstance(params, list) or not all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in params):
+        raise CheckpointError(f"{source}: 'param_values' must be a list of numpy arrays of floats")
     if (len(params) - 3) % 14 != 0 or len(params) < 17:
         raise CheckpointError(f"{source}: 'param_values' must hold 1 + 14 x layers + 2 arrays; got {len(params)}")
     L = (len(params) - 3) // 14
