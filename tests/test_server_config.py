@@ -133,3 +133,21 @@ def test_transport_sections_join_the_schema() -> None:
     with pytest.raises(ConfigError, match="mqtt.port must be an integer in range 1..65535"):
         parse({"mqtt": {"port": 0}})
     assert "## [mqtt]" in config.markdown() and "## [midi_in]" in config.markdown()
+
+
+def test_serve_flags_allow_what_the_config_allows(capsys: pytest.CaptureFixture[str]) -> None:
+    from folkrnn_live.cli.main import build_parser, main
+    from folkrnn_live.cli.serve import overrides_from
+
+    args = build_parser().parse_args(["serve", "--osc-port", "7401", "--voices", "3", "--midi-dir", "123",
+                                      "--shutdown-timeout", "0.5", "--log-level", "debug", "--no-osc",
+                                      "--set", "voice_defaults.tempo=140"])
+    assert overrides_from(args) == {"osc.port": 7401, "server.voices": 3, "midi.dir": "123",
+                                    "server.shutdown_timeout": 0.5, "server.log_level": "debug",
+                                    "osc.enabled": False, "voice_defaults.tempo": 140}
+    for argv, fragment in ((["--osc-port", "0"], "osc.port must be an integer in range 1..65535; got 0"),
+                           (["--voices", "many"], "server.voices must be an integer in range 1..64; got 'many'"),
+                           (["--osc-notes", "here"], "midi.osc_notes must be host:port"),
+                           (["--midi-output", "speaker"], "midi.output must be one of 'auto', 'port', 'file', 'none'")):
+        assert main(["serve", *argv]) == 2
+        assert fragment in capsys.readouterr().err

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from folkrnn_live.cli.common import bounded_float, bounded_int
-from folkrnn_live.player.perform import TEMPO_RANGE, VoiceSettings
+from folkrnn_live.player.perform import CHANNEL_RANGE, PROGRAM_RANGE, SWING_RANGE, TEMPO_RANGE, VoiceSettings
 from folkrnn_live.player.render import render
 from folkrnn_live.tokens.vocab import END, V2
 
@@ -31,11 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="beats per minute of the meter's beat (dotted quarter in 6/8 9/8 12/8; default 120)",
     )
     p.add_argument("--unfold", action="store_true", help="play repeats and first/second endings (AABB)")
-    p.add_argument("--program", type=bounded_int("--program", 0, 127), default=None, metavar="N",
-                   help="General MIDI program 0..127 (default: none sent)")
-    p.add_argument("--channel", type=bounded_int("--channel", 0, 15), default=0, metavar="N",
-                   help="MIDI channel 0..15 (default 0)")
-    p.add_argument("--swing", type=bounded_float("--swing", 1.0, 3.0), default=1.0, metavar="RATIO",
+    p.add_argument("--program", type=bounded_int("--program", *PROGRAM_RANGE), default=None, metavar="N",
+                   help=f"General MIDI program {PROGRAM_RANGE[0]}..{PROGRAM_RANGE[1]} (default: none sent)")
+    p.add_argument("--channel", type=bounded_int("--channel", *CHANNEL_RANGE), default=0, metavar="N",
+                   help=f"MIDI channel {CHANNEL_RANGE[0]}..{CHANNEL_RANGE[1]} (default 0)")
+    p.add_argument("--swing", type=bounded_float("--swing", *SWING_RANGE), default=1.0, metavar="RATIO",
                    help="long:short ratio of eighth pairs in simple meters (1 straight, 2 triplet swing)")
     p.set_defaults(func=run)
 

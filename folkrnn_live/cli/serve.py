@@ -7,13 +7,31 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from folkrnn_live.cli.common import bounded_float, bounded_int
+# Flags for the keys set most often: (flag, config key, metavar).  Help, type, range and choices
+# come from the key's row in the config schema, so a flag allows exactly what the file allows;
+# --set reaches every other key.
+FLAGS = (
+    ("--model", "model.path", "DIR"),
+    ("--device", "model.device", "DEVICE"),
+    ("--voices", "server.voices", "N"),
+    ("--osc-host", "osc.host", "ADDRESS"),
+    ("--osc-port", "osc.port", "PORT"),
+    ("--midi-output", "midi.output", None),
+    ("--midi-port", "midi.port", "NAME"),
+    ("--midi-dir", "midi.dir", "DIR"),
+    ("--osc-notes", "midi.osc_notes", "HOST:PORT"),
+    ("--recordings", "recording.dir", "DIR"),
+    ("--log-dir", "server.log_dir", "DIR"),
+    ("--shutdown-timeout", "server.shutdown_timeout", "SECONDS"),
+    ("--log-level", "server.log_level", None),
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from folkrnn_live.server.config import DEFAULT_OSC_PORT
+    from folkrnn_live.server.config import DEFAULT_OSC_PORT, SCHEMA
 
     p = sub.add_parser(
         "serve",
@@ -22,41 +40,42 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"127.0.0.1:{DEFAULT_OSC_PORT}, a MIDI port when one opens, else MIDI files in ./midi.",
     )
     p.add_argument("--config", metavar="FILE", help="TOML config (docs/config.md); flags override it")
-    p.add_argument("--model", metavar="DIR", help="model directory (model.path)")
-    p.add_argument("--device", help="torch device: auto, cpu, cuda, cuda:N (model.device)")
-    p.add_argument("--voices", type=bounded_int("--voices", 1, 64), help="number of voices (server.voices)")
-    p.add_argument("--osc-host", help="OSC listen address (osc.host)")
-    p.add_argument("--osc-port", type=bounded_int("--osc-port", 0, 65535), help="OSC UDP port (osc.port)")
+    keys = {k.path: k for k in SCHEMA}
+    for flag, path, metavar in FLAGS:
+        key = keys[path]
+        p.add_argument(flag, dest=path, type=_key_type(path), metavar=metavar, choices=key.choices or None,
+                       help=f"{key.help} ({path})")
     p.add_argument("--no-osc", action="store_true", help="do not listen for OSC (osc.enabled = false)")
-    p.add_argument("--midi-output", choices=("auto", "port", "file", "none"), help="midi.output")
-    p.add_argument("--midi-port", metavar="NAME", help="MIDI output port name (midi.port)")
-    p.add_argument("--midi-dir", metavar="DIR", help="directory of MIDI files (midi.dir)")
-    p.add_argument("--osc-notes", metavar="HOST:PORT", help="also send /note messages here (midi.osc_notes)")
-    p.add_argument("--recordings", metavar="DIR", help="directory for record_start (recording.dir)")
-    p.add_argument("--log-dir", metavar="DIR", help="write command logs here (server.log_dir)")
-    p.add_argument("--shutdown-timeout", type=bounded_float("--shutdown-timeout", 0.1, 60.0))
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="server.log_level")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config key (value in TOML syntax); repeatable")
     p.set_defaults(func=run)
 
 
-FLAG_KEYS = {
-    "model": "model.path", "device": "model.device", "voices": "server.voices", "osc_host": "osc.host",
-    "osc_port": "osc.port", "midi_output": "midi.output", "midi_port": "midi.port", "midi_dir": "midi.dir",
-    "osc_notes": "midi.osc_notes", "recordings": "recording.dir", "log_dir": "server.log_dir",
-    "shutdown_timeout": "server.shutdown_timeout", "log_level": "server.log_level",
-}
+def _key_type(path: str) -> Callable[[str], Any]:
+    """argparse type: the flag's text as the key's type, checked by the config schema."""
+    from folkrnn_live.server.config import SCHEMA, ConfigError, check_value
+
+    key = next(k for k in SCHEMA if k.path == path)
+
+    def parse(text: str) -> Any:
+        try:
+            value: Any = int(text) if key.type == "int" else float(text) if key.type == "float" else text
+            return check_value(key, value, where="")
+        except (ValueError, ConfigError) as exc:
+            msg = str(exc) if isinstance(exc, ConfigError) else f"{path} must be {key.allowed()}; got {text!r}"
+            raise argparse.ArgumentTypeError(msg) from exc
+
+    return parse
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     from folkrnn_live.server.config import parse_override
 
     out: dict[str, Any] = dict(parse_override(s) for s in args.set)
-    for attr, key in FLAG_KEYS.items():
-        v = getattr(args, attr)
+    for _, path, _ in FLAGS:
+        v = getattr(args, path)
         if v is not None:
-            out[key] = v
+            out[path] = v
     if args.no_osc:
         out["osc.enabled"] = False
     return out
