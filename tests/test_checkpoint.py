@@ -1,6 +1,8 @@
 """Checkpoints rebuild from their files alone; hostile or broken files get clear errors."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -70,12 +72,37 @@ def test_garbage_weights_file(saved):
         (json.dumps({"format": "folkrnn-live/1", "config": {"hidden_size": -3}}), "hidden_size must be in range"),
         (json.dumps({"format": "folkrnn-live/1", "config": {"evil": 1}}), "unknown keys"),
         (json.dumps({"format": "folkrnn-live/1", "config": {"tokens": ["A", "A"]}}), "unique"),
+        (json.dumps({"format": "folkrnn-live/1", "config": {"tokens": ["<s>", "</s>", *map(str, range(1, 5000))]}}),
+         "tokens must number 2..4096"),
     ],
+    ids=["not json", "format", "hidden size", "unknown key", "repeated token", "too many tokens"],
 )
 def test_bad_json_is_named(saved, doc, message):
     (saved / "model.json").write_text(doc)
     with pytest.raises(CheckpointError, match=message):
         checkpoint.load(saved)
+
+
+def test_deeply_nested_json_is_named(saved):
+    (saved / "model.json").write_text("[" * 100_000)
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        checkpoint.load(saved)
+
+
+def test_a_huge_architecture_is_refused_before_anything_is_allocated(saved):
+    # 8 x 8192 LSTM layers would take 17 GB; the weights file holds a 1 x 8 model.  Run with a 4 GB
+    # address-space limit, so that building the model before checking the tensors fails loudly.
+    doc = json.loads((saved / "model.json").read_text())
+    doc["config"].update(num_layers=8, hidden_size=8192)
+    (saved / "model.json").write_text(json.dumps(doc))
+    code = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)); "
+        "from folkrnn_live.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    run = subprocess.run([sys.executable, "-c", code, "score", "--model", str(saved), "--tokens", "C"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2, run.stderr
+    assert "model.safetensors: tensors missing ['lstm.bias_l1'," in run.stderr and "Traceback" not in run.stderr
 
 
 def test_cli_reports_a_broken_model_with_exit_2(saved, capsys):

@@ -70,10 +70,10 @@ def state_tensors(model: FolkRNN) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in t.items()}
 
 
-@torch.no_grad()
-def load_state_tensors(model: FolkRNN, tensors: dict[str, torch.Tensor], source: str = "tensors") -> None:
-    """Copy canonical tensors into a model after checking names, shapes and values."""
-    shapes = expected_shapes(model.config)
+def check_tensors(config: ModelConfig, tensors: dict[str, torch.Tensor], source: str = "tensors") -> None:
+    """Names, shapes and values of canonical tensors against an architecture.  Run before a model
+    of that architecture is built: a hostile model.json could otherwise ask for gigabytes."""
+    shapes = expected_shapes(config)
     missing = sorted(set(shapes) - set(tensors))
     extra = sorted(set(tensors) - set(shapes))
     if missing or extra:
@@ -86,6 +86,12 @@ def load_state_tensors(model: FolkRNN, tensors: dict[str, torch.Tensor], source:
             raise CheckpointError(f"{source}: tensor {name!r} must be floating point; got {t.dtype}")
         if not torch.isfinite(t).all():
             raise CheckpointError(f"{source}: tensor {name!r} contains NaN or infinite values")
+
+
+@torch.no_grad()
+def load_state_tensors(model: FolkRNN, tensors: dict[str, torch.Tensor], source: str = "tensors") -> None:
+    """Copy canonical tensors into a model after checking names, shapes and values."""
+    check_tensors(model.config, tensors, source)
     for k in range(model.config.num_layers):
         model.weight_ih(k).copy_(tensors[f"lstm.weight_ih_l{k}"])
         model.weight_hh(k).copy_(tensors[f"lstm.weight_hh_l{k}"])
@@ -126,7 +132,7 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{p}: larger than {MAX_META_BYTES} bytes")
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
         raise CheckpointError(f"{p}: not valid JSON ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CheckpointError(f"{p}: 'format' must be {FORMAT!r}")
@@ -150,6 +156,7 @@ def load(directory: str | Path, device: str | torch.device = "cpu") -> Checkpoin
         tensors = load_file(str(w))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{w}: not a readable safetensors file ({exc})") from exc
+    check_tensors(config, tensors, source=str(w))
     model = FolkRNN(config)
     load_state_tensors(model, tensors, source=str(w))
     model.eval()

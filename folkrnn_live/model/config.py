@@ -8,6 +8,9 @@ from typing import Any
 
 from folkrnn_live.tokens.vocab import V2, Vocabulary
 
+# Far above any folk-rnn vocabulary; bounds what a model file can make us allocate (V x V, V x 4H).
+MAX_TOKENS = 4096
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -25,6 +28,8 @@ class ModelConfig:
             raise ValueError(f"hidden_size must be in range 1..8192; got {self.hidden_size}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in range [0, 1); got {self.dropout}")
+        if not 2 <= len(self.tokens) <= MAX_TOKENS:
+            raise ValueError(f"tokens must number 2..{MAX_TOKENS} (v2 has 137); got {len(self.tokens)}")
         Vocabulary(self.tokens)  # validates: unique, classifiable, has <s> and </s>
 
     @property

@@ -145,7 +145,8 @@ def read_pickle(path: str | Path) -> dict[str, Any]:
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"{p}: {exc}") from exc
     except Exception as exc:  # a damaged file fails in many ways (EOFError, struct.error, KeyError, ...)
-        raise CheckpointError(f"{p}: not a readable pickle, damaged or truncated ({type(exc).__name__}: {exc})") from exc
+        why = f"{type(exc).__name__}: {exc}"
+        raise CheckpointError(f"{p}: not a readable pickle, damaged or truncated ({why})") from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p}: must hold a dict; got {type(obj).__name__}")
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
