@@ -84,14 +84,8 @@ class MidiOutput:
         self._track(msg)
 
     def _track(self, msg: mido.Message) -> None:
-        if msg.type == "note_on" and msg.velocity > 0:
-            self._sounding.add((msg.channel, msg.note))
-            self.used_channels.add(msg.channel)
-        elif msg.type in ("note_on", "note_off"):
-            self._sounding.discard((msg.channel, msg.note))
-        elif msg.type == "control_change" and msg.control == ALL_NOTES_OFF:
-            self._sounding = {s for s in self._sounding if s[0] != msg.channel}
-        elif hasattr(msg, "channel"):
+        track_sounding(self._sounding, msg)
+        if hasattr(msg, "channel"):
             self.used_channels.add(msg.channel)
 
     def silence(self, when: float, channels: set[int] | None = None) -> None:
@@ -148,16 +142,21 @@ class MemoryOutput(MidiOutput):
         return [s.msg for s in self.sent if not types or s.msg.type in types]
 
 
+def track_sounding(sounding: set[tuple[int, int]], msg: mido.Message) -> None:
+    """Update the (channel, note) pairs sounding with one message (All Notes Off counts as note-offs)."""
+    if msg.type == "note_on" and msg.velocity > 0:
+        sounding.add((msg.channel, msg.note))
+    elif msg.type in ("note_on", "note_off"):
+        sounding.discard((msg.channel, msg.note))
+    elif msg.type == "control_change" and msg.control == ALL_NOTES_OFF:
+        sounding.difference_update([s for s in sounding if s[0] == msg.channel])
+
+
 def hanging_notes(messages: list[mido.Message]) -> set[tuple[int, int]]:
-    """(channel, note) pairs left sounding by a message sequence (All Notes Off counts as note-offs)."""
+    """(channel, note) pairs left sounding by a message sequence."""
     on: set[tuple[int, int]] = set()
     for m in messages:
-        if m.type == "note_on" and m.velocity > 0:
-            on.add((m.channel, m.note))
-        elif m.type in ("note_on", "note_off"):
-            on.discard((m.channel, m.note))
-        elif m.type == "control_change" and m.control == ALL_NOTES_OFF:
-            on = {s for s in on if s[0] != m.channel}
+        track_sounding(on, m)
     return on
 
 
