@@ -147,6 +147,22 @@ def test_apply_errors_go_to_the_origin_not_up(model: FolkRNN) -> None:
     assert [e.command for e in src.log] == ["suppress"]
 
 
+def test_injected_tokens_waiting_are_bounded(model: FolkRNN) -> None:
+    # Injected tokens are fed one per step; a client sending inject after inject must not make
+    # them pile up without end.
+    src = source(model)
+    o = ListOrigin()
+    for _ in range(3):
+        src.enqueue(call(model, "inject", *(["G"] * 400)), o)
+    src.drain()
+    (err,) = o.replies
+    assert "800 injected tokens are still waiting; at most 1000" in err.values[2]
+    assert [e.command for e in src.log] == ["inject", "inject"]
+    assert run(src, 800) == ["G"] * 800  # the two accepted ones play, then sampling goes on
+    src.enqueue(call(model, "inject", *(["A"] * 400)), o)
+    assert run(src, 1) == ["A"]
+
+
 def test_queue_is_bounded(model: FolkRNN) -> None:
     src = source(model, queue_limit=2)
     src.enqueue(call(model, "clear"), ListOrigin())

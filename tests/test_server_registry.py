@@ -77,6 +77,7 @@ def test_bind_positional(name: str, values: list[object], expected: dict[str, ob
         ("bias_target", ["|", 1.0], "probability", "(0, 1) exclusive"),
         ("inject", ["H"], "tokens", "unknown token"),
         ("inject", [], "tokens", "at least 1"),
+        ("inject", ["G"] * 5000, "tokens", "at most 4096 values in one message; got 5000"),
         ("temperature", [], "value", "missing"),
         ("ping", [1, 2], "argument 2", "takes 1 argument"),
         ("status", ["nobody"], "voice", "1, lead"),

@@ -37,6 +37,9 @@ STEPS_OR_ZERO = (0, STEPS_RANGE[1])
 STREAMS = ("tokens", "notes", "bars", "tunes", "probs", "state", "applied")
 DEFAULT_STREAMS = ("tokens", "notes", "bars", "tunes", "state", "applied")  # probs is large: opt in
 SNIP_MODES = ("out", "all")
+# Injected tokens waiting to be fed, at most: they are used one per step, so without a bound a
+# client repeating inject could add them faster than the voice plays them, without end.
+INJECT_LIMIT = 1_000
 
 
 def _steps() -> Arg:
@@ -89,7 +92,8 @@ _SAMPLER = (
              Arg("weight", "float", "weight of the mixed-in token", *FORCE_WEIGHT_RANGE),
              _steps())),
     Command("force_clear", "voice", "step", "sampler", "Back to the one-hot input."),
-    Command("inject", "voice", "step", "sampler", "Feed these tokens next, instead of sampling.",
+    Command("inject", "voice", "step", "sampler",
+            f"Feed these tokens next, instead of sampling (at most {INJECT_LIMIT:,} waiting).",
             (Arg("tokens", "token", "tokens to play next", variadic=True, min_count=1),)),
     Command("steer", "voice", "step", "sampler",
             "Add alpha x a right singular vector of the output matrix to the last layer's output.",

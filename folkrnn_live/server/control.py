@@ -25,7 +25,7 @@ import numpy as np
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.sampler.controls import SEED_RANGE
 from folkrnn_live.sampler.voice import Voice
-from folkrnn_live.server.catalog import COMMANDS
+from folkrnn_live.server.catalog import COMMANDS, INJECT_LIMIT
 from folkrnn_live.server.feedback import NullOrigin, Origin, error_feedback
 from folkrnn_live.server.registry import Call, CommandError, Context
 from folkrnn_live.tokens.vocab import END
@@ -210,6 +210,10 @@ class ControlledSource:
         self.voice.controls.clear_force()
 
     def cmd_inject(self, tokens: tuple[str, ...]) -> None:
+        waiting = len(self.voice.controls.inject)
+        if waiting + len(tokens) > INJECT_LIMIT:
+            raise ValueError(f"{waiting} injected tokens are still waiting; at most {INJECT_LIMIT} may wait "
+                             f"(got {len(tokens)} more)")
         self.voice.controls.add_inject(self.voice.vocab.encode(tokens))
 
     def cmd_steer(self, component: int, alpha: float) -> None:

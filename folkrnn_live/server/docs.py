@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from folkrnn_live.server.catalog import COMMANDS, DEFAULT_STREAMS, GROUPS, STREAMS
 from folkrnn_live.server.config import DEFAULT_OSC_PORT
-from folkrnn_live.server.registry import PREFIX, Arg, Command
+from folkrnn_live.server.registry import MAX_VALUES, PREFIX, Arg, Command
 
 FEEDBACK = (
     ("tokens", "/folkrnn/<voice>/token", "tune step token total",
@@ -55,7 +55,8 @@ def commands_markdown() -> str:
         "(integers must be integral) or as strings; booleans as OSC True/False, 0/1 or on/off/true/false.",
         "A selector names tokens: a token (`|`, `G`, `^f`), a token class (`@bar`, `@pitch`, `@duration`,",
         "`@broken`, `@tuplet`, `@chord`, `@rest`, `@meter`, `@mode`, `@end`) or a pitch class (`pc:G`, `pc:F#`,",
-        "`pc:7`). Ranges named `layers-1`, `hidden-1`, `components-1` come from the loaded model.",
+        "`pc:7`). Ranges named `layers-1`, `hidden-1`, `components-1` come from the loaded model. An",
+        f"argument written `name...` takes the rest of the values, at most {MAX_VALUES} in one message.",
         "",
         "Sampler commands are applied between token steps, before the next token: the token generated",
         "next is the first under them (the `applied` feedback says at which step). Player, transport,",

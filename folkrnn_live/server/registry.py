@@ -35,6 +35,9 @@ Bound = int | float | str  # a number, or a model dimension such as "layers-1" r
 PREFIX = "/folkrnn"
 ALL = "all"
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# Values of one variadic argument in one message, at most: what a message may ask of the server
+# (validating, queueing, applying) must be bounded whatever the transport lets through.
+MAX_VALUES = 4096
 _BOOL_WORDS = {"1": True, "on": True, "true": True, "yes": True, "0": False, "off": False, "false": False, "no": False}
 
 
@@ -278,6 +281,9 @@ class Registry:
                         addr, f"needs at least {a.min_count} value(s); got {len(rest)}", argument=a.name,
                         allowed=f"{cmd.name} {cmd.signature()}",
                     )
+                if len(rest) > MAX_VALUES:
+                    raise CommandError(addr, f"takes at most {MAX_VALUES} values in one message; got {len(rest)}",
+                                       argument=a.name, allowed=f"{a.min_count}..{MAX_VALUES} values")
                 out[a.name] = tuple(coerce(a, v, ctx, addr) for v in rest)
                 vals = []
                 break
