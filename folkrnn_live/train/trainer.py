@@ -11,12 +11,18 @@ cuDNN on GPU) give no hook at that point, so we clip the global gradient norm of
 5 (``torch.nn.utils.clip_grad_norm_``) instead; it bounds the same exploding gradients.
 
 Output directory: ``model.safetensors``/``model.json`` (best validation loss so far, loadable with
-``--model OUT``), ``last/`` (the latest epoch plus optimiser state, for ``--resume``),
-``history.json`` and ``loss.png``.
+``--model OUT``), ``last/`` (the latest epoch, loadable too), ``last/trainer.pt`` (what ``--resume``
+reads: weights, optimiser state, history and recipe in one file written atomically, so a run killed
+at any moment resumes from a consistent epoch), ``history.json`` and ``loss.png``.
+
+Every epoch's batch order and dropout masks are seeded by (seed, epoch), so a resumed run continues
+exactly as the uninterrupted run would have; ``--resume`` therefore refuses settings that differ from
+the run it continues (``--epochs``, ``--patience``, ``--max-minutes`` and ``--device`` may change).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -59,6 +65,17 @@ class TrainConfig:
     init: str | None = None  # a model directory to fine-tune (e.g. from import-lasagne)
     max_minutes: float | None = None  # stop (after the current epoch) once this much time has passed
     max_batches: int | None = None  # per epoch; for smoke tests
+
+
+# TrainConfig fields that a resumed run must share with the run it continues.
+RECIPE_FIELDS = (
+    "batch_size", "lr", "rho", "eps", "clip", "dropout", "num_layers", "hidden_size", "valid_fraction", "seed",
+    "lr_decay", "lr_decay_after", "max_batches",
+)
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @dataclass
@@ -128,8 +145,10 @@ class Trainer:
         torch.set_num_threads(os.cpu_count() or 1)  # a sampler in this process may have set it to 1
         self.history = History()
         self.start_epoch = 1
+        self.corpus_sha256 = file_sha256(cfg.corpus) if Path(cfg.corpus).is_file() else ""
+        resumed: dict[str, Any] | None = None
         if resume:
-            self.model = self._resume()
+            self.model, resumed = self._resume()
         elif cfg.init:
             self.model = checkpoint.load(cfg.init).model
             if self.model.config.dropout != cfg.dropout:
@@ -149,19 +168,49 @@ class Trainer:
         self.opt = torch.optim.RMSprop(
             [p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr, alpha=cfg.rho, eps=cfg.eps
         )
-        if resume:
-            state = torch.load(self.out / "last" / "trainer.pt", map_location=self.device, weights_only=True)
-            self.opt.load_state_dict(state["optimizer"])
+        if resumed is not None:
+            self.opt.load_state_dict(resumed["optimizer"])
 
-    def _resume(self) -> FolkRNN:
+    def _resume(self) -> tuple[FolkRNN, dict[str, Any]]:
+        """The model, history and start epoch from OUT/last/trainer.pt (see the module docstring)."""
         last = self.out / "last"
-        if not (last / "trainer.pt").is_file():
-            raise FileNotFoundError(f"--resume: {last}/trainer.pt not found; train without --resume first")
-        model = checkpoint.load(last).model
-        hist = json.loads((self.out / "history.json").read_text())
-        self.history = History(hist["epochs"])
-        self.start_epoch = len(self.history.epochs) + 1
-        return model
+        path = last / "trainer.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"--resume: {path} not found; train without --resume first")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        epoch = int(state["epoch"])
+        ckpt = checkpoint.load(last)
+        recipe = state.get("recipe", ckpt.meta.get("provenance", {}).get("recipe", {}))
+        self._check_recipe(recipe, state.get("corpus_sha256"))
+        if "model" in state:
+            model = FolkRNN(ckpt.config)
+            checkpoint.load_state_tensors(model, state["model"], source=str(path))
+            self.history = History(state["history"])
+        else:
+            # Written before trainer.pt held the weights: last/ and history.json must be of its epoch.
+            model = ckpt.model
+            saved_at = ckpt.meta.get("provenance", {}).get("epoch")
+            if saved_at != epoch:
+                raise ValueError(
+                    f"--resume: {last} holds epoch {saved_at} but {path} epoch {epoch} (the run stopped while "
+                    "saving); continue from the best model with --init instead"
+                )
+            hist = json.loads((self.out / "history.json").read_text())
+            self.history = History([e for e in hist["epochs"] if e["epoch"] <= epoch])
+        self.start_epoch = epoch + 1
+        return model, state
+
+    def _check_recipe(self, recipe: dict[str, Any], corpus_sha256: str | None) -> None:
+        cfg = asdict(self.cfg)
+        differ = [f"--{k.replace('_', '-')} {cfg[k]} (the run has {recipe[k]})"
+                  for k in RECIPE_FIELDS if k in recipe and recipe[k] != cfg[k]]
+        if corpus_sha256 and corpus_sha256 != self.corpus_sha256:
+            differ.append(f"--corpus {self.cfg.corpus} (not the corpus the run was trained on)")
+        if differ:
+            raise ValueError(
+                f"--resume continues the run in {self.out} with its own settings; these differ: {'; '.join(differ)}. "
+                "Resume with the same settings, or train into a new --out"
+            )
 
     def lr_for(self, epoch: int) -> float:
         return self.cfg.lr * self.cfg.lr_decay ** max(0, epoch - self.cfg.lr_decay_after)
@@ -270,10 +319,20 @@ class Trainer:
 
     def _save(self, epoch: int, improved: bool) -> None:
         model = self.model.to("cpu")
-        checkpoint.save(model, self.out / "last", **self._meta(epoch))
+        # trainer.pt first and in one atomic write: it alone is what --resume needs.
+        (self.out / "last").mkdir(parents=True, exist_ok=True)
         tmp = self.out / "last" / "trainer.pt.tmp"
-        torch.save({"optimizer": self.opt.state_dict(), "epoch": epoch}, tmp)
+        state = {
+            "epoch": epoch,
+            "model": checkpoint.state_tensors(model),
+            "optimizer": self.opt.state_dict(),
+            "history": self.history.epochs,
+            "recipe": {k: v for k, v in asdict(self.cfg).items() if k in RECIPE_FIELDS},
+            "corpus_sha256": self.corpus_sha256,
+        }
+        torch.save(state, tmp)
         tmp.replace(self.out / "last" / "trainer.pt")
+        checkpoint.save(model, self.out / "last", **self._meta(epoch))
         if improved:
             checkpoint.save(model, self.out, **self._meta(epoch))
         self.model.to(self.device)
