@@ -134,6 +134,19 @@ def test_both_surfaces_have_every_control() -> None:
     assert names - max_receives == {"folkrnn-host", "folkrnn-port", "folkrnn-fbport"}  # one connect message
 
 
+
+def test_slider_ranges_lie_inside_the_commands_ranges() -> None:
+    # A slider thrown to its end must send a value the server accepts, not an /error.
+    drives = {"temperature": ("temperature", "value"), "tempo": ("tempo", "bpm"), "bias": ("bias", "amount"),
+              "steer-alpha": ("steer", "alpha")}
+    sliders = [c for c in _generator().CONTROLS if c.lo != c.hi]
+    assert {c.name for c in sliders} == set(drives)
+    for c in sliders:
+        command, argument = drives[c.name]
+        arg = next(a for a in COMMANDS.get(command).args if a.name == argument)
+        assert isinstance(arg.lo, float) and isinstance(arg.hi, float)
+        assert arg.lo <= c.lo < c.hi <= arg.hi, c.name
+
 def _commands_sent(texts: list[str]) -> set[str]:
     """Command names in message boxes ``name args...`` (``global name`` for global ones)."""
     out = set()
