@@ -1,6 +1,6 @@
 """Live server benchmarks (issue 5): control latency, note timing under OSC load, voices in time.
 
-    python3 benchmarks/bench_server.py                       # all three parts (about 3 minutes)
+    python3 benchmarks/bench_server.py                       # all four parts (about 4 minutes)
     python3 benchmarks/bench_server.py --parts latency --seconds 10
     python3 benchmarks/bench_server.py --json out/bench_server.json
 
@@ -20,6 +20,9 @@ note-ons and note-offs.
   --seconds.  Target: p99 timing error <= 1 ms.
 * voices: 1, 2, 4, 6, 8, ... voices at 240 BPM without load; a count is "in time" when its p99 error
   is <= 1 ms and no note waited for its tokens (underruns).  Stops after the first count that fails.
+* shutdown: ``folkrnn-live serve`` as a real process (4 voices at 240 BPM writing MIDI files, one
+  recording): seconds from SIGTERM to the process's exit, and notes left sounding in the files
+  (target: at most 2 s, none).
 
 The load average is printed with each part: this 2-core machine is shared (a model may be training).
 """
@@ -265,6 +268,63 @@ async def part_voices(model: Any, seconds: float, counts: list[int]) -> dict[str
     return {"most_voices_in_time": best, "runs": rows}
 
 
+
+# --- part 4: SIGTERM to exit ------------------------------------------------------------------------
+def part_shutdown(model: Any, runs: int, voices: int = 4) -> dict[str, Any]:
+    import signal
+    import subprocess
+    import tempfile
+
+    import mido
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    from folkrnn_live.model import checkpoint
+    from folkrnn_live.player.outputs import hanging_notes
+
+    def osc(address: str, *args: Any) -> bytes:
+        b = OscMessageBuilder(address)
+        for a in args:
+            b.add_arg(a)
+        return b.build().dgram
+
+    times, hanging, files = [], 0, 0
+    with tempfile.TemporaryDirectory() as tmp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        model_dir = checkpoint.save(model, Path(tmp) / "model")
+        sock.settimeout(0.5)
+        for i in range(runs):
+            run, port = Path(tmp) / f"run{i}", free_port()
+            run.mkdir()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "folkrnn_live", "serve", "--model", str(model_dir), "--osc-port", str(port),
+                 "--voices", str(voices), "--midi-output", "file", "--midi-dir", str(run / "midi"),
+                 "--recordings", str(run / "rec"), "--set", f"voice_defaults.tempo={TEMPO}"],
+                cwd=run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                deadline = time.monotonic() + 120
+                while True:  # ready when it answers a ping
+                    sock.sendto(osc("/folkrnn/ping", i), ("127.0.0.1", port))
+                    try:
+                        sock.recv(1024)
+                        break
+                    except TimeoutError:
+                        if proc.poll() is not None or time.monotonic() > deadline:
+                            raise RuntimeError("the server did not start") from None
+                sock.sendto(osc("/folkrnn/1/record_start", "bench"), ("127.0.0.1", port))
+                time.sleep(3.0)  # notes sounding, recording going on
+                t0 = time.monotonic()
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+                times.append(time.monotonic() - t0)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            for f in (run / "midi").glob("*.mid"):
+                files += 1
+                hanging += len(hanging_notes([m for m in mido.MidiFile(f) if not m.is_meta]))
+    return {"runs": runs, "voices": voices, "sigterm_to_exit": stats_ms(times),
+            "midi_files": files, "hanging_notes": hanging, "within_2_s": max(times) <= 2.0}
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     model, which = load_model()
     out: dict[str, Any] = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
@@ -280,13 +340,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if "voices" in args.parts:
         print(f"voices ({args.voice_seconds:.0f} s each, load {os.getloadavg()[0]:.2f})...", flush=True)
         out["voices"] = await part_voices(model, args.voice_seconds, args.counts)
+    if "shutdown" in args.parts:
+        print(f"shutdown ({args.shutdown_runs} runs, load {os.getloadavg()[0]:.2f})...", flush=True)
+        out["shutdown"] = await asyncio.to_thread(part_shutdown, model, args.shutdown_runs)
+        print(json.dumps(out["shutdown"]), flush=True)
     out["loadavg_end"] = os.getloadavg()
     return out
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--parts", nargs="+", default=["latency", "load", "voices"], choices=["latency", "load", "voices"])
+    parts = ["latency", "load", "voices", "shutdown"]
+    p.add_argument("--parts", nargs="+", default=parts, choices=parts)
     p.add_argument("--seconds", type=float, default=30.0, help="length of the latency and load parts")
     p.add_argument("--voice-seconds", type=float, default=10.0, help="length of each voice-count run")
     p.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4, 6, 8, 12, 16, 24, 32])
@@ -295,6 +360,7 @@ def main() -> int:
                    help="run the loop under SCHED_RR (root or CAP_SYS_NICE), as server.realtime_priority does")
     p.add_argument("--rate", type=int, default=1000, help="OSC messages per second in the load part")
     p.add_argument("--gc-report", action="store_true", help="garbage-collector pauses and live objects (load part)")
+    p.add_argument("--shutdown-runs", type=int, default=3, help="SIGTERM runs of the shutdown part")
     args = p.parse_args()
     global RT_PRIORITY, GC_REPORT
     RT_PRIORITY, GC_REPORT = args.rt, args.gc_report
