@@ -1,12 +1,16 @@
 """Sampling and live interventions: each changes what the network generates, visibly."""
 
+import json
+
 import numpy as np
 import pytest
 from _models import random_model
 
+from folkrnn_live.cli.main import main
+from folkrnn_live.model import checkpoint
 from folkrnn_live.sampler.batch import generate_tunes
 from folkrnn_live.sampler.voice import Voice
-from folkrnn_live.tokens import UnknownTokenError
+from folkrnn_live.tokens import V2, UnknownTokenError
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +168,63 @@ def test_controls_changed_between_steps_reach_the_very_next_token(model):
     ref = Voice(model, seed=6)
     ref.step()
     assert not np.allclose(r.logits, ref.step().logits)
+
+
+# --- the CLI: generate and score ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def model_dir(model, tmp_path_factory):
+    return checkpoint.save(model, tmp_path_factory.mktemp("model"))
+
+
+def test_generate_cli_gives_the_same_tunes_for_the_same_seed(model, model_dir, tmp_path):
+    def run(seed, name):
+        args = ["generate", "--model", str(model_dir), "--n", "3", "--seed", str(seed), "--max-tokens", "80"]
+        assert main([*args, "--format", "tokens", "--prime", "M:6/8 K:Cdor", "--out", str(tmp_path / name)]) == 0
+        return (tmp_path / name).read_text(encoding="utf-8")
+
+    a, b, c = run(4, "a.txt"), run(4, "b.txt"), run(5, "c.txt")
+    assert a == b and a != c
+    tunes = [t.split() for t in a.split("\n\n") if t.strip()]
+    assert len(tunes) == 3 and all(t[:2] == ["M:6/8", "K:Cdor"] for t in tunes)
+    assert all(tok in V2 and tok != "</s>" for t in tunes for tok in t)
+    # tune k has seed 4 + k: the same tokens as a voice with that seed
+    voice = Voice(model, seed=5, prime=["M:6/8", "K:Cdor"], max_tokens=80)
+    assert tunes[1] == [t for t in voice.generate() if t != "</s>"]
+
+
+def test_score_cli_gives_each_tokens_log_probability(model, model_dir, capsys):
+    tokens = ["M:4/4", "K:Cmaj", "|:", "G", "2", "A", "B"]
+    assert main(["score", "--model", str(model_dir), "--tokens", " ".join(tokens)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [t["token"] for t in doc["tokens"]] == tokens
+    # The step path, fed the same tokens, gives the same probabilities.
+    v = Voice(model)
+    v.controls.add_inject(v.vocab.encode(tokens))
+    expected = [float(np.log(r.probs[r.token])) for r in (v.step() for _ in tokens)]
+    np.testing.assert_allclose([t["logprob"] for t in doc["tokens"]], expected, atol=1e-4)
+    assert doc["total_nll"] == pytest.approx(-sum(expected), abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["generate", "--device", "tpu"], "device must be auto, cpu, cuda or cuda:N; got 'tpu'"),
+        (["generate", "--prime", "M:4/4 K:Gmaj"], "position 1: unknown token 'K:Gmaj' (nearest: K:Cmaj"),
+        (["generate", "--prime", "M:4/4 </s>"], "prime tokens must not contain <s> or </s>"),
+        (["generate", "--n", "0"], "--n must be in range 1..10000000"),
+        (["generate", "--seed", "-1"], "--seed must be in range 0..4294967295"),
+        (["generate", "--temperature", "hot"], "--temperature must be a number in range 0.01..10.0"),
+        (["generate", "--format", "midi"], "invalid choice: 'midi'"),
+        (["generate", "--out", "no/such/folder/tunes.abc"], "No such file or directory"),
+        (["score", "--tokens", "C D H"], "position 2: unknown token 'H'"),
+        (["score", "--tokens", "<s>"], "--tokens must name at least one token"),
+        (["evaluate", "--seeds", "one..two"], "--seeds must look like 1..200 or 7"),
+        (["evaluate", "--seeds", "1..2", "--prime", "</s>"], "prime tokens must not contain <s> or </s>"),
+        (["evaluate", "--seeds", "1..2", "--max-tokens", "0"], "--max-tokens must be in range 1..100000"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(model_dir, tmp_path, capsys, args, message):
+    assert main([*args, "--model", str(model_dir)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--batch", type=bounded_int("--batch", 1, 4096), default=64, help="tunes generated at once")
     g.add_argument("--format", choices=("abc", "tokens"), default="abc")
     g.add_argument("--out", default="-", help="output file (default: stdout)")
-    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (CUDA when present)")
     g.set_defaults(func=run_generate)
 
     s = sub.add_parser("score", help="log-probability of each token under a model (JSON)")
@@ -40,18 +40,16 @@ def run_generate(args: argparse.Namespace) -> int:
     from folkrnn_live.sampler.batch import generate_tunes
 
     ckpt = load_default_or(args.model, args.device)
-    vocab = ckpt.config.vocab
-    prime = args.prime.split()
-    vocab.encode(prime)  # every unknown prime token reported before anything runs
     seed0 = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
     seeds = [(seed0 + k) % (SEED_RANGE[1] + 1) for k in range(args.n)]
+    # Checks the prime (every unknown token named) before anything runs or is written.
     tunes = generate_tunes(
-        ckpt.model, seeds, temperature=args.temperature, prime=prime, max_tokens=args.max_tokens,
+        ckpt.model, seeds, temperature=args.temperature, prime=args.prime.split(), max_tokens=args.max_tokens,
         batch=min(args.batch, args.n),
     )
-    done = {t.seed: t for t in progress(tunes, args.n, "generating", enabled=args.n > 1)}
     out = sys.stdout if args.out == "-" else open(Path(args.out), "w", encoding="utf-8")  # noqa: SIM115
     try:
+        done = {t.seed: t for t in progress(tunes, args.n, "generating", enabled=args.n > 1)}
         for k, seed in enumerate(seeds, 1):
             tune = done[seed]
             body = [t for t in tune.tokens if t != "</s>"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -141,8 +142,27 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     return doc
 
 
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``auto`` (CUDA when present, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``, checked."""
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N; got {name!r}")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} requested but CUDA is not available")
+        index = int(name[5:] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has CUDA devices 0..{torch.cuda.device_count() - 1}")
+    return torch.device(name)
+
+
 def load(directory: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
-    """Rebuild a model from its directory; raises :class:`CheckpointError` naming what is wrong."""
+    """Rebuild a model from its directory; raises :class:`CheckpointError` naming what is wrong
+    (and ValueError for a device that is not there)."""
+    target = resolve_device(device)
     d = Path(directory)
     doc = read_meta(d)
     try:
@@ -161,7 +181,7 @@ def load(directory: str | Path, device: str | torch.device = "cpu") -> Checkpoin
     load_state_tensors(model, tensors, source=str(w))
     model.eval()
     meta = {k: v for k, v in doc.items() if k not in ("format", "config")}
-    return Checkpoint(model.to(device), meta, d)
+    return Checkpoint(model.to(target), meta, d)
 
 
 def shipped_model_dir() -> Path:

@@ -8,7 +8,7 @@ or batch it ran in (up to the last-bit differences BLAS may make between batch s
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,8 +16,9 @@ import torch
 
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.model.step import NumpyStepper, make_stepper
-from folkrnn_live.sampler.controls import DEFAULT_MAX_TOKENS, TEMPERATURE_RANGE, check_range
-from folkrnn_live.sampler.voice import EndReason, softmax, validate_seed
+from folkrnn_live.sampler.controls import DEFAULT_MAX_TOKENS, MAX_TOKENS_RANGE, TEMPERATURE_RANGE, check_range
+from folkrnn_live.sampler.voice import EndReason, encode_prime, sample_index, softmax, validate_seed
+from folkrnn_live.tokens.vocab import Vocabulary
 
 
 @dataclass
@@ -37,34 +38,49 @@ def generate_tunes(
     batch: int = 64,
     backend: str = "auto",
 ) -> Iterator[Tune]:
-    """Yield one :class:`Tune` per seed, in the order they finish."""
+    """One :class:`Tune` per seed, yielded in the order they finish.  The arguments are checked
+    at the call, before any tune is generated."""
     check_range("temperature", temperature, *TEMPERATURE_RANGE)
+    check_range("max_tokens", max_tokens, *MAX_TOKENS_RANGE)
     if batch < 1:
         raise ValueError(f"batch must be at least 1; got {batch}")
     vocab = model.config.vocab
-    prime_idx = vocab.encode(list(prime))
+    prime_idx = encode_prime(vocab, prime)
     stepper = make_stepper(model, backend)
-    seed_iter = iter(seeds)
+    return _generate(stepper, vocab, iter(seeds), temperature, prime_idx, max_tokens, batch)
+
+
+@dataclass
+class _Row:
+    """The tune a batch row is generating."""
+
+    seed: int
+    rng: np.random.Generator
+    tokens: list[int] = field(default_factory=list)
+
+
+def _generate(
+    stepper: Any, vocab: Vocabulary, seed_iter: Iterator[int], temperature: float, prime_idx: list[int],
+    max_tokens: int, batch: int,
+) -> Iterator[Tune]:
     state = stepper.initial_state(batch)
-    # Per row: seed, rng, tokens so far, prime position; None for an idle row.
-    rows: list[dict[str, Any] | None] = [None] * batch
+    rows: list[_Row | None] = [None] * batch  # None: idle (no seeds left)
     pending = np.full(batch, vocab.start, dtype=np.int64)
 
-    def fill(r: int) -> bool:
-        try:
-            seed = validate_seed(next(seed_iter))
-        except StopIteration:
+    def fill(r: int) -> None:
+        seed = next(seed_iter, None)
+        if seed is None:
             rows[r] = None
-            return False
-        rows[r] = {"seed": seed, "rng": np.random.default_rng(seed), "tokens": []}
+            return
+        seed = validate_seed(seed)
+        rows[r] = _Row(seed, np.random.default_rng(seed))
         stepper.reset_rows(state, r)
         pending[r] = vocab.start
-        return True
 
     for r in range(batch):
         fill(r)
     while True:
-        active = [r for r in range(batch) if rows[r] is not None]
+        active = [(r, row) for r, row in enumerate(rows) if row is not None]
         if not active:
             return
         if isinstance(stepper, NumpyStepper):
@@ -73,25 +89,19 @@ def generate_tunes(
             logits_t, state, _ = stepper.step(torch.from_numpy(pending).to(stepper.device), state)
             logits = logits_t.cpu().numpy()
         probs = softmax(logits.astype(np.float64) / temperature)
-        cdf = np.cumsum(probs, axis=1)
         # One uniform per sampled token from each tune's own RNG (prime tokens draw none), then
-        # inverse-CDF sampling for all rows at once; the same rule as voice.sample_index.
+        # inverse-CDF sampling for all rows at once.
         u = np.zeros(batch)
-        for r in active:
-            row = rows[r]
-            if len(row["tokens"]) >= len(prime_idx):  # type: ignore[index]
-                u[r] = row["rng"].random()  # type: ignore[index]
-        drawn = np.minimum((cdf <= (u * cdf[:, -1])[:, None]).sum(axis=1), len(vocab) - 1)
-        for r in active:
-            row = rows[r]
-            assert row is not None
-            n = len(row["tokens"])
+        for r, row in active:
+            if len(row.tokens) >= len(prime_idx):
+                u[r] = row.rng.random()
+        drawn = sample_index(probs, u)
+        for r, row in active:
+            n = len(row.tokens)
             tok = prime_idx[n] if n < len(prime_idx) else int(drawn[r])
-            row["tokens"].append(tok)
+            row.tokens.append(tok)
             pending[r] = tok
-            ended: EndReason | None = "end" if tok == vocab.end else (
-                "length" if len(row["tokens"]) >= max_tokens else None
-            )
+            ended: EndReason | None = "end" if tok == vocab.end else "length" if n + 1 >= max_tokens else None
             if ended is not None:
-                yield Tune(row["seed"], vocab.decode(row["tokens"]), ended)
+                yield Tune(row.seed, vocab.decode(row.tokens), ended)
                 fill(r)

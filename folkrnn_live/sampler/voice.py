@@ -53,10 +53,22 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def sample_index(probs: np.ndarray, u: float) -> int:
-    """Inverse-CDF sampling with one uniform number (float64 cumulative sum)."""
-    cdf = np.cumsum(probs, dtype=np.float64)
-    return int(min(np.searchsorted(cdf, u * cdf[-1], side="right"), len(cdf) - 1))
+def sample_index(probs: np.ndarray, u: Any) -> Any:
+    """Inverse-CDF sampling with one uniform number per distribution: probs [..., V] and u [...]
+    give token indices [...] (float64 cumulative sums).  The one rule of every sampler here, so a
+    tune depends on its seed only, whether a voice or a batch row drew it."""
+    cdf = np.cumsum(probs, axis=-1, dtype=np.float64)
+    drawn = (cdf <= np.asarray(u)[..., None] * cdf[..., -1:]).sum(axis=-1)
+    return np.minimum(drawn, probs.shape[-1] - 1)
+
+
+def encode_prime(vocab: Vocabulary, prime: Sequence[str]) -> list[int]:
+    """Prime tokens as indices; every unknown token is reported.  ``<s>`` is fed by the sampler
+    itself and ``</s>`` would end the tune at once, so neither may be primed."""
+    idx = vocab.encode(list(prime))
+    if vocab.end in idx or vocab.start in idx:
+        raise ValueError(f"prime tokens must not contain {START} or {END}")
+    return idx
 
 
 def validate_seed(seed: int) -> int:
@@ -102,10 +114,8 @@ class Voice:
         self.max_tokens = int(n)
 
     def set_prime(self, prime: Sequence[str]) -> list[int]:
-        """Validate prime tokens (every unknown token is reported) and keep them for new tunes."""
-        idx = self.vocab.encode(list(prime))
-        if self.vocab.end in idx or self.vocab.start in idx:
-            raise ValueError(f"prime tokens must not contain {START} or {END}")
+        """Validate prime tokens (see :func:`encode_prime`) and keep them for new tunes."""
+        idx = encode_prime(self.vocab, prime)
         self.prime = list(prime)
         return idx
 
@@ -178,7 +188,7 @@ class Voice:
             tok = self.controls.inject.popleft()
             self.controls.touch()
         else:
-            tok = sample_index(probs, float(self.rng.random()))
+            tok = int(sample_index(probs, self.rng.random()))
         self.state = new_state
         self.pending = tok
         self.tokens.append(tok)

@@ -87,16 +87,6 @@ class History:
         return min((e["valid_loss"] for e in self.epochs), default=math.inf)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise ValueError(f"device must be auto, cpu, cuda or cuda:N; got {name!r}")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
-
-
 def batch_loss(model: FolkRNN, batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum of NLL over the batch, number of predicted tokens)."""
     logits, _ = model(batch.inputs.to(device))
@@ -141,7 +131,7 @@ class Trainer:
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-        self.device = resolve_device(cfg.device)
+        self.device = checkpoint.resolve_device(cfg.device)
         torch.set_num_threads(os.cpu_count() or 1)  # a sampler in this process may have set it to 1
         self.history = History()
         self.start_epoch = 1
