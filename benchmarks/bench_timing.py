@@ -15,7 +15,7 @@ the message's scheduled time, over note-ons and note-offs.  Variants:
 
 Target: p99 <= 1 ms, max <= 5 ms on the project's 2-core machine.  The load average before and after
 each variant is printed: other processes competing for the two cores delay the loop's wake-ups
-unless it runs under a real-time policy (``--rt``; a systemd unit sets ``CPUSchedulingPolicy=rr``).
+unless it runs under a real-time policy (``--rt``; the server's ``server.realtime_priority``).
 """
 
 from __future__ import annotations

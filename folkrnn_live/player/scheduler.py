@@ -278,9 +278,9 @@ class Scheduler:
 
 
 def realtime_priority(priority: int = 10) -> str:
-    """Run the calling thread under SCHED_RR at ``priority`` (Linux, needs root or CAP_SYS_NICE; a
-    systemd unit grants it with ``CPUSchedulingPolicy=rr``).  On a busy machine this is what keeps
-    the loop's wake-ups on time: ordinary processes no longer delay it.  Threads that share the GIL
+    """Run the calling thread under SCHED_RR at ``priority`` (Linux, needs root or CAP_SYS_NICE; the
+    systemd unit's comment says how to grant it).  On a busy machine this is what keeps the loop's
+    wake-ups on time: ordinary processes no longer delay it.  Threads that share the GIL
     with the loop should run at a lower real-time priority (or in another process), or one holding
     the GIL while preempted stalls the loop (priority inversion).  Returns what was done."""
     if not 1 <= priority <= 99:

@@ -25,6 +25,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from folkrnn_live.player.scheduler import Scheduler, freeze_gc, realtime_priority
 from folkrnn_live.server import config as config_mod
 from folkrnn_live.server import midi_in, mqtt
 from folkrnn_live.server.catalog import COMMANDS
@@ -33,6 +34,7 @@ from folkrnn_live.server.control import LogEntry
 from folkrnn_live.server.feedback import Feedback, Hub, NullOrigin, Origin, error_feedback
 from folkrnn_live.server.live import LiveVoice
 from folkrnn_live.server.midi_in_map import MIDI_GROUP
+from folkrnn_live.server.osc import OscEndpoint
 from folkrnn_live.server.outputs import VoiceOutputs
 from folkrnn_live.server.registry import ALL, Call, CommandError, Context, Registry
 from folkrnn_live.server.sdnotify import Notifier
@@ -62,13 +64,13 @@ class Server:
         self.notifier = notifier or Notifier()
         self.voices: dict[str, LiveVoice] = {}
         self.model = model  # a preloaded FolkRNN (tests, benchmarks); else loaded from the config
-        self.osc: Any = None
+        self.osc: OscEndpoint | None = None
         self.started = asyncio.Event()
         self._ctx: Context | None = None
         self._exit = asyncio.Event()
         self._reload = asyncio.Event()
         self._stack: AsyncExitStack | None = None
-        self._scheduler: Any = None
+        self._scheduler: Scheduler | None = None
         self._outputs: VoiceOutputs | None = None
         self._stepper: Any = None
         self._log_files: dict[str, Any] = {}
@@ -166,15 +168,11 @@ class Server:
         self._stepper = make_stepper(model, cfg["model.backend"])
         self._ctx = Context.for_model(mc.vocab, mc.num_layers, mc.hidden_size, [v.name for v in cfg.voices])
         plans = [(v, cfg.voice_calls(v, self._ctx)) for v in cfg.voices]  # every key checked first
-        from folkrnn_live.player.scheduler import Scheduler
-
         self._scheduler = await stack.enter_async_context(Scheduler())
         self._outputs = VoiceOutputs(cfg, stack)
         for v, calls in plans:
             await self._add_voice(v, calls)
         if cfg["osc.enabled"]:
-            from folkrnn_live.server.osc import OscEndpoint
-
             self.osc = await stack.enter_async_context(OscEndpoint(
                 self, self.hub, host=cfg["osc.host"], port=cfg["osc.port"], allow=cfg["osc.allow"],
                 rate_limit=cfg["osc.rate_limit"], burst=cfg["osc.burst"], max_delay=cfg["osc.max_delay"],
@@ -183,12 +181,9 @@ class Server:
             host, port = self.osc.address
             log.info("listening for OSC on %s:%d (commands: /folkrnn/<voice>/<command>)", host, port)
         await self._open_transports(stack)
-        _freeze_gc()
+        freeze_gc()  # the model and imports out of the collector's reach: collections stay short
         if cfg["server.realtime_priority"]:
-            from folkrnn_live.player import scheduler
-
-            fn = getattr(scheduler, "realtime_priority", None)
-            log.info("event loop scheduling: %s", fn(cfg["server.realtime_priority"]) if fn else "normal")
+            log.info("event loop scheduling: %s", realtime_priority(cfg["server.realtime_priority"]))
         for v in cfg.voices:
             if v.autostart:
                 self.voices[v.name].cmd_start()
@@ -215,7 +210,7 @@ class Server:
         return ckpt.model
 
     async def _add_voice(self, v: VoiceConfig, calls: list[Call]) -> None:
-        assert self._outputs is not None and self._stack is not None
+        assert self._outputs is not None and self._stack is not None and self._scheduler is not None
         outputs = await self._outputs.open_for(v.name)
         rec_dir = self.config["recording.dir"] or None
         lv = LiveVoice(
@@ -382,16 +377,6 @@ class Server:
                 loop.remove_signal_handler(sig)
                 if old is not None:  # None: set outside Python; nothing Python can put back
                     signal.signal(sig, old)
-
-
-def _freeze_gc() -> None:
-    """The model and imports out of the garbage collector's reach, so collections during the
-    performance stay short (the player's helper, when it has one)."""
-    from folkrnn_live.player import scheduler
-
-    fn = getattr(scheduler, "freeze_gc", None)
-    if fn is not None:
-        fn()
 
 
 def _changed(old: Config, v: VoiceConfig) -> dict[str, Any]:
