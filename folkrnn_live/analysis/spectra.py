@@ -21,7 +21,7 @@ WINDOWS: tuple[WindowName, ...] = ("hann", "rect")
 def check_window(name: str) -> WindowName:
     if name not in WINDOWS:
         raise ValueError(f"window must be 'hann' or 'rect'; got {name!r}")
-    return name  # type: ignore[return-value]
+    return name
 
 
 def window(name: str, n: int) -> np.ndarray:
@@ -99,6 +99,17 @@ def magnitude_spectra(
     mag = np.abs(np.fft.rfft(a * w[:, None], n=nfft, axis=0)).T  # [U, F]
     freqs = np.fft.rfftfreq(nfft)
     return Spectra(freqs, periods_of(freqs), mag, window_name, n, nfft, remove_mean)  # type: ignore[arg-type]
+
+
+#: The least DFT length for band-power shares: a 9-step band (8.7-9.3) of a 147-step tune holds a
+#: single bin of the plain DFT; zero padding to 1024 samples it every 1/1024 cycles per step.
+BAND_NFFT = 1024
+
+
+def band_nfft(n: int, pad_to: int | None = None) -> int:
+    """DFT length for band-power shares of an n-step sequence: ``pad_to`` when given, else the
+    larger of n and :data:`BAND_NFFT` (the same rule everywhere, so shares compare)."""
+    return max(n, BAND_NFFT) if pad_to is None else int(pad_to)
 
 
 def band_mask(periods: np.ndarray, band: tuple[float, float]) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,7 @@ class WindowProperties:
         return asdict(self)
 
 
+@lru_cache(maxsize=64)  # tables ask for the same window many times
 def _first_null(name: str, n: int) -> float:
     # Scan |W| on a fine grid to the first local minimum, then refine between its neighbours.
     grid = np.linspace(0.0, 4.0 / n, 4 * 256 + 1)
@@ -63,11 +65,13 @@ def _first_null(name: str, n: int) -> float:
     return float(res.x)
 
 
+@lru_cache(maxsize=256)
 def _crossing(name: str, n: int, level_db: float, null: float) -> float:
     target = 10.0 ** (level_db / 20.0)
     return float(brentq(lambda f: float(response(name, n, f)[0]) - target, 0.0, null, xtol=1e-13))
 
 
+@lru_cache(maxsize=64)
 def _sidelobes(name: str, n: int, null: float) -> tuple[float, float, float]:
     """(offset of the first sidelobe peak, its level, the highest sidelobe level), levels in dB."""
     grid = np.linspace(null, 0.5, max(4096, 64 * n))
