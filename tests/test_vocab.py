@@ -4,7 +4,16 @@ from fractions import Fraction
 
 import pytest
 
-from folkrnn_live.tokens import CLASS_NAMES, TOKEN_CLASSES, V2, UnknownTokenError, Vocabulary, classify
+from folkrnn_live.tokens import (
+    CLASS_NAMES,
+    MODE_SIGNATURES,
+    TOKEN_CLASSES,
+    V2,
+    UnknownTokenError,
+    Vocabulary,
+    classify,
+    tuplet_q,
+)
 
 
 def test_v2_order_matches_the_reference_landmarks():
@@ -100,3 +109,13 @@ def test_vocabulary_validation():
         Vocabulary(("<s>", "</s>", "A", "A"))
     shuffled = Vocabulary(tuple(reversed(V2.tokens)))
     assert shuffled.index["d'"] == 136 and shuffled.tokens[shuffled.end] == "</s>"
+
+
+def test_facts_the_abc_code_derives_from_the_table():
+    # From the reference: the seven meters, pitches C, (MIDI 48) to b' (95), and (p in the time of q.
+    assert sorted(V2.meters) == sorted([(2, 4), (3, 4), (4, 4), (6, 8), (9, 8), (12, 8), (3, 2)])
+    assert V2.midi_range == (48, 95)
+    assert sorted(V2.tokens_of("bar")) == sorted(["|", "|:", ":|", "|1", "|2"])
+    assert [tuplet_q(p, (2, 4)) for p in (2, 3, 4, 5, 6, 7, 8, 9)] == [3, 2, 3, 2, 2, 2, 3, 2]
+    assert [tuplet_q(p, (6, 8)) for p in (5, 7, 9)] == [3, 3, 3]
+    assert MODE_SIGNATURES["min"] == {"B": -1, "E": -1, "A": -1} and MODE_SIGNATURES["maj"] == {}

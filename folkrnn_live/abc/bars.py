@@ -32,12 +32,11 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Literal
 
-from folkrnn_live.tokens import V2, TokenInfo, classify
+from folkrnn_live.tokens import V2, TokenInfo, classify, tuplet_q
 
 BarReason = Literal[
     "full", "pickup", "completes pickup", "split bar", "split by ending", "too short", "too long", "no meter"
 ]
-_COMPOUND = {(6, 8), (9, 8), (12, 8)}
 _BOUNDARY = {":|", "|:", "|1", "|2"}
 _ONE = Fraction(1)
 
@@ -53,15 +52,6 @@ def _info(token: str) -> TokenInfo | None:
 def bar_units(meter: tuple[int, int]) -> Fraction:
     """Length of one bar in units of 1/8 (M:4/4 → 8, 6/8 → 6, 3/2 → 12)."""
     return Fraction(8 * meter[0], meter[1])
-
-
-def tuplet_q(p: int, meter: tuple[int, int] | None) -> int:
-    """The q of ``(p``: p notes in the time of q."""
-    if p in (2, 4, 8):
-        return 3
-    if p in (3, 6):
-        return 2
-    return 3 if meter in _COMPOUND else 2
 
 
 @dataclass(frozen=True)

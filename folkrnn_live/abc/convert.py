@@ -47,8 +47,7 @@ from folkrnn_live.abc.notate import (
     shifts,
 )
 from folkrnn_live.abc.parse import (
-    LETTERS,
-    NATURAL,
+    ACC_ALTER,
     AbcTune,
     DropReason,
     Key,
@@ -60,11 +59,10 @@ from folkrnn_live.abc.parse import (
     parse_unit,
     split_tunes,
 )
-from folkrnn_live.tokens import V2
+from folkrnn_live.tokens import LETTER_SEMITONE, LETTERS, MODE_SIGNATURES, V2, Mode, tuplet_q
 
-V2_METERS: tuple[Meter, ...] = ((2, 4), (3, 4), (4, 4), (6, 8), (9, 8), (12, 8), (3, 2))
-_METER_MAP: dict[Meter, Meter] = {m: m for m in V2_METERS} | {(2, 2): (4, 4)}
-_ACC_ALTER = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
+_METER_MAP: dict[Meter, Meter] = {m: m for m in V2.meters} | {(2, 2): (4, 4)}
+_V2_MODES: dict[str, Mode] = {m: m for m in MODE_SIGNATURES}  # convert_tune refuses the others first
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,7 @@ def map_meter(meter: Meter | None) -> Meter:
         raise TuneError("meter not in v2", "free meter (M:none or no M:)")
     mapped = _METER_MAP.get(meter)
     if mapped is None:
-        allowed = ", ".join(f"{a}/{b}" for a, b in V2_METERS)
+        allowed = ", ".join(f"{a}/{b}" for a, b in V2.meters)
         raise TuneError(
             "meter not in v2",
             f"meter {meter[0]}/{meter[1]} is not a v2 meter; allowed: {allowed}, C, C|, 2/2",
@@ -165,7 +163,7 @@ class _Reader:
                     raise TuneError("broken rhythm >>", f"{el.direction * el.count} has no v2 token")
                 ev.append(Event("broken", text=el.direction))
             elif isinstance(el, Tuplet):
-                q_default = barmod.tuplet_q(el.p, self.meter)
+                q_default = tuplet_q(el.p, self.meter)
                 if (el.q is not None and el.q != q_default) or (el.r is not None and el.r != el.p):
                     raise TuneError("tuplet not in v2", f"tuplet ({el.p}:{el.q}:{el.r}) has no v2 form")
                 if f"({el.p}" not in V2.index:
@@ -228,7 +226,7 @@ def _imply_bars(events: list[Event], meter: Meter) -> list[Event]:
                 pending = (1, 2) if e.text == ">" else (3, 2)
         elif kind == "tuplet":
             p = int(e.text[1:])
-            tuplet, tuplet_left = (barmod.tuplet_q(p, meter), p), p
+            tuplet, tuplet_left = (tuplet_q(p, meter), p), p
         elif kind == "bar":
             running, last_len = 0, None
         elif kind == "eol":
@@ -270,7 +268,7 @@ def _resolve_pitches(events: list[Event], key: Key) -> None:
         for note in e.notes:
             where = (note.letter, note.octave)
             if note.acc is not None:
-                alter = _ACC_ALTER[note.acc]
+                alter = ACC_ALTER[note.acc]
                 bar_acc[where] = alter
             elif where in bar_acc:
                 alter = bar_acc[where]
@@ -279,12 +277,15 @@ def _resolve_pitches(events: list[Event], key: Key) -> None:
             else:
                 alter = sig[note.letter]
             pitches.append(
-                (LETTERS.index(note.letter) + 7 * note.octave, 60 + 12 * note.octave + NATURAL[note.letter] + alter)
+                (
+                    LETTERS.index(note.letter) + 7 * note.octave,
+                    60 + 12 * note.octave + LETTER_SEMITONE[note.letter] + alter,
+                )
             )
         e.pitches = pitches
         note = e.notes[0]
         tie_from = (
-            (note.letter, note.octave, pitches[0][1] - (60 + 12 * note.octave + NATURAL[note.letter]))
+            (note.letter, note.octave, pitches[0][1] - (60 + 12 * note.octave + LETTER_SEMITONE[note.letter]))
             if e.tie
             else None
         )
@@ -356,8 +357,9 @@ def _convert_body(tune: AbcTune, meter: Meter, unit: Fraction, key: Key, options
         if e.kind in ("note", "rest", "chord") and not _duration_ok(e.length):
             raise TuneError("duration not in vocabulary", f"a length of {e.length} eighths has no v2 token")
     # On ties the signature with fewer flats wins (a tune without sixths is dorian rather than minor).
-    modes: list[str] = ["maj", "mix", "dor", "min"] if options.infer_mode and not key.mode_given else [key.mode]
-    best: tuple[list[str], str] | None = None
+    infer = options.infer_mode and not key.mode_given
+    modes: list[Mode] = ["maj", "mix", "dor", "min"] if infer else [_V2_MODES[key.mode]]
+    best: tuple[list[str], Mode] | None = None
     failures: list[Unspellable] = []
     for shift in shifts(key):
         mode = best_mode(events, shift, modes)
@@ -368,9 +370,8 @@ def _convert_body(tune: AbcTune, meter: Meter, unit: Fraction, key: Key, options
             failures.append(exc)
     if best is None:
         if all(not LOW <= f.midi <= HIGH for f in failures):
-            raise TuneError(
-                "pitch out of range", f"{failures[0].text} falls outside C, .. b' (MIDI 48..95) however transposed"
-            )
+            where = f"C, .. b' (MIDI {LOW}..{HIGH})"
+            raise TuneError("pitch out of range", f"{failures[0].text} falls outside {where} however transposed")
         f = next(f for f in failures if LOW <= f.midi <= HIGH)
         raise TuneError("pitch not in vocabulary", f"{f.text} has no v2 token (nor has any enharmonic spelling)")
     body, mode = best

@@ -14,18 +14,12 @@ from functools import lru_cache
 
 from folkrnn_live.abc.bars import TICKS
 from folkrnn_live.abc.lex import Note
-from folkrnn_live.abc.parse import LETTERS, NATURAL, Key
-from folkrnn_live.tokens import V2
+from folkrnn_live.abc.parse import Key
+from folkrnn_live.tokens import LETTER_SEMITONE, LETTERS, MODE_SIGNATURES, V2, Mode
 
-MODE_SIG: dict[str, dict[str, int]] = {
-    "maj": {},
-    "min": {"B": -1, "E": -1, "A": -1},
-    "dor": {"B": -1, "E": -1},
-    "mix": {"B": -1},
-}
 _ACC_TEXT = {1: "^", -1: "_", 0: "="}
-LOW, HIGH = 48, 95  # MIDI of C, and b'
-BAR_TOKENS = frozenset(("|", "|:", ":|", "|1", "|2"))
+LOW, HIGH = V2.midi_range  # MIDI of C, and b'
+BAR_TOKENS = frozenset(V2.tokens_of("bar"))
 
 
 @dataclass(slots=True)
@@ -77,7 +71,7 @@ def _spellings(step: int, midi: int) -> tuple[tuple[int, int, int, str], ...]:
     cands: list[tuple[int, int, int, str]] = []
     for s in (step, step + 1, step - 1):
         li, octave = s % 7, s // 7
-        alter = midi - (60 + 12 * octave + NATURAL[LETTERS[li]])
+        alter = midi - (60 + 12 * octave + LETTER_SEMITONE[LETTERS[li]])
         if -1 <= alter <= 1:
             cands.append((li, octave, alter, _letter_text(li, octave)))
     if cands and cands[0][:2] == (step % 7, step // 7):
@@ -103,7 +97,7 @@ def _spell(
     raise Unspellable(midi, first or f"midi {midi}")
 
 
-def best_mode(events: list[Event], shift: tuple[int, int], modes: list[str]) -> str:
+def best_mode(events: list[Event], shift: tuple[int, int], modes: list[Mode]) -> Mode:
     """The mode whose C signature agrees with the most notes (diatonic spelling), first on ties."""
     if len(modes) == 1:
         return modes[0]
@@ -113,17 +107,17 @@ def best_mode(events: list[Event], shift: tuple[int, int], modes: list[str]) -> 
         for step, midi in e.pitches:
             s = step - dsteps
             letter = LETTERS[s % 7]
-            alter = midi - dsemis - (60 + 12 * (s // 7) + NATURAL[letter])
+            alter = midi - dsemis - (60 + 12 * (s // 7) + LETTER_SEMITONE[letter])
             for mode in modes:
-                if MODE_SIG[mode].get(letter, 0) != alter:
+                if MODE_SIGNATURES[mode].get(letter, 0) != alter:
                     counts[mode] += 1
     return min(modes, key=lambda m: (counts[m], modes.index(m)))
 
 
-def emit(events: list[Event], shift: tuple[int, int], mode: str) -> list[str]:
+def emit(events: list[Event], shift: tuple[int, int], mode: Mode) -> list[str]:
     """The body tokens for one transposition and mode."""
     dsteps, dsemis = shift
-    sig = MODE_SIG[mode]
+    sig = MODE_SIGNATURES[mode]
     state: dict[tuple[int, int], int] = {}
     out: list[str] = []
 
@@ -183,6 +177,6 @@ def _append_bar(out: list[str], bar: str) -> None:
 def shifts(key: Key) -> list[tuple[int, int]]:
     """Transpositions (diatonic steps, semitones) taking the tonic to C, smaller shift first."""
     steps = LETTERS.index(key.letter)
-    semis = NATURAL[key.letter] + key.alter
+    semis = LETTER_SEMITONE[key.letter] + key.alter
     cands = [(steps, semis), (steps - 7, semis - 12), (steps + 7, semis + 12)]
     return sorted(cands, key=lambda c: (abs(c[1]), c[1]))

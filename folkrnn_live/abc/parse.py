@@ -16,6 +16,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal, get_args
 
+from folkrnn_live.tokens import LETTER_SEMITONE, LETTERS
+
 Mode = Literal["maj", "min", "dor", "mix", "lyd", "phr", "loc"]
 #: Why a tune is not in the corpus (the rows of the corpus report, in this order).
 DropReason = Literal[
@@ -180,8 +182,6 @@ def default_unit(meter: Meter | None) -> Fraction:
     return Fraction(1, 8)
 
 
-LETTERS = "CDEFGAB"
-NATURAL = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 # Position of each major key on the circle of fifths (sharps positive), and each mode's offset.
 _MAJOR_FIFTHS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F": -1}
 _MODE_FIFTHS: dict[Mode, int] = {"lyd": 1, "maj": 0, "mix": -1, "dor": -2, "min": -3, "phr": -4, "loc": -5}
@@ -198,7 +198,8 @@ _MODE_WORDS: dict[str, Mode] = {
     "loc": "loc",
 }
 _SHARP_ORDER = "FCGDAEB"
-_ACC_ALTER = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
+#: Semitones of each ABC accidental (ABC has double ones; v2 tokens do not).
+ACC_ALTER = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
 # German key names found in the Essen collection.
 _GERMAN_TONICS = {"H": "B", "Es": "Eb", "As": "Ab", "Des": "Db", "Fis": "F#", "Cis": "C#", "Gis": "G#"}
 
@@ -215,7 +216,7 @@ class Key:
 
     @property
     def tonic_pc(self) -> int:
-        return (NATURAL[self.letter] + self.alter) % 12
+        return (LETTER_SEMITONE[self.letter] + self.alter) % 12
 
 
 def signature_for(letter: str, alter: int, mode: Mode) -> dict[str, int]:
@@ -254,7 +255,7 @@ def parse_key(value: str) -> Key:
         low = word.lower()
         am = re.fullmatch(r"(\^\^|\^|__|_|=)([A-Ga-g])", word)
         if am:
-            explicit.append((am.group(2).upper(), _ACC_ALTER[am.group(1)]))
+            explicit.append((am.group(2).upper(), ACC_ALTER[am.group(1)]))
         elif low == "exp":
             exp_only = True
         elif "=" in word:

@@ -3,9 +3,13 @@
 from folkrnn_live.tokens.vocab import (
     CLASS_NAMES,
     END,
+    LETTER_SEMITONE,
+    LETTERS,
+    MODE_SIGNATURES,
     START,
     TOKEN_CLASSES,
     V2,
+    Mode,
     TokenClass,
     TokenInfo,
     UnknownToken,
@@ -13,14 +17,19 @@ from folkrnn_live.tokens.vocab import (
     Vocabulary,
     classify,
     parse_pitch_class,
+    tuplet_q,
 )
 
 __all__ = [
     "CLASS_NAMES",
     "END",
+    "LETTERS",
+    "LETTER_SEMITONE",
+    "MODE_SIGNATURES",
     "START",
     "TOKEN_CLASSES",
     "V2",
+    "Mode",
     "TokenClass",
     "TokenInfo",
     "UnknownToken",
@@ -28,4 +37,5 @@ __all__ = [
     "Vocabulary",
     "classify",
     "parse_pitch_class",
+    "tuplet_q",
 ]

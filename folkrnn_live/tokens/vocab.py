@@ -24,14 +24,34 @@ TokenClass = Literal[
     "pitch", "duration", "broken", "tuplet", "bar", "chord", "rest", "meter", "mode", "start", "end"
 ]
 BarKind = Literal["bar", "repeat_start", "repeat_end", "ending1", "ending2"]
+Mode = Literal["maj", "min", "dor", "mix"]
 
 START = "<s>"
 END = "</s>"
 
-# Semitones above C of each letter, and the MIDI number of ABC's "C" (middle C).
-_LETTER_SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_ACCIDENTAL_SHIFT = {"^": 1, "_": -1, "=": 0, "": 0}
+#: The letters in scale order, the semitones above C of each, and the MIDI number of ABC's "C".
+LETTERS = "CDEFGAB"
+LETTER_SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 MIDDLE_C = 60
+_ACCIDENTAL_SHIFT = {"^": 1, "_": -1, "=": 0, "": 0}
+#: The key signature each mode token stands for (every v2 tune has tonic C): letter -> semitones.
+MODE_SIGNATURES: dict[Mode, dict[str, int]] = {
+    "maj": {},
+    "min": {"B": -1, "E": -1, "A": -1},
+    "dor": {"B": -1, "E": -1},
+    "mix": {"B": -1},
+}
+COMPOUND_METERS = frozenset({(6, 8), (9, 8), (12, 8)})
+
+
+def tuplet_q(p: int, meter: tuple[int, int] | None) -> int:
+    """The q of a tuplet token ``(p``: p notes in the time of q (ABC 2.1: 3 for p = 2, 4, 8; 2 for
+    p = 3, 6; for 5, 7, 9, 3 in compound meters and 2 otherwise)."""
+    if p in (2, 4, 8):
+        return 3
+    if p in (3, 6):
+        return 2
+    return 3 if meter in COMPOUND_METERS else 2
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # Flat spellings accepted as pitch-class names too.
 _PC_ALIASES = {"Db": 1, "D#": 3, "Gb": 6, "G#": 8, "A#": 10, "Cb": 11, "B#": 0, "E#": 5, "Fb": 4}
@@ -57,7 +77,7 @@ class TokenInfo:
     bar: BarKind | None = None
     chord: Literal["open", "close"] | None = None
     meter: tuple[int, int] | None = None
-    mode: Literal["maj", "min", "dor", "mix"] | None = None
+    mode: Mode | None = None
 
     @property
     def pitch_class(self) -> int | None:
@@ -67,7 +87,7 @@ class TokenInfo:
 def _pitch(m: re.Match[str]) -> dict[str, object]:
     acc, letter, marks = m.group(1), m.group(2), m.group(3)
     octave = (1 if letter.islower() else 0) + marks.count("'") - marks.count(",")
-    midi = MIDDLE_C + 12 * octave + _LETTER_SEMITONE[letter.upper()] + _ACCIDENTAL_SHIFT[acc]
+    midi = MIDDLE_C + 12 * octave + LETTER_SEMITONE[letter.upper()] + _ACCIDENTAL_SHIFT[acc]
     return {"letter": letter, "accidental": acc, "octave": octave, "midi": midi}
 
 
@@ -88,7 +108,7 @@ def _broken(m: re.Match[str]) -> dict[str, object]:
 _BAR_KINDS: dict[str, BarKind] = {
     "|": "bar", "|:": "repeat_start", ":|": "repeat_end", "|1": "ending1", "|2": "ending2"
 }
-_MODES = {"Cmaj": "maj", "Cmin": "min", "Cdor": "dor", "Cmix": "mix"}
+_MODES: dict[str, Mode] = {"Cmaj": "maj", "Cmin": "min", "Cdor": "dor", "Cmix": "mix"}
 
 
 @dataclass(frozen=True)
@@ -202,6 +222,22 @@ class Vocabulary:
 
     def decode(self, indices: Iterable[int]) -> list[str]:
         return [self.tokens[int(i)] for i in indices]
+
+    def tokens_of(self, cls: TokenClass) -> tuple[str, ...]:
+        """The tokens of one class, in index order."""
+        return tuple(inf.text for inf in self.info if inf.cls == cls)
+
+    @cached_property
+    def meters(self) -> tuple[tuple[int, int], ...]:
+        """The meters of the meter tokens, shortest bar first (2/4, 3/4, 6/8, 4/4, ...)."""
+        found = {inf.meter for inf in self.info if inf.meter is not None}
+        return tuple(sorted(found, key=lambda m: (Fraction(*m), m[1])))
+
+    @cached_property
+    def midi_range(self) -> tuple[int, int]:
+        """Lowest and highest MIDI number a pitch token spells (v2: ``C,`` 48 .. ``b'`` 95)."""
+        midis = [inf.midi for inf in self.info if inf.midi is not None]
+        return min(midis), max(midis)
 
     def mask(self, cls: TokenClass) -> np.ndarray:
         """Boolean mask over the vocabulary of one token class."""
