@@ -72,6 +72,22 @@ async def test_one_file_per_tune(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_long_session_file_is_cut_at_tune_ends(tmp_path: Path) -> None:
+    # A session file lives in memory until written: after max_events it is written at the next
+    # tune end and the session goes on in a new file.
+    out = MidiFileOutput(tmp_path / "session.mid", max_events=5)
+    async with out:
+        player = Player(ListSource("M:4/4 K:Cmaj c d e </s> M:4/4 K:Cmaj f </s> M:6/8 K:Cmin e f g"), [out],
+                        VoiceSettings(tempo=600, tune_gap=0.0), max_late=10.0)
+        async with player:
+            player.start()
+            await asyncio.wait_for(player.finished(), 20)
+    assert [p.name for p in out.written] == ["session.mid", "session-002.mid"]
+    counts = [sum(m.type == "note_on" for m in mido.MidiFile(p)) for p in out.written]
+    assert counts == [3, 4]  # 6 messages by the first tune end; the rest never reached 5 before one
+
+
+@pytest.mark.asyncio
 async def test_osc_note_stream() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))

@@ -20,6 +20,7 @@ from folkrnn_live.player.perform import _check_int
 
 ALL_NOTES_OFF = 123
 FILE_TEMPO = 500_000  # microseconds per beat in written files (120 BPM): ticks come from absolute times
+SESSION_FILE_EVENTS = 100_000  # messages after which a session file is cut at the next tune end
 
 
 def note_off(channel: int, note: int) -> mido.Message:
@@ -205,15 +206,21 @@ class PortOutput(MidiOutput):
 class MidiFileOutput(MidiOutput):
     """Writes a standard MIDI file (type 0) per session, or one per tune (``name-001.mid``, ...).
 
-    Ticks come from the scheduled (absolute) times, so a file does not carry the live jitter."""
+    Ticks come from the scheduled (absolute) times, so a file does not carry the live jitter.  A
+    file is held in memory until it is written, so a session file is cut at the first tune end
+    after ``max_events`` messages (``name.mid``, ``name-002.mid``, ...): a server playing for days
+    must not grow without end."""
 
     kind = "file"
 
-    def __init__(self, path: str | Path, *, per_tune: bool = False, ticks_per_beat: int = 480) -> None:
+    def __init__(self, path: str | Path, *, per_tune: bool = False, ticks_per_beat: int = 480,
+                 max_events: int = SESSION_FILE_EVENTS) -> None:
         super().__init__(str(path))
         _check_int("ticks_per_beat", ticks_per_beat, 24, 32767)
+        _check_int("max_events", max_events, 1, 10_000_000)
         self.path = Path(path)
         self.per_tune = per_tune
+        self.max_events = max_events
         self.ticks_per_beat = ticks_per_beat
         self.written: list[Path] = []
         self._events: list[tuple[float, int, mido.Message]] = []
@@ -223,7 +230,7 @@ class MidiFileOutput(MidiOutput):
             self._events.append((when, len(self._events), msg))
 
     def tune_boundary(self, when: float) -> None:
-        if self.per_tune and self.is_open:
+        if self.is_open and (self.per_tune or len(self._events) >= self.max_events):
             self.silence(when, channels=set())  # note-offs only: the file ends cleanly
             self._write()
 
@@ -231,7 +238,7 @@ class MidiFileOutput(MidiOutput):
         self._write()
 
     def next_path(self) -> Path:
-        if not self.per_tune:
+        if not self.per_tune and not self.written:
             return self.path
         suffix = self.path.suffix or ".mid"
         return self.path.with_name(f"{self.path.stem}-{len(self.written) + 1:03d}{suffix}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from folkrnn_live.player.outputs import SESSION_FILE_EVENTS
 from folkrnn_live.sampler.controls import SEED_RANGE
 from folkrnn_live.server import midi_in_settings, mqtt_settings
 from folkrnn_live.server.catalog import COMMANDS
@@ -47,7 +48,8 @@ SCHEMA: tuple[Key, ...] = (
     Key("midi", "port", "str", "", "output port name (empty: the first port; a virtual port: folkrnn-live)"),
     Key("midi", "virtual", "bool", False, "create a virtual output port instead of opening one"),
     Key("midi", "dir", "str", "midi", "directory of MIDI files (output = file, or auto without a port)"),
-    Key("midi", "per_tune", "bool", True, "one MIDI file per tune (else one per voice and session)"),
+    Key("midi", "per_tune", "bool", True, "one MIDI file per tune (else one per voice and session, cut at a "
+        f"tune end every {SESSION_FILE_EVENTS:,} messages)"),
     Key("midi", "osc_notes", "str", "", "also send /note pitch velocity duration_ms channel to host:port"),
     Key("recording", "dir", "str", "recordings", "where record_start writes; empty: recording off"),
     Key("server", "voices", "int", 1, "number of voices when there is no [[voice]] table (named 1, 2, ...)",
