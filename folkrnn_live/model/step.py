@@ -138,6 +138,26 @@ def _cell_torch(gates: np.ndarray, c_prev: np.ndarray, H: int) -> tuple[np.ndarr
     return i.numpy(), f.numpy(), o.numpy(), g_pre.numpy(), g.numpy(), c.numpy(), h.numpy()
 
 
+def _carry_and_send(
+    k: int, L: int, h: Any, snip_out: list[Any | None] | None, snip_rec: list[Any | None] | None, steer: Any | None
+) -> tuple[Any, Any]:
+    """Layer k's new h as carried to its next step (``snip_rec`` applied) and as sent onward to
+    layer k+1 or the softmax (``snip_out``, and ``steer`` on the last layer).  numpy or torch."""
+    rec = snip_rec[k] if snip_rec is not None else None
+    out = snip_out[k] if snip_out is not None else None
+    h_carry = h if rec is None else h * rec
+    h_send = h if out is None else h * out
+    if k == L - 1 and steer is not None:
+        h_send = h_send + steer
+    return h_carry, h_send
+
+
+def _record(acts: dict[str, list[Any]], values: tuple[Any, ...]) -> None:
+    """Append one layer's activations, in GATE_NAMES order (h as sent onward)."""
+    for name, value in zip(GATE_NAMES, values, strict=True):
+        acts[name].append(value)
+
+
 class NumpyStepper:
     """CPU step path on numpy views of the model's tensors (float32, OpenBLAS)."""
 
@@ -205,17 +225,11 @@ class NumpyStepper:
                 gates_np += self.b[k]
             gates_np += state.h[k] @ self.w_hh[k].T
             i, f, o, g_pre, g, c, h = cell(gates_np, state.c[k], H)
-            rec = snip_rec[k] if snip_rec is not None else None
-            out = snip_out[k] if snip_out is not None else None
-            h_carry = h if rec is None else h * rec
-            h_send = h if out is None else h * out
-            if k == L - 1 and steer is not None:
-                h_send = h_send + steer
+            h_carry, h_send = _carry_and_send(k, L, h, snip_out, snip_rec, steer)
             new_h.append(h_carry)
             new_c.append(c)
             if acts is not None:
-                for name, val in (("i", i), ("f", f), ("o", o), ("g_pre", g_pre), ("g", g), ("c", c), ("h", h_send)):
-                    acts[name].append(val)
+                _record(acts, (i, f, o, g_pre, g, c, h_send))
             inp = h_send
         logits = inp @ self.w_out.T
         logits += self.b_out
@@ -283,17 +297,11 @@ class TorchStepper:
             g = torch.tanh(g_pre)
             c = torch.addcmul(f * state.c[k], i, g)
             h = o * torch.tanh(c)
-            rec = snip_rec[k] if snip_rec is not None else None
-            out = snip_out[k] if snip_out is not None else None
-            h_carry = h if rec is None else h * rec
-            h_send = h if out is None else h * out
-            if k == L - 1 and steer is not None:
-                h_send = h_send + steer
+            h_carry, h_send = _carry_and_send(k, L, h, snip_out, snip_rec, steer)
             new_h.append(h_carry)
             new_c.append(c)
             if acts is not None:
-                for name, val in (("i", i), ("f", f), ("o", o), ("g_pre", g_pre), ("g", g), ("c", c), ("h", h_send)):
-                    acts[name].append(val)
+                _record(acts, (i, f, o, g_pre, g, c, h_send))
             inp = h_send
         logits = torch.addmm(self.b_out, inp, self.w_out.t())
         new_state = StepState(new_h, new_c)
