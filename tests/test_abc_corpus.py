@@ -90,6 +90,12 @@ def test_bad_source_names_it_and_what_is_allowed(
     assert not out_file.exists()
 
 
+def test_output_in_a_missing_folder_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["corpus", "build", str(DATA / "tunes.abc"), "--out", str(tmp_path / "no" / "c.txt")]) == 2
+    err = capsys.readouterr().err
+    assert f"folder {tmp_path / 'no'} does not exist" in err and "Traceback" not in err
+
+
 def test_non_abc_files_are_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = tmp_path / "readme.abc"
     text.write_text("just some words\nno tunes here\n")

@@ -228,3 +228,30 @@ def test_bad_input_is_one_line_and_exit_2(model_dir, tmp_path, capsys, args, mes
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())
+
+
+def test_interventions_compose_on_one_step(model):
+    # temperature, suppress, snip, steer and force at once; then a bias target on top of them all
+    v = Voice(model, seed=3, capture=True)
+    c = v.controls
+    c.set_temperature(0.5)
+    c.add_suppress(v.vocab.select("@duration"), None)
+    c.set_snip(1, [0, 1, 2], "all")
+    c.set_steer(1, -3.0)
+    c.set_force(0.7, [(v.vocab.select("@pitch"), 0.3)], steps=None)
+    bars = v.vocab.select("@bar")
+    v.bias_to_probability(bars, 0.4)
+    r = v.step()
+    assert r.probs[bars].sum() == pytest.approx(0.4, abs=1e-6)
+    assert r.probs[v.vocab.select("@duration")].sum() == 0.0
+    assert (r.activations.h[1][0, [0, 1, 2]] == 0).all()
+    assert r.activations.input_vectors(137)[0].max() == pytest.approx(0.7)
+    # the same settings applied in another order give the same step
+    w = Voice(model, seed=3, capture=True)
+    w.controls.set_force(0.7, [(w.vocab.select("@pitch"), 0.3)], steps=None)
+    w.controls.set_steer(1, -3.0)
+    w.controls.set_snip(1, [0, 1, 2], "all")
+    w.controls.add_suppress(w.vocab.select("@duration"), None)
+    w.controls.set_temperature(0.5)
+    w.bias_to_probability(bars, 0.4)
+    np.testing.assert_allclose(w.step().probs, r.probs, atol=1e-12)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from folkrnn_live.abc.corpus import ALL_MUSIC21, COLLECTIONS, build_corpus, format_report, write_corpus
 
@@ -27,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    folder = Path(args.out).parent
+    if not folder.is_dir():  # found out before the build, not after it
+        raise ValueError(f"--out {args.out}: folder {folder} does not exist")
     result = build_corpus(args.sources)
     write_corpus(result.tunes, args.out)
     print(format_report(result))
