@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from folkrnn_live.tokens.vocab import BarKind
+from folkrnn_live.tokens.vocab import COMPOUND_METERS, BarKind, Mode
 
-Mode = Literal["maj", "min", "dor", "mix"]
 PlayMode = Literal["linear", "unfolded"]
 PlayerState = Literal["idle", "playing", "paused", "stopped", "finished", "failed"]
 TuneEndReason = Literal["end", "exhausted"]
@@ -48,7 +47,7 @@ class Meter:
     @property
     def compound(self) -> bool:
         # 6/8, 9/8, 12/8: the beat is a dotted quarter (three units).
-        return self.den == 8 and self.num % 3 == 0 and self.num > 3
+        return (self.num, self.den) in COMPOUND_METERS
 
     @property
     def beat_units(self) -> int:

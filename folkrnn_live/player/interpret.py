@@ -12,16 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from folkrnn_live.player.events import DEFAULT_METER, Bar, Event, Key, Meter, Mode, Note, Problem, TuneEnd
-from folkrnn_live.tokens.vocab import TokenInfo, classify
+from folkrnn_live.player.events import DEFAULT_METER, Bar, Event, Key, Meter, Note, Problem, TuneEnd
+from folkrnn_live.tokens.vocab import MODE_SIGNATURES, Mode, TokenInfo, classify, tuplet_q
 
-# Flats of each mode's key signature (all tunes are in C): letter -> semitone shift.
-KEY_SIGNATURES: dict[Mode, dict[str, int]] = {
-    "maj": {},
-    "min": {"B": -1, "E": -1, "A": -1},
-    "dor": {"B": -1, "E": -1},
-    "mix": {"B": -1},
-}
 _SHIFT = {"^": 1, "_": -1, "=": 0}
 _BROKEN = {">": (Fraction(3, 2), Fraction(1, 2)), "<": (Fraction(1, 2), Fraction(3, 2))}
 MAX_PROBLEMS = 10_000  # kept in memory; the count goes on
@@ -29,13 +22,7 @@ MAX_PROBLEMS = 10_000  # kept in memory; the count goes on
 
 def tuplet_ratio(p: int, meter: Meter) -> Fraction:
     """q/p for ``(p``: p notes in the time of q (ABC 2.1 section 4.13)."""
-    if p in (2, 4, 8):
-        q = 3
-    elif p in (3, 6):
-        q = 2
-    else:  # 5, 7, 9
-        q = 3 if meter.compound else 2
-    return Fraction(q, p)
+    return Fraction(tuplet_q(p, (meter.num, meter.den)), p)
 
 
 @dataclass
@@ -267,7 +254,7 @@ class Interpreter:
         if info.accidental:
             # An explicit accidental (`=` included) holds for this letter and octave to the bar line.
             self._bar_acc[key] = _SHIFT[info.accidental]
-        shift = self._bar_acc.get(key, KEY_SIGNATURES[self.mode].get(key[0], 0))
+        shift = self._bar_acc.get(key, MODE_SIGNATURES[self.mode].get(key[0], 0))
         return natural + shift
 
     def _begin(self, pitches: tuple[int, ...], step: int) -> None:
