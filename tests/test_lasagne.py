@@ -202,3 +202,30 @@ def test_damaged_files_always_get_a_clear_error(tmp_path):
         except CheckpointError:
             outcomes.add("refused")
     assert "refused" in outcomes
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing.pkl", "missing.pkl: no such file"),
+        (lambda d: _write(d / "notes.pkl", b"X:1\nT:not a pickle\n"), "not a readable pickle"),
+        (lambda d: _write(d / "list.pkl", pickle.dumps([1, 2], protocol=2)), "must hold a dict; got list"),
+    ],
+    ids=["missing", "text", "not a dict"],
+)
+def test_import_lasagne_bad_files_exit_2(tmp_path, capsys, make, message):
+    assert main(["import-lasagne", str(make(tmp_path)), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_import_lasagne_into_a_file_exits_2(tmp_path, capsys):
+    write_pickle(tmp_path / "v2.pkl", H=4, L=1)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    assert main(["import-lasagne", str(tmp_path / "v2.pkl"), str(tmp_path / "taken")]) == 2
+    assert "File exists" in capsys.readouterr().err
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
