@@ -102,6 +102,14 @@ def test_bad_input_is_one_line_and_exit_2(
     assert message in err and "Traceback" not in err
 
 
+def test_a_corpus_too_small_to_split_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one = tmp_path / "one.txt"
+    one.write_text("M:4/4 K:Cmaj C D E F |\n\n", encoding="utf-8")
+    assert train(one, tmp_path / "run") == 2
+    assert "the corpus has 1 tune: too few to keep 1 for validation" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_corpus_with_unknown_tokens_names_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("M:4/4 K:Cmaj C D E F |\n\nM:4/4 K:Cmaj C D H F |\n\n", encoding="utf-8")

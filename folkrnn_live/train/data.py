@@ -52,9 +52,15 @@ def split(corpus: Corpus, fraction: float, seed: int) -> tuple[Corpus, Corpus]:
     """A seeded split into (train, validation); the validation set has ``fraction`` of the tunes."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation fraction must be in range (0, 1); got {fraction}")
+    n = len(corpus.tunes)
+    n_valid = max(1, round(n * fraction))
+    if n_valid >= n:
+        raise ValueError(
+            f"the corpus has {n} tune{'s' if n != 1 else ''}: too few to keep {n_valid} for validation and train "
+            "on the rest (use more tunes or a smaller --valid-fraction)"
+        )
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(corpus.tunes))
-    n_valid = max(1, round(len(order) * fraction))
+    order = rng.permutation(n)
     valid = [corpus.tunes[i] for i in sorted(order[:n_valid])]
     train = [corpus.tunes[i] for i in sorted(order[n_valid:])]
     return Corpus(train), Corpus(valid)
