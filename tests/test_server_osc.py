@@ -238,6 +238,23 @@ async def test_session_commands_transport_and_recording(
         await c.until(lambda: all(v.player.state == "stopped" for v in srv.voices.values()))
 
 
+
+@pytest.mark.asyncio
+async def test_a_recording_that_cannot_be_written_is_an_error_not_a_crash(
+    tiny_model_dir: Path, free_udp_port: int, tmp_path: Path
+) -> None:
+    (tmp_path / "not-a-dir").write_text("x", encoding="utf-8")
+    settings = {"recording.dir": str(tmp_path / "not-a-dir" / "rec")}
+    async with running(tiny_model_dir, free_udp_port, tmp_path, **settings) as (srv, c):
+        c.send("/folkrnn/subscribe", 0, "notes")
+        c.send("/folkrnn/1/record_start", "take")
+        (err,) = await c.until(lambda: c.of("/error"))
+        assert err.params[0] == "/folkrnn/1/record_start"
+        assert "cannot record to" in str(err.params[2]) and "recording.dir" in str(err.params[2])
+        assert srv.voices["1"].recorder is None
+        n = len(c.of("/folkrnn/1/note"))
+        await c.until(lambda: len(c.of("/folkrnn/1/note")) > n + 2)  # the music goes on
+
 @pytest.mark.asyncio
 async def test_bundles_rate_limit_and_allowlist(tiny_model_dir: Path, free_udp_port: int, tmp_path: Path) -> None:
     limits = {"osc.rate_limit": 5.0, "osc.burst": 10, "osc.max_delay": 5.0}

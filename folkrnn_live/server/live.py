@@ -164,7 +164,10 @@ class LiveVoice:
             path = self.recordings_dir / f"{stamp}-{self.name}-{label}-{n}"
         meta = {"voice": self.name, "seed": self.voice.seed, "tune": self.voice.tunes_started,
                 "step": self.voice.total_steps, "source": "folkrnn-live serve"}
-        rec = Recorder(path, self.model, meta=meta)
+        try:
+            rec = Recorder(path, self.model, meta=meta)
+        except OSError as exc:
+            raise ValueError(f"cannot record to {path} (recording.dir in the config): {exc.strerror or exc}") from exc
         # The recording is an outside resource with its own async context manager; its __aenter__
         # only returns itself, so pushing its __aexit__ is entering it.  The stack lives as long as
         # the recording: record_stop or shutdown closes it (the writer is joined off the loop).
