@@ -5,11 +5,13 @@ The real v2 weights are not available here, so the tests write pickles in the sa
 independent numpy implementation of the reference equations."""
 
 import codecs
+import io
 import os
 import pickle
 import random
 import subprocess
 import sys
+import typing
 
 import numpy as np
 import pytest
@@ -229,3 +231,39 @@ def test_import_lasagne_into_a_file_exits_2(tmp_path, capsys):
 def _write(path, data):
     path.write_bytes(data)
     return path
+
+
+class Py2Pickler(pickle._Pickler):
+    """Writes byte strings as Python 2 wrote its str (BINSTRING), and numpy's reconstructor under
+    its Python 2 module name: the form of the original folkrnn_v2.pkl."""
+
+    dispatch: typing.ClassVar[dict] = dict(pickle._Pickler.dispatch)
+
+    def save_bytes(self, obj):
+        if len(obj) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
+        else:
+            self.write(pickle.BINSTRING + len(obj).to_bytes(4, "little") + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_bytes
+
+
+def test_a_python2_style_file_imports(tmp_path):
+    doc = write_pickle(tmp_path / "x.pkl", H=8, L=2)
+    doc["token2idx"] = {t.encode("latin1"): i for t, i in doc["token2idx"].items()}  # Python 2 str keys
+    buf = io.BytesIO()
+    Py2Pickler(buf, protocol=2).dump({k.encode("latin1"): v for k, v in doc.items()})
+    data = buf.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+    assert b"_codecs" not in data and b"cnumpy.core.multiarray\n" in data
+    (tmp_path / "py2.pkl").write_bytes(data)
+    ck = checkpoint.load(checkpoint_import(tmp_path / "py2.pkl", tmp_path / "m"))
+    assert ck.meta["provenance"]["experiment_id"] == "folkrnn_v2_test"  # a Python 2 str value
+    assert ck.meta["provenance"]["epoch_since_start"] == 3
+    assert ck.meta["provenance"]["learning_rate"] == pytest.approx(0.003)  # a numpy float32 scalar
+    ref = ReferenceLSTM(doc["param_values"], num_layers=2)
+    st = NumpyStepper(ck.model)
+    i = ck.config.vocab.index["<s>"]
+    logits, _, _ = st.step(np.array([i]), st.initial_state(1))
+    z = logits[0].astype(np.float64)
+    np.testing.assert_allclose(np.exp(z - z.max()) / np.exp(z - z.max()).sum(), ref.step(i), atol=1e-5)

@@ -67,9 +67,10 @@ def _dtype(spec: object, align: object = False, copy: object = True) -> np.dtype
 
 
 def _scalar(dtype: object, data: object) -> Any:
-    if not isinstance(dtype, np.dtype) or not isinstance(data, bytes):
+    # Python 2 wrote the raw bytes as a str (read back as latin1 text); Python 3 as bytes.
+    if not _plain(dtype) or not isinstance(data, (bytes, str)):
         _refuse("a numpy scalar that is not a number")
-    return _multiarray().scalar(dtype, data)
+    return _multiarray().scalar(dtype, data.encode("latin1") if isinstance(data, str) else data)
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
@@ -229,11 +230,13 @@ def import_pickle(path: str | Path, outdir: str | Path) -> Path:
     """``folkrnn-live import-lasagne``: original pickle -> our checkpoint directory."""
     doc = read_pickle(path)
     model = convert(doc, str(path))
-    info = {
-        k: doc[k]
-        for k in ("experiment_id", "epoch_since_start", "iters_since_start", "learning_rate")
-        if isinstance(doc.get(k), (str, int, float))
-    }
+    info: dict[str, Any] = {}
+    for k in ("experiment_id", "epoch_since_start", "iters_since_start", "learning_rate"):
+        v = doc.get(k)
+        if isinstance(v, np.generic):  # the learning rate is a numpy float32
+            v = v.item()
+        if isinstance(v, (str, int, float)):
+            info[k] = v
     for k in ("losses_train", "losses_eval_valid"):
         v = doc.get(k)
         if isinstance(v, list):
