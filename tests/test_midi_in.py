@@ -14,6 +14,7 @@ from typing import Any
 import mido
 import pytest
 import torch
+from live_server import serving, until
 
 from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
@@ -23,7 +24,6 @@ from folkrnn_live.server.feedback import ListOrigin
 from folkrnn_live.server.midi_in import MidiIn, MidiInError, MidiInSettings, open_input_port
 from folkrnn_live.server.midi_in_map import MidiMapError, parse_mapping, parse_mappings
 from folkrnn_live.server.registry import Call, Context, Registry
-from folkrnn_live.server.service import Server
 from folkrnn_live.tokens import V2
 
 CTX = Context.for_model(V2, 3, 16, ["1", "2"])
@@ -345,34 +345,22 @@ async def test_pad_and_knob_steer_the_real_server() -> None:
     torch.manual_seed(0)
     cfg = config_mod.parse({"midi": {"output": "none"}, "osc": {"enabled": False}, "recording": {"dir": ""},
                             "voice": [{"name": "1", "tempo": 600.0}]})
-    srv = Server(cfg, model=FolkRNN(ModelConfig(hidden_size=16)).eval())
-    task = asyncio.create_task(srv.serve(install_signals=False))
-    await asyncio.wait_for(srv.started.wait(), 20)
-    tokens: list[int] = []
-    srv.hub.subscribe(lambda fb: tokens.append(fb.data["total"]), ["tokens"])
-    try:
-        tables = [{"note": 36, "command": "snip_random", "voice": "1", "args": [1, 0.5, 3, "all"]},
-                  {"cc": 21, "command": "temperature", "voice": "all", "min": 0.5, "max": 1.5}]
-        async with MidiIn(srv, None, tables) as m:
-            controls = srv.voices["1"].voice.controls
-
-            async def until(pred: Any) -> None:
-                async with asyncio.timeout(20):
-                    while not pred():
-                        await asyncio.sleep(0.01)
-
-            m.feed(note(36))
-            m.feed(cc(21, 127))
-            await until(lambda: 1 in controls.snips and controls.temperature == 1.5)
-            assert len(controls.snips[1].units) == 8 and controls.snips[1].mode == "all"
-            n = len(tokens)
-            await until(lambda: len(tokens) >= n + 5)  # it plays on, snipped
-            m.feed(note(36, on=False))
-            await until(lambda: 1 not in controls.snips)
-            assert m.stats.errors == 0 and m.stats.dispatched == 3
-    finally:
-        srv.request_exit()
-        await asyncio.wait_for(task, 20)
+    tables = [{"note": 36, "command": "snip_random", "voice": "1", "args": [1, 0.5, 3, "all"]},
+              {"cc": 21, "command": "temperature", "voice": "all", "min": 0.5, "max": 1.5}]
+    async with serving(cfg, model=FolkRNN(ModelConfig(hidden_size=16)).eval()) as srv, \
+            MidiIn(srv, None, tables) as m:
+        tokens: list[int] = []
+        srv.hub.subscribe(lambda fb: tokens.append(fb.data["total"]), ["tokens"])
+        controls = srv.voices["1"].voice.controls
+        m.feed(note(36))
+        m.feed(cc(21, 127))
+        await until(lambda: 1 in controls.snips and controls.temperature == 1.5)
+        assert len(controls.snips[1].units) == 8 and controls.snips[1].mode == "all"
+        n = len(tokens)
+        await until(lambda: len(tokens) >= n + 5, "tokens while snipped")  # it plays on, snipped
+        m.feed(note(36, on=False))
+        await until(lambda: 1 not in controls.snips)
+        assert m.stats.errors == 0 and m.stats.dispatched == 3
 
 
 @pytest.mark.asyncio
@@ -389,19 +377,10 @@ async def test_server_builds_midi_in_from_its_config(tmp_path: Path) -> None:
           '[[midi_in.map]]\ncc = 21\ncommand = "temperature"\nvoice = "1"\nmin = 0.5\nmax = 1.5\n')
     torch.manual_seed(0)
     model = FolkRNN(ModelConfig(hidden_size=16)).eval()
-    srv = Server(config_mod.load(path), model=model)
-    task = asyncio.create_task(srv.serve(install_signals=False))
-    try:
-        await asyncio.wait_for(srv.started.wait(), 20)
+    async with serving(config_mod.load(path), model=model) as srv:
         m = next(t for t in srv.transports if isinstance(t, MidiIn))
         assert m.port is None and "no such controller" in str(m.port_error)
         controls = srv.voices["1"].voice.controls
-
-        async def until(pred: Any) -> None:
-            async with asyncio.timeout(20):
-                while not pred():
-                    await asyncio.sleep(0.01)
-
         m.feed(cc(21, 127))
         await until(lambda: controls.temperature == 1.5)
         write('[midi_in]\nenabled = true\nport = "no such controller"\n'
@@ -413,11 +392,8 @@ async def test_server_builds_midi_in_from_its_config(tmp_path: Path) -> None:
         await srv.reload()  # a bad table is logged; the running mappings stay
         m.feed(cc(21, 127))
         await until(lambda: controls.temperature == 0.4)
-    finally:
-        srv.request_exit()
-        await asyncio.wait_for(task, 20)
 
     write('[midi_in]\nenabled = true\nrequired = true\nport = "no such controller"\n')
-    srv = Server(config_mod.load(path), model=model)
     with pytest.raises(MidiInError, match="no such controller"):
-        await asyncio.wait_for(srv.serve(install_signals=False), 20)
+        async with serving(config_mod.load(path), model=model):
+            pass

@@ -18,6 +18,7 @@ import aiomqtt
 import pytest
 import pytest_asyncio
 import torch
+from live_server import serving, until
 from mqtt_broker import PASSWORD, USER, Mosquitto, auth_broker, broker, broker_factory, tls_broker
 
 from folkrnn_live.model.config import ModelConfig
@@ -33,17 +34,6 @@ DEADLINE = 20.0  # seconds any awaited event may take on a loaded machine before
 BARS = frozenset(V2.tokens[i] for i in V2.select("@bar"))
 
 
-async def until(pred: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    """Poll ``pred`` until it returns something truthy."""
-    async with asyncio.timeout(timeout):
-        while True:
-            v = pred()
-            if v:
-                return v
-            await asyncio.sleep(0.01)
-    raise AssertionError(what)  # pragma: no cover
-
-
 @pytest_asyncio.fixture
 async def server() -> AsyncIterator[Server]:
     """Two voices of a tiny random model playing fast to no MIDI output, OSC off."""
@@ -54,14 +44,8 @@ async def server() -> AsyncIterator[Server]:
         "server": {"state_interval": 0.5},
         "voice": [{"name": "1", "seed": 1, "tempo": 600.0}, {"name": "2", "seed": 2, "tempo": 600.0}],
     })
-    srv = Server(cfg, model=model)
-    task = asyncio.create_task(srv.serve(install_signals=False), name="test server")
-    await asyncio.wait_for(srv.started.wait(), DEADLINE)
-    try:
+    async with serving(cfg, model=model) as srv:
         yield srv
-    finally:
-        srv.request_exit()
-        await asyncio.wait_for(task, DEADLINE)
 
 
 def hub_tokens(srv: Server) -> list[str]:
@@ -332,10 +316,7 @@ async def test_server_opens_the_bridge_from_its_config_and_reloads_it(broker: Mo
     path = tmp_path / "folkrnn.toml"
     write(first)
     torch.manual_seed(0)
-    srv = Server(config_mod.load(path), model=FolkRNN(ModelConfig(hidden_size=16)).eval())
-    task = asyncio.create_task(srv.serve(install_signals=False))
-    try:
-        await asyncio.wait_for(srv.started.wait(), DEADLINE)
+    async with serving(config_mod.load(path), model=FolkRNN(ModelConfig(hidden_size=16)).eval()) as srv:
         bridge = next(t for t in srv.transports if isinstance(t, MqttBridge))
         await asyncio.wait_for(bridge.connected.wait(), DEADLINE)
         async with observer(broker, first) as obs:
@@ -350,6 +331,3 @@ async def test_server_opens_the_bridge_from_its_config_and_reloads_it(broker: Mo
         async with observer(broker, first) as old:  # the old prefix was said goodbye to
             online = await until(lambda: [m for m in old.messages if str(m.topic) == f"{first}/online"], "online")
             assert online[0].payload == b"false"
-    finally:
-        srv.request_exit()
-        await asyncio.wait_for(task, DEADLINE)

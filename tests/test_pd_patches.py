@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live_server import serving
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from folkrnn_live.server import config
@@ -254,19 +255,8 @@ async def server(model_dir: Path, tmp: Path, voices: int = 1) -> AsyncIterator[t
     port = free_port()
     overrides = {"model.path": str(model_dir), "osc.port": port, "midi.output": "none", "server.voices": voices,
                  "recording.dir": str(tmp / "rec"), "voice_defaults.tempo": 600, "server.state_interval": 0.0}
-    srv = Server(config.load(None, overrides), overrides=overrides)
-    task = asyncio.create_task(srv.serve(install_signals=False))
-    started = asyncio.create_task(srv.started.wait())
-    await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED, timeout=WAIT)
-    if task.done():
-        task.result()  # start-up failed: raise its error
-    try:
-        assert srv.started.is_set(), "the server did not start"
+    async with serving(config.load(None, overrides), overrides=overrides) as srv:
         yield srv, port
-    finally:
-        started.cancel()
-        srv.request_exit()
-        await asyncio.wait_for(task, WAIT)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live_server import WAIT, serving, until
 from pythonosc.osc_bundle_builder import OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -20,8 +21,6 @@ from folkrnn_live.server import config
 from folkrnn_live.server.control import replay
 from folkrnn_live.server.osc import RateLimiter
 from folkrnn_live.server.service import Server
-
-WAIT = 20.0  # seconds: generous upper bounds only, never a timing assertion
 
 
 def build(address: str, *args: Any) -> bytes:
@@ -76,22 +75,15 @@ async def running(model_dir: Path, port: int, tmp: Path, **settings: Any) -> Asy
     overrides = {"model.path": str(model_dir), "osc.port": port, "midi.output": "none",
                  "recording.dir": str(tmp / "rec"), "voice_defaults.tempo": 600, "server.state_interval": 0.0}
     overrides.update(settings)
-    srv = Server(config.load(None, overrides), overrides=overrides)
-    task = asyncio.create_task(srv.serve(install_signals=False))
-    started = asyncio.create_task(srv.started.wait())
-    await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED, timeout=WAIT)
-    if task.done():
-        task.result()  # start-up failed: raise its error
-    loop = asyncio.get_running_loop()
-    _, client = await loop.create_datagram_endpoint(Client, local_addr=("127.0.0.1", 0))
-    client.server = ("127.0.0.1", port)
-    try:
-        yield srv, client
-    finally:
-        assert client.transport is not None
-        client.transport.close()
-        srv.request_exit()
-        await asyncio.wait_for(task, WAIT)
+    async with serving(config.load(None, overrides), overrides=overrides) as srv:
+        loop = asyncio.get_running_loop()
+        _, client = await loop.create_datagram_endpoint(Client, local_addr=("127.0.0.1", 0))
+        client.server = ("127.0.0.1", port)
+        try:
+            yield srv, client
+        finally:
+            assert client.transport is not None
+            client.transport.close()
 
 
 def tokens_of(client: Client) -> dict[int, str]:
@@ -298,26 +290,20 @@ name = "1"
 tempo = 600
 """
     cfg_file.write_text(body, encoding="utf-8")
-    srv = Server(config.load(cfg_file))
-    task = asyncio.create_task(srv.serve(install_signals=False))
-    await asyncio.wait_for(srv.started.wait(), WAIT)
-    try:
+    async with serving(config.load(cfg_file)) as srv:
         lv = srv.voices["1"]
-        await asyncio.wait_for(_until(lambda: lv.voice.total_steps >= 5), WAIT)
+        await until(lambda: lv.voice.total_steps >= 5)
         cfg_file.write_text(body + 'temperature = 0.5\n[[voice]]\nname = "2"\ntempo = 500\n', encoding="utf-8")
         srv.request_reload()
-        await asyncio.wait_for(_until(lambda: "2" in srv.voices and lv.voice.controls.temperature == 0.5), WAIT)
+        await until(lambda: "2" in srv.voices and lv.voice.controls.temperature == 0.5, "the reload")
         assert srv.voices["1"] is lv and lv.player.state == "playing"  # not dropped or restarted
         assert lv.player.settings.tempo == 600  # unchanged keys are not re-applied
         assert "2" in srv.context.voices
         cfg_file.write_text("[osc\n", encoding="utf-8")  # a broken file changes nothing
         srv.request_reload()
         steps = lv.voice.total_steps
-        await asyncio.wait_for(_until(lambda: lv.voice.total_steps > steps + 5), WAIT)
+        await until(lambda: lv.voice.total_steps > steps + 5)
         assert srv.voices.keys() == {"1", "2"}
-    finally:
-        srv.request_exit()
-        await asyncio.wait_for(task, WAIT)
 
 
 
@@ -330,27 +316,16 @@ async def test_a_reload_that_cannot_apply_everything_keeps_the_music_going(
             'output = "none"\n[server]\nqueue_limit = 1\n[[voice]]\nname = "1"\ntempo = 600\n')
     cfg_file = tmp_path / "live.toml"
     cfg_file.write_text(body, encoding="utf-8")
-    srv = Server(config.load(cfg_file))
-    task = asyncio.create_task(srv.serve(install_signals=False))
-    await asyncio.wait_for(srv.started.wait(), WAIT)
-    try:
+    async with serving(config.load(cfg_file)) as srv:
         lv = srv.voices["1"]
-        await asyncio.wait_for(_until(lambda: lv.player.stats.notes >= 2), WAIT)
+        await until(lambda: lv.player.stats.notes >= 2)
         cfg_file.write_text(body + "temperature = 0.5\nmax_tokens = 300\n", encoding="utf-8")
         await srv.reload()
         assert "max_tokens not applied" in caplog.text and "queue is full" in caplog.text
-        await asyncio.wait_for(_until(lambda: lv.voice.controls.temperature == 0.5), WAIT)
+        await until(lambda: lv.voice.controls.temperature == 0.5)
         notes = lv.player.stats.notes
-        await asyncio.wait_for(_until(lambda: lv.player.stats.notes > notes + 2), WAIT)
-        assert not task.done() and lv.player.state == "playing"
-    finally:
-        srv.request_exit()
-        await asyncio.wait_for(task, WAIT)
-
-async def _until(cond: Callable[[], bool]) -> None:
-    while not cond():
-        await asyncio.sleep(0.01)
-
+        await until(lambda: lv.player.stats.notes > notes + 2, "notes after the reload")
+        assert lv.player.state == "playing"
 
 @pytest.mark.asyncio
 async def test_feedback_to_the_servers_own_port_is_refused(tiny_model_dir: Path, free_udp_port: int,

@@ -193,6 +193,8 @@ async def test_signals_reload_and_stop_the_server_and_the_old_handlers_come_back
     SIGINT while it runs and gives the program its own handlers back when it stops."""
     import asyncio
 
+    from live_server import until
+
     from folkrnn_live.server import config
     from folkrnn_live.server.service import Server
 
@@ -208,19 +210,15 @@ async def test_signals_reload_and_stop_the_server_and_the_old_handlers_come_back
     cfg = tmp_path / "live.toml"
     cfg.write_text(body, encoding="utf-8")
 
-    async def until(cond: Callable[[], bool]) -> None:
-        while not cond():
-            await asyncio.sleep(0.01)
-
     try:
         srv = Server(config.load(cfg))
         task = asyncio.create_task(srv.serve())
         await asyncio.wait_for(srv.started.wait(), WAIT)
         lv = srv.voices["1"]
-        await asyncio.wait_for(until(lambda: lv.player.stats.notes >= 2), WAIT)
+        await until(lambda: lv.player.stats.notes >= 2)
         cfg.write_text(body + "temperature = 0.5\n", encoding="utf-8")
         os.kill(os.getpid(), signal.SIGHUP)
-        await asyncio.wait_for(until(lambda: lv.voice.controls.temperature == 0.5), WAIT)
+        await until(lambda: lv.voice.controls.temperature == 0.5, "the reload")
         assert srv.voices["1"] is lv and lv.player.state == "playing"
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.wait_for(task, WAIT)
