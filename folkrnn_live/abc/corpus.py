@@ -18,14 +18,8 @@ from pathlib import Path
 from folkrnn_live.abc.convert import ConvertOptions, convert_tunes
 from folkrnn_live.abc.parse import DROP_REASONS, decode_abc, split_tunes
 
-#: music21's folk collections by name: the folder under ``music21/corpus``.
-COLLECTIONS: dict[str, str] = {
-    "oneills1850": "oneills1850",
-    "ryansMammoth": "ryansMammoth",
-    "airdsAirs": "airdsAirs",
-    "miscFolk": "miscFolk",
-    "essenFolksong": "essenFolksong",
-}
+#: music21's folk collections, each named by its folder under ``music21/corpus``.
+COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk", "essenFolksong")
 ALL_MUSIC21 = "music21"
 # The Essen K: names the tonic with a major signature; the mode is read from the notes.
 _OPTIONS: dict[str, ConvertOptions] = {"essenFolksong": ConvertOptions(infer_mode=True)}
@@ -77,7 +71,7 @@ def resolve_source(spec: str) -> list[Source]:
     if spec == ALL_MUSIC21:
         return [s for name in COLLECTIONS for s in resolve_source(name)]
     if spec in COLLECTIONS:
-        folder = music21_corpus_dir() / COLLECTIONS[spec]
+        folder = music21_corpus_dir() / spec
         files = tuple(sorted(folder.rglob("*.abc")))
         if not files:
             raise ValueError(f"music21 collection {spec!r}: no ABC files in {folder}")
