@@ -397,3 +397,31 @@ async def test_server_builds_midi_in_from_its_config(tmp_path: Path) -> None:
     with pytest.raises(MidiInError, match="no such controller"):
         async with serving(config_mod.load(path), model=model):
             pass
+
+
+@pytest.mark.asyncio
+async def test_the_server_follows_midi_clock_from_the_input_port(tmp_path: Path) -> None:
+    """midi_in.clock: start/stop/continue from the controller drive every voice's transport and
+    its 24 ppqn ticks set the tempo (shown in the state as clock_bpm)."""
+    path = tmp_path / "folkrnn.toml"
+    path.write_text('[midi]\noutput = "none"\n[osc]\nenabled = false\n[recording]\ndir = ""\n'
+                    '[midi_in]\nenabled = true\nclock = true\nport = "no such controller"\n'
+                    '[[voice]]\nname = "1"\nautostart = false\n[[voice]]\nname = "2"\nautostart = false\n')
+    torch.manual_seed(0)
+    async with serving(config_mod.load(path), model=FolkRNN(ModelConfig(hidden_size=16)).eval()) as srv:
+        m = next(t for t in srv.transports if isinstance(t, MidiIn))
+        players = [lv.player for lv in srv.voices.values()]
+        assert {p.state for p in players} == {"idle"}
+        t0 = asyncio.get_running_loop().time()
+        for i in range(48):  # two quarters of ticks at 200 quarters a minute
+            m.feed(mido.Message("clock"), t0 + i * 0.3 / 24)
+        m.feed(mido.Message("start"))
+        assert {p.state for p in players} == {"playing"}
+        assert [lv.snapshot()["clock_bpm"] for lv in srv.voices.values()] == [200.0, 200.0]
+        await until(lambda: all(p.stats.notes >= 2 for p in players), "notes")
+        m.feed(mido.Message("stop"))
+        assert {p.state for p in players} == {"paused"} and not any(p.sounding for p in players)
+        m.feed(mido.Message("continue"))
+        assert {p.state for p in players} == {"playing"}
+        assert m.stats.received == 0  # clock messages go to the clock, not to the mappings
+

@@ -213,6 +213,8 @@ async def test_session_commands_transport_and_recording(
         await c.until(lambda: c.of("/folkrnn/1/tune_start"))
         await c.until(lambda: all(v.player.state == "playing" for v in srv.voices.values()))
         assert srv.voices["1"].player.settings.tempo == 300.0
+        c.send("/folkrnn/1/send_clock", "on")
+        await c.until(lambda: srv.voices["1"].snapshot()["player"]["send_clock"])
         c.send("/folkrnn/2/record_start", "take")
         rec = await c.until(lambda: srv.voices["2"].recorder)
         steps = srv.voices["2"].voice.total_steps

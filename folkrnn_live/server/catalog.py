@@ -125,6 +125,9 @@ _PLAYER = (
             (Arg("on", "bool", "unfold repeats"),)),
     Command("continuous", "voice", "step", "player", "Start a new tune after each tune ends.",
             (Arg("on", "bool", "continuous mode"),)),
+    Command("send_clock", "voice", "loop", "player",
+            "Send MIDI clock (24 ppqn) and start/stop/continue to this voice's outputs (one voice per port).",
+            (Arg("on", "bool", "send MIDI clock"),)),
 )
 
 _TRANSPORT = (

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from folkrnn_live.model.network import FolkRNN
+from folkrnn_live.player.clock import ExternalClock
 from folkrnn_live.player.events import (
     BarPlayed,
     NotePlayed,
@@ -56,6 +57,7 @@ class LiveVoice:
         queue_limit: int = 10_000,
         log_limit: int = 100_000,
         log_sink: Callable[[str, LogEntry], None] | None = None,
+        clock: ExternalClock | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -68,7 +70,8 @@ class LiveVoice:
             schedule_drain=self._schedule_drain, on_restart=self._on_restart, on_applied=self._on_applied,
         )
         self.player = Player(
-            self.source, outputs, settings, scheduler=scheduler, listener=self._on_player_event, name=name
+            self.source, outputs, settings, scheduler=scheduler, clock=clock, listener=self._on_player_event,
+            name=name,
         )
         self.recordings_dir = Path(recordings_dir) if recordings_dir is not None else None
         self.recorder: Any = None
@@ -132,6 +135,9 @@ class LiveVoice:
 
     def cmd_unfold(self, on: bool) -> None:
         self.player.update(mode="unfolded" if on else "linear")
+
+    def cmd_send_clock(self, on: bool) -> None:
+        self.player.update(send_clock=on)
 
     def cmd_start(self) -> None:
         if self.voice.ended is not None and not self.source.continuous and self.player.state != "paused":
@@ -290,7 +296,7 @@ class LiveVoice:
             "max_tokens": v.max_tokens,
             "player": {"tempo": s.tempo, "channel": s.channel, "program": s.program, "velocity": s.velocity,
                        "accent": [s.accent.downbeat, s.accent.beat, s.accent.offbeat], "swing": s.swing,
-                       "gate": s.gate, "unfold": s.mode == "unfolded"},
+                       "gate": s.gate, "unfold": s.mode == "unfolded", "send_clock": s.send_clock},
             "controls": v.controls.summary(v.vocab),
             "recording": None if self.recorder is None else str(self.recorder.path),
             "queued": len(self.source.queue),
@@ -298,6 +304,7 @@ class LiveVoice:
             "underruns": p.stats.underruns,
             "problems": p.stats.problems,
             "outputs": [o.name for o in p.outputs],
+            "clock_bpm": None if p.clock is None or p.clock.bpm is None else round(p.clock.bpm, 2),
             "error": None if p.error is None else str(p.error),
         }
 

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 import tomllib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -28,6 +29,7 @@ from typing import Any
 
 import mido
 
+from folkrnn_live.player.clock import ExternalClock
 from folkrnn_live.server.feedback import Dispatcher, Feedback, Origin, error_feedback
 from folkrnn_live.server.midi_in_map import (
     MidiMapError,
@@ -41,6 +43,7 @@ from folkrnn_live.server.registry import Call, CommandError
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 10_000  # messages waiting for the loop, at most (a stuck loop must not grow memory)
+CLOCK_TYPES = frozenset({"clock", "start", "stop", "continue"})
 
 
 class MidiInError(OSError):
@@ -113,10 +116,12 @@ class MidiIn:
         tables: Sequence[Mapping[str, Any]] | None = None,
         *,
         source: AsyncIterator[mido.Message] | None = None,
+        clock: ExternalClock | None = None,
     ) -> None:
         self.server = server
         self.settings = settings or MidiInSettings()
         self.source = source
+        self.clock = clock  # fed the port's clock and transport messages (midi_in.clock)
         self.stats = MidiInStats()
         self.errors: deque[str] = deque(maxlen=50)
         self.mappings: list[MidiMapping] = []
@@ -292,17 +297,23 @@ class MidiIn:
             log.error("MIDI in is off: %s", exc)
 
     # --- input -----------------------------------------------------------------------------------
-    def feed(self, msg: mido.Message) -> None:
-        """Queue a message (on the event loop)."""
-        self._put(msg)
+    def feed(self, msg: mido.Message, at: float | None = None) -> None:
+        """Take a message on the event loop: clock and transport messages go to the clock at once
+        (received at ``at``, the loop's clock; default now), the rest are queued for the mappings."""
+        if self.clock is not None and msg.type in CLOCK_TYPES:
+            self.clock.feed(msg, at)
+        else:
+            self._put(msg)
 
     def feed_threadsafe(self, msg: mido.Message) -> None:
-        """Queue a message from another thread (rtmidi's callback)."""
+        """Take a message from another thread (rtmidi's callback)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        # Stamped on arrival: the tempo comes from the spacing of the ticks, not of the loop's turns.
+        at = time.monotonic()
         with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
-            loop.call_soon_threadsafe(self._put, msg)
+            loop.call_soon_threadsafe(self.feed, msg, at)
 
     def _put(self, msg: mido.Message) -> None:
         if self._queue.qsize() >= QUEUE_LIMIT:
@@ -312,7 +323,7 @@ class MidiIn:
 
     async def _pump(self, source: AsyncIterator[mido.Message]) -> None:
         async for msg in source:
-            self._put(msg)
+            self.feed(msg)
 
     async def run(self) -> None:
         """Handle queued messages in batches until cancelled; nothing a controller sends ends it."""
@@ -438,4 +449,4 @@ def open_transport(server: Any) -> MidiIn | None:
     settings = MidiInSettings.from_config(values)
     if not settings.enabled:
         return None
-    return MidiIn(server, settings, values.get(f"{SECTION}.map") or [])
+    return MidiIn(server, settings, values.get(f"{SECTION}.map") or [], clock=getattr(server, "clock", None))

@@ -24,6 +24,8 @@ CONFIG_KEYS: tuple[Key, ...] = (
     Key(SECTION, "port", "str", "", "input port name (a unique part of it is enough); empty: the first port"),
     Key(SECTION, "virtual", "bool", False, "create a virtual input port named 'folkrnn-live in' (not on Windows)"),
     Key(SECTION, "required", "bool", False, "refuse to start when the port cannot be opened (else: log and go on)"),
+    Key(SECTION, "clock", "bool", False, "follow MIDI clock from this port: its 24 ppqn ticks set every voice's "
+        "tempo, start/stop/continue its transport (a restart applies a change)"),
     Key(SECTION, "map_file", "str", "",
         "TOML file of [[map]] tables: loaded after [[midi_in.map]], written by midi_save"),
     Key(SECTION, "map", "raw", [], "[[midi_in.map]] tables: a CC or note mapped to a command (docs/midi.md)"),
@@ -36,6 +38,7 @@ class MidiInSettings:
     port: str = ""
     virtual: bool = False
     required: bool = False
+    clock: bool = False
     map_file: str = ""
 
     @classmethod

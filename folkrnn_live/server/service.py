@@ -25,6 +25,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from folkrnn_live.player.clock import ExternalClock
 from folkrnn_live.player.scheduler import Scheduler, freeze_gc, realtime_priority
 from folkrnn_live.server import config as config_mod
 from folkrnn_live.server import midi_in, mqtt
@@ -41,7 +42,7 @@ from folkrnn_live.server.sdnotify import Notifier
 from folkrnn_live.server.threads import limit_blas_threads
 
 log = logging.getLogger("folkrnn_live.server")
-RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "midi.")
+RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "midi.", "midi_in.clock")
 # Transports beside OSC: each ``open_transport(server)`` returns an async context manager (or None
 # when its config section disables it), entered after the OSC endpoint; SIGHUP reloads call the
 # ``reconfigure(config)`` of what it returned.
@@ -71,6 +72,7 @@ class Server:
         self._reload = asyncio.Event()
         self._stack: AsyncExitStack | None = None
         self._scheduler: Scheduler | None = None
+        self.clock: ExternalClock | None = None  # an external MIDI clock every voice follows (midi_in.clock)
         self._outputs: VoiceOutputs | None = None
         self._stepper: Any = None
         self._log_files: dict[str, Any] = {}
@@ -169,6 +171,8 @@ class Server:
         self._ctx = Context.for_model(mc.vocab, mc.num_layers, mc.hidden_size, [v.name for v in cfg.voices])
         plans = [(v, cfg.voice_calls(v, self._ctx)) for v in cfg.voices]  # every key checked first
         self._scheduler = await stack.enter_async_context(Scheduler())
+        if cfg["midi_in.enabled"] and cfg["midi_in.clock"]:
+            self.clock = ExternalClock()  # fed by the MIDI-in transport
         self._outputs = VoiceOutputs(cfg, stack)
         for v, calls in plans:
             await self._add_voice(v, calls)
@@ -216,7 +220,7 @@ class Server:
         lv = LiveVoice(
             v.name, self.model, scheduler=self._scheduler, outputs=outputs, hub=self.hub, seed=v.seed,
             recordings_dir=rec_dir, stepper=self._stepper, queue_limit=self.config["server.queue_limit"],
-            log_sink=self._log_sink if self.config["server.log_dir"] else None,
+            log_sink=self._log_sink if self.config["server.log_dir"] else None, clock=self.clock,
         )
         self.voices[v.name] = lv
         if lv.name not in self.context.voices:
