@@ -217,6 +217,28 @@ async def test_two_voices_share_one_scheduler() -> None:
     assert [s.when - t0 for s in note_ons(b)] == pytest.approx([0, 1 / 30, 2 / 30, 3 / 30])
 
 
+@pytest.mark.asyncio
+async def test_a_broken_worker_does_not_stop_the_other_voices(caplog: pytest.LogCaptureFixture) -> None:
+    # The scheduler is shared by every voice: a worker that fails when asked for its window is
+    # dropped, and the others' notes (and note-offs) go on.
+    class Broken:
+        def work_window(self) -> tuple[float, float] | None:
+            raise RuntimeError("broken worker")
+
+        def work(self) -> None:  # pragma: no cover - never reached
+            pass
+
+    a = MemoryOutput("a")
+    async with a, Scheduler() as sched:
+        sched.add_worker(Broken())
+        pa = Player(ListSource("M:4/4 K:Cmaj c d e f"), [a], FAST, scheduler=sched, **NO_RESYNC)  # type: ignore[arg-type]
+        async with pa:
+            pa.start()
+            assert await asyncio.wait_for(pa.finished(), 20) == "finished"
+    assert len(note_ons(a)) == 4 and hanging_notes(a.messages()) == set()
+    assert "broken worker" in caplog.text
+
+
 def test_settings_are_validated_with_the_field_and_range() -> None:
     with pytest.raises(ValueError, match=r"channel must be in range 0\.\.15"):
         VoiceSettings(channel=16)

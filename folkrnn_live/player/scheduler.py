@@ -239,7 +239,12 @@ class Scheduler:
         best_deadline = math.inf
         opens_next = math.inf
         for w in tuple(self._workers):
-            win = w.work_window()
+            try:
+                win = w.work_window()
+            except Exception:  # one broken worker must not stop every voice's notes (and note-offs)
+                log.exception("scheduler: a worker failed; it gets no more work")
+                self.remove_worker(w)
+                continue
             if win is None:
                 continue
             opens, deadline = win
