@@ -33,6 +33,7 @@ from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.model.step import GATE_NAMES
 
 OnFull = Literal["drop", "block"]
+BATCH_STEPS = 32  # steps copied per hold of the GIL
 DType = Literal["float32", "float16"]
 
 
@@ -336,13 +337,17 @@ class Recorder:
         """Move everything queued into the chunk buffer, writing each chunk as it fills."""
         q = self._queue
         while q:
-            batch = [q.popleft() for _ in range(min(self._buf.room, len(q)))]
+            batch = [q.popleft() for _ in range(min(self._buf.room, len(q), BATCH_STEPS))]
             if self.on_full == "block":
                 with self._room:
                     self._room.notify_all()
             self._buf.add(batch)
             if self._buf.room == 0:
                 self._write_chunk()
+            # Copying is Python work under the GIL; a voice waiting for it would wait up to the
+            # interpreter's switch interval (5 ms).  Giving the GIL back between small batches
+            # bounds that wait to about one batch's copy.
+            time.sleep(0)
 
     def _write_chunk(self) -> None:
         n = self._buf.fill
