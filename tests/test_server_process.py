@@ -228,3 +228,16 @@ async def test_signals_reload_and_stop_the_server_and_the_old_handlers_come_back
     finally:
         for s, h in before.items():
             signal.signal(s, h)
+
+
+def test_a_port_in_use_ends_serve_with_one_clear_line(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from folkrnn_live.cli.main import main
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        rc = main(["serve", "--model", str(tiny_model_dir), "--osc-port", str(port), "--midi-output", "none",
+                   "--log-level", "error"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"folkrnn-live serve: error: cannot listen for OSC on 127.0.0.1:{port}")

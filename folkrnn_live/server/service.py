@@ -144,6 +144,7 @@ class Server:
         with self._capture_signals() if install_signals else contextlib.nullcontext():
             async with AsyncExitStack() as stack:
                 self._stack = stack
+                stack.callback(self.notifier.close)  # the last thing closed, also when start-up fails
                 try:
                     await self.startup(stack)
                     async with asyncio.TaskGroup() as tg:
@@ -155,7 +156,6 @@ class Server:
                     log.debug("background tasks ended; shutting down")
                     t0 = time.monotonic()
                     await self.shutdown()
-            self.notifier.close()
             log.info("stopped: voices closed and outputs flushed in %.2f s", time.monotonic() - t0)
 
     async def startup(self, stack: AsyncExitStack) -> None:
