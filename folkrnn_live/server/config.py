@@ -28,6 +28,8 @@ from folkrnn_live.server.schema import ConfigError, Key, toml_value
 DEFAULT_OSC_PORT = 7400
 VOICE_GROUPS = ("sampler", "player")  # command groups a voice table may set
 VOICE_KEYS = ("name", "seed", "autostart")
+# What a SIGHUP reload cannot change (whole sections end in "."): reported, applied at the next start.
+RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "midi.", "midi_in.clock")
 
 SCHEMA: tuple[Key, ...] = (
     Key("model", "path", "str", "", "model directory (model.json + model.safetensors); empty: the shipped model"),
@@ -243,7 +245,9 @@ def markdown() -> str:
         "the file, and `--set section.key=value` overrides any key (value in TOML syntax). Errors name the",
         "key and the allowed values. `systemd/folkrnn-live.toml` is a complete example. SIGHUP re-reads",
         "the file: changed voice settings are applied to the running voices, new voices are added,",
-        "and keys that need a restart (model, OSC address, MIDI output) are reported in the log.",
+        "and keys that need a restart ("
+        + ", ".join(f"`{k}*`" if k.endswith(".") else f"`{k}`" for k in RESTART_KEYS)
+        + ") are reported in the log.",
         "",
     ]
     for section in SECTIONS:

@@ -30,7 +30,7 @@ from folkrnn_live.player.scheduler import Scheduler, freeze_gc, realtime_priorit
 from folkrnn_live.server import config as config_mod
 from folkrnn_live.server import midi_in, mqtt
 from folkrnn_live.server.catalog import COMMANDS
-from folkrnn_live.server.config import Config, VoiceConfig
+from folkrnn_live.server.config import RESTART_KEYS, Config, VoiceConfig
 from folkrnn_live.server.control import LogEntry
 from folkrnn_live.server.feedback import Feedback, Hub, NullOrigin, Origin, error_feedback
 from folkrnn_live.server.live import LiveVoice
@@ -42,7 +42,6 @@ from folkrnn_live.server.sdnotify import Notifier
 from folkrnn_live.server.threads import limit_blas_threads
 
 log = logging.getLogger("folkrnn_live.server")
-RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "midi.", "midi_in.clock")
 # Transports beside OSC: each ``open_transport(server)`` returns an async context manager (or None
 # when its config section disables it), entered after the OSC endpoint; SIGHUP reloads call the
 # ``reconfigure(config)`` of what it returned.
