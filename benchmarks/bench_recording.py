@@ -32,13 +32,16 @@ from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.sampler.voice import Voice
 
 
-def run_steps(voice: Voice, n: int) -> float:
-    """Mean seconds per step over n steps (a new tune starts whenever one ends)."""
+def run_steps(voice: Voice, n: int, each: list[float] | None = None) -> float:
+    """Mean seconds per step over n steps (a new tune starts whenever one ends); each step's own
+    time is appended to ``each`` when given."""
     t0 = time.perf_counter()
     for _ in range(n):
+        t = time.perf_counter()
         if voice.step() is None:
             voice.start_tune()
-            voice.step()
+        if each is not None:
+            each.append(time.perf_counter() - t)
     return (time.perf_counter() - t0) / n
 
 
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     model = FolkRNN(ModelConfig(hidden_size=args.hidden, num_layers=args.layers)).eval()
     times: dict[str, list[float]] = {"off": [], "capture": [], "recording": []}
     sustained: list[float] = []
+    single: dict[str, list[float]] = {k: [] for k in times}  # every step's time, for the tail
     with tempfile.TemporaryDirectory() as tmp:
         rec = Recorder(Path(tmp) / "rec", model, meta={"benchmark": True}, compress=args.compress,
                        dtype="float16" if args.float16 else "float32")
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         base = rec.stats
         for _ in range(args.rounds):
             for name, v in voices.items():
-                times[name].append(run_steps(v, args.steps))
+                times[name].append(run_steps(v, args.steps, single[name]))
                 if name == "recording":
                     t0 = time.perf_counter()
                     rec.flush(timeout=120)
@@ -83,10 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     backend = type(voices["off"].stepper).__name__
     print(f"model: {args.layers} x {args.hidden}, vocab {model.config.vocab_size}; backend {backend}")
     print(f"{args.rounds} rounds x {args.steps} steps per setting (median of round means)")
-    print(f"{'setting':<28}{'ms/step':>10}{'vs off':>10}")
+    print(f"{'setting':<28}{'ms/step':>10}{'vs off':>10}{'p99 ms':>10}{'max ms':>10}")
     labels = {"off": "capture off", "capture": "capture on, no recorder", "recording": "recorder attached"}
     for k, label in labels.items():
-        print(f"{label:<28}{med[k] * 1e3:>10.4f}{(med[k] / med['off'] - 1) * 100:>+9.1f}%")
+        q = statistics.quantiles(single[k], n=100)[98] * 1e3
+        print(f"{label:<28}{med[k] * 1e3:>10.4f}{(med[k] / med['off'] - 1) * 100:>+9.1f}%{q:>10.3f}"
+              f"{max(single[k]) * 1e3:>10.3f}")
     sus = statistics.median(sustained)
     print(f"{'recording, sustained':<28}{sus * 1e3:>10.4f}{(sus / med['off'] - 1) * 100:>+9.1f}%")
     print(f"recorded {st.steps} steps in {st.chunks} chunks, {st.dropped} dropped")
