@@ -81,6 +81,7 @@ class Controls:
 
     def __post_init__(self) -> None:
         self.bias = np.zeros(self.vocab_size, np.float64)
+        self._summary: tuple[int, dict[str, Any]] | None = None
 
     def touch(self) -> None:
         self.version += 1
@@ -216,9 +217,14 @@ class Controls:
             self.touch()
 
     def summary(self, vocab: Vocabulary) -> dict[str, Any]:
-        """A JSON-able snapshot of what is active (recorded with every step, sent as state)."""
+        """A JSON-able snapshot of what is active (recorded with every step, sent as state).
+
+        Built once per ``version`` and shared by every step until something changes, so capture
+        costs nothing per step when the controls stand still; treat the dict as read-only."""
+        if self._summary is not None and self._summary[0] == self.version:
+            return self._summary[1]
         nz = np.flatnonzero(self.bias)
-        return {
+        doc = {
             "temperature": self.temperature,
             "bias": {vocab.tokens[i]: float(self.bias[i]) for i in nz},
             "suppress": {vocab.tokens[i]: s for i, s in self.suppress.items()},
@@ -233,3 +239,5 @@ class Controls:
             "inject": [vocab.tokens[i] for i in self.inject],
             "steer": None if self.steer is None else {"component": self.steer[0], "alpha": self.steer[1]},
         }
+        self._summary = (self.version, doc)
+        return doc
