@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def test_training_lowers_the_loss_and_keeps_the_best_model(corpus: Path, tmp_pat
     best = checkpoint.load(out)
     best_epoch = min(epochs, key=lambda e: e["valid_loss"])["epoch"]
     assert best.meta["provenance"]["epoch"] == best_epoch
+    # The model names the exact corpus it learned from (the model card quotes this hash).
+    assert best.meta["provenance"]["corpus_sha256"] == hashlib.sha256(corpus.read_bytes()).hexdigest()
     assert best.config.num_layers == 1 and best.config.hidden_size == 16
     assert checkpoint.load(out / "last").meta["provenance"]["epoch"] == 3
 

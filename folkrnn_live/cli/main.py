@@ -43,11 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, OSError, KeyError) as exc:
+    except (ValueError, OSError) as exc:
         # Domain errors (bad tokens, bad files, bad values) all derive from these; they carry a
-        # message that names the field and what is allowed.
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"folkrnn-live {args.command}: error: {msg}", file=sys.stderr)
+        # message that names the field and what is allowed.  Anything else is a bug in
+        # folkrnn-live and keeps its traceback.
+        print(f"folkrnn-live {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

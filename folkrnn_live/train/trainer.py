@@ -297,6 +297,7 @@ class Trainer:
             "provenance": {
                 "source": "trained",
                 "corpus": Path(self.cfg.corpus).name,
+                "corpus_sha256": self.corpus_sha256,
                 "train_tunes": len(self.train_set.tunes),
                 "valid_tunes": len(self.valid_set.tunes),
                 "train_tokens": self.train_set.num_tokens,
