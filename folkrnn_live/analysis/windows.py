@@ -11,6 +11,7 @@ to period P (frequency 1/P) then "supports" the periods 1/(1/P ± half width).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -181,29 +182,11 @@ def support_table(
 def format_tables(rows: list[SupportRow], n: int) -> str:
     """The two tables as Markdown."""
     f = lambda v: "Inf" if math.isinf(v) else f"{v:.3g}" if v < 10 else f"{v:.1f}"  # noqa: E731
-    out = [
-        f"Main-lobe support (-6 dB), N = {n} (periods in steps)",
-        "",
-        "| period | rect | hann |",
-        "| --- | --- | --- |",
-    ]
-    for r in rows:
-        out.append(
-            f"| {f(r.period)} | "
-            + " | ".join(f"[{f(r.support[w][0])}, {f(r.support[w][1])}]" for w in ("rect", "hann"))
-            + " |"
-        )
-    out += [
-        "",
-        f"First sidelobe locations, N = {n} (periods in steps)",
-        "",
-        "| period | rect | hann |",
-        "| --- | --- | --- |",
-    ]
-    for r in rows:
-        out.append(
-            f"| {f(r.period)} | "
-            + " | ".join(", ".join(f(v) for v in r.sidelobes[w]) for w in ("rect", "hann"))
-            + " |"
-        )
-    return "\n".join(out) + "\n"
+
+    def table(title: str, cell: Callable[[SupportRow, str], str]) -> list[str]:
+        head = [f"{title}, N = {n} (periods in steps)", "", "| period | rect | hann |", "| --- | --- | --- |"]
+        return head + [f"| {f(r.period)} | " + " | ".join(cell(r, w) for w in ("rect", "hann")) + " |" for r in rows]
+
+    support = table("Main-lobe support (-6 dB)", lambda r, w: f"[{f(r.support[w][0])}, {f(r.support[w][1])}]")
+    sidelobes = table("First sidelobe locations", lambda r, w: ", ".join(f(v) for v in r.sidelobes[w]))
+    return "\n".join([*support, "", *sidelobes]) + "\n"
