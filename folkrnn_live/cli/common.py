@@ -10,34 +10,30 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def bounded_float(name: str, lo: float, hi: float) -> Callable[[str], float]:
-    """argparse type: a float in [lo, hi], with an error naming the option and the range."""
+N = TypeVar("N", int, float)
 
-    def parse(text: str) -> float:
+
+def _bounded(name: str, lo: float, hi: float, convert: Callable[[str], N], noun: str) -> Callable[[str], N]:
+    def parse(text: str) -> N:
         try:
-            v = float(text)
+            v = convert(text)
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{name} must be a number in range {lo}..{hi}; got {text!r}") from exc
+            raise argparse.ArgumentTypeError(f"{name} must be {noun} in range {lo}..{hi}; got {text!r}") from exc
         if not lo <= v <= hi:
             raise argparse.ArgumentTypeError(f"{name} must be in range {lo}..{hi}; got {v}")
         return v
 
     return parse
+
+
+def bounded_float(name: str, lo: float, hi: float) -> Callable[[str], float]:
+    """argparse type: a float in [lo, hi], with an error naming the option and the range."""
+    return _bounded(name, lo, hi, float, "a number")
 
 
 def bounded_int(name: str, lo: int, hi: int) -> Callable[[str], int]:
     """argparse type: an int in [lo, hi], with an error naming the option and the range."""
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer in range {lo}..{hi}; got {text!r}") from exc
-        if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{name} must be in range {lo}..{hi}; got {v}")
-        return v
-
-    return parse
+    return _bounded(name, lo, hi, int, "an integer")
 
 
 def progress(items: Iterable[T], total: int, label: str, enabled: bool = True) -> Iterator[T]:
