@@ -17,6 +17,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def lasagne_params(model: FolkRNN) -> list[np.ndarray]:
     return p
 
 
-def timed(fn, n: int, warmup: int = 50) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[], object], n: int, warmup: int = 50) -> dict[str, float]:
     for _ in range(warmup):
         fn()
     samples = []
@@ -72,11 +73,39 @@ def timed(fn, n: int, warmup: int = 50) -> dict[str, float]:  # type: ignore[no-
     }
 
 
+ROUNDS = 5
+
+
+def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 50) -> dict[str, dict[str, float]]:
+    """Time every path in ROUNDS rounds of n/ROUNDS steps, one path after the other in each round,
+    so that the VM's drift (this machine's speed changed by half within an hour) lands on all of
+    them alike.  Median and p99 over all samples of a path."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    for _ in range(ROUNDS):
+        for name, fn in fns.items():
+            for _ in range(max(1, n // ROUNDS)):
+                t0 = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - t0) * 1e6)
+    out = {}
+    for name, xs in samples.items():
+        xs.sort()
+        out[name] = {
+            "median_us": statistics.median(xs),
+            "p99_us": xs[int(0.99 * (len(xs) - 1))],
+            "mean_us": statistics.fmean(xs),
+        }
+    return out
+
+
 def bench_batch1(model: FolkRNN, n: int) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
+    fns: dict[str, Callable[[], object]] = {}
     ref = ReferenceLSTM(lasagne_params(model), model.config.num_layers)
     tok = 5
-    out["baseline numpy per-gate"] = timed(lambda: ref.step(tok), n)
+    fns["baseline numpy per-gate"] = lambda: ref.step(tok)
     st = NumpyStepper(model)
     state = [st.initial_state(1)]
     toks = np.array([tok])
@@ -84,7 +113,7 @@ def bench_batch1(model: FolkRNN, n: int) -> dict[str, dict[str, float]]:
     def np_step() -> None:
         _, state[0], _ = st.step(toks, state[0])
 
-    out["numpy stepper (ours)"] = timed(np_step, n)
+    fns["numpy stepper (ours)"] = np_step
     tst = TorchStepper(model)
     tstate = [tst.initial_state(1)]
     ttoks = torch.tensor([tok])
@@ -92,7 +121,7 @@ def bench_batch1(model: FolkRNN, n: int) -> dict[str, dict[str, float]]:
     def torch_step() -> None:
         _, tstate[0], _ = tst.step(ttoks, tstate[0])
 
-    out["torch stepper, CPU"] = timed(torch_step, n)
+    fns["torch stepper, CPU"] = torch_step
     if torch.cuda.is_available():
         gm = FolkRNN(model.config)
         checkpoint.load_state_tensors(gm, checkpoint.state_tensors(model))
@@ -105,13 +134,13 @@ def bench_batch1(model: FolkRNN, n: int) -> dict[str, dict[str, float]]:
             _, gstate[0], _ = gst.step(gtoks, gstate[0])
             torch.cuda.synchronize()
 
-        out["torch stepper, GPU"] = timed(gpu_step, n)
-    return out
+        fns["torch stepper, GPU"] = gpu_step
+    return interleaved(fns, n)
 
 
 def bench_voice_capture(model: FolkRNN, n: int) -> dict[str, dict[str, float]]:
     """A whole voice step (forward, interventions, sampling) with capture off and on."""
-    res = {}
+    res: dict[str, dict[str, float]] = {}
     for capture in (False, True, False, True):  # interleaved, the better of two runs each
         v = Voice(model, seed=1, capture=capture, max_tokens=100_000)
         r = timed(lambda v=v: v.step() or v.start_tune(), n)  # type: ignore[misc]
