@@ -183,7 +183,7 @@ class NumpyStepper:
         #   bias folded in);
         # * layers 2.. take one product [x, h] @ [W_ih | W_hh].T instead of two: at batch 1 a step
         #   is a handful of matrix-vector products and the per-call cost is a visible share of it
-        #   (16 MB of copies; a batch-1 step 5-15 % faster on this project's 2-core CPU).
+        #   (16 MB of copies; a batch-1 step 3-17 % faster on this project's 2-core CPU).
         self.refresh()
 
     def refresh(self) -> None:
