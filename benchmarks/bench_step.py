@@ -57,22 +57,6 @@ def lasagne_params(model: FolkRNN) -> list[np.ndarray]:
     return p
 
 
-def timed(fn: Callable[[], object], n: int, warmup: int = 50) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1e6)
-    samples.sort()
-    return {
-        "median_us": statistics.median(samples),
-        "p99_us": samples[int(0.99 * (len(samples) - 1))],
-        "mean_us": statistics.fmean(samples),
-    }
-
-
 ROUNDS = 5
 
 
@@ -93,12 +77,14 @@ def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 50) 
     out = {}
     for name, xs in samples.items():
         xs.sort()
-        out[name] = {
-            "median_us": statistics.median(xs),
-            "p99_us": xs[int(0.99 * (len(xs) - 1))],
-            "mean_us": statistics.fmean(xs),
-        }
+        out[name] = {"median_us": statistics.median(xs), "p99_us": xs[int(0.99 * (len(xs) - 1))],
+                     "mean_us": statistics.fmean(xs)}  # fmt: skip
     return out
+
+
+def timed(fn: Callable[[], object], n: int, warmup: int = 50) -> dict[str, float]:
+    """One path, n steps."""
+    return interleaved({"path": fn}, n, warmup)["path"]
 
 
 def bench_batch1(model: FolkRNN, n: int) -> dict[str, dict[str, float]]:
