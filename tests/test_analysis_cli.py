@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from folkrnn_live.analysis.recording import load_recording
 from folkrnn_live.cli.main import main
 from folkrnn_live.model import checkpoint
 from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
+from folkrnn_live.recording.recording import load_recording
 from folkrnn_live.sampler.voice import Voice
-from folkrnn_live.server.catalog import COMMANDS
-from folkrnn_live.server.registry import Context
+from folkrnn_live.server.commands.catalog import COMMANDS
+from folkrnn_live.server.commands.registry import Context
 
 Capture = pytest.CaptureFixture[str]
 

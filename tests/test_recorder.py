@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from folkrnn_live.analysis.recorder import Recorder
-from folkrnn_live.analysis.recording import RecordingError, chunk_files, load_recording
 from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
+from folkrnn_live.recording.recorder import Recorder
+from folkrnn_live.recording.recording import RecordingError, chunk_files, load_recording
 from folkrnn_live.sampler.voice import StepResult, Voice
 
 GATES = ("i", "f", "o", "g_pre", "g", "c", "h")
@@ -232,7 +232,7 @@ async def test_async_context_manager_closes(tmp_path: Path) -> None:
 KILL_SCRIPT = textwrap.dedent(
     """
     import json, sys, time, torch
-    from folkrnn_live.analysis.recorder import Recorder
+    from folkrnn_live.recording.recorder import Recorder
     from folkrnn_live.model.config import ModelConfig
     from folkrnn_live.model.network import FolkRNN
     from folkrnn_live.sampler.voice import Voice

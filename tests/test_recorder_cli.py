@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from folkrnn_live.analysis.recording import load_recording
 from folkrnn_live.model import checkpoint
 from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
+from folkrnn_live.recording.recording import load_recording
 
 
 def test_ctrl_c_stops_recording_and_keeps_what_was_generated(tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from folkrnn_live.analysis import spectra as sp
-from folkrnn_live.analysis.recording import Recording, load_recording
 from folkrnn_live.analysis.sections import Section
 from folkrnn_live.analysis.tasks import ANALYSES, Context, Options, run_analysis
 from folkrnn_live.model.network import FolkRNN
+from folkrnn_live.recording.recording import Recording, load_recording
 
 
 def _bar_summary(tokens: list[str]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from folkrnn_live.analysis.recording import Recording
+from folkrnn_live.recording.recording import Recording
 
 
 @dataclass

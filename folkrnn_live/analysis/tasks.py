@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from folkrnn_live.analysis import spectra as sp
 from folkrnn_live.analysis import windows as wi
-from folkrnn_live.analysis.recording import Recording
 from folkrnn_live.analysis.sections import Section
 from folkrnn_live.analysis.tasks_activity import distributions_task, heatmaps_task, posterior_task
 from folkrnn_live.analysis.tasks_gramians import gramians_task
@@ -21,6 +20,7 @@ from folkrnn_live.analysis.tasks_model import ablation_task, params_task
 from folkrnn_live.analysis.tasks_spectral import selection_task, spectra_task, windows_task
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.model.step import GATE_NAMES
+from folkrnn_live.recording.recording import Recording
 
 __all__ = ["ANALYSES", "Analysis", "Context", "Options", "Section", "find_model", "run_analysis"]
 
@@ -167,8 +167,8 @@ def find_model(model_dir: str | Path | None, meta: dict[str, Any] | None = None)
     """The model for parameter analyses and the ablation: ``model_dir``, else the directory the
     recording names (``meta`` is its meta.json), else the shipped model.  With a recording, the
     model must be the one it was made with (same output-layer fingerprint)."""
-    from folkrnn_live.analysis.recorder import model_fingerprint
     from folkrnn_live.model.checkpoint import load_default_or
+    from folkrnn_live.recording.recorder import model_fingerprint
 
     rec_meta = meta or {}
     user = rec_meta.get("meta") if isinstance(rec_meta.get("meta"), dict) else {}

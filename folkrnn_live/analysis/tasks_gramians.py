@@ -11,8 +11,8 @@ import numpy as np
 
 from folkrnn_live.analysis import gramians as gr
 from folkrnn_live.analysis import plots
-from folkrnn_live.analysis.recording import Recording
 from folkrnn_live.analysis.sections import Section, check_layers, write_csv, write_json, write_npz
+from folkrnn_live.recording.recording import Recording
 
 LABELS = {"tanh_c": "tanh(c)", "g_pre": "g before tanh", "g": "g = tanh(g_pre)"}
 

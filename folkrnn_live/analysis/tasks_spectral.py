@@ -13,9 +13,9 @@ import numpy as np
 from folkrnn_live.analysis import plots
 from folkrnn_live.analysis import spectra as sp
 from folkrnn_live.analysis import windows as wi
-from folkrnn_live.analysis.recording import Recording
 from folkrnn_live.analysis.sections import Section, check_layers, need_steps, period_label, write_csv, write_json
 from folkrnn_live.analysis.selection import UnitSelection, random_units, select_by_band
+from folkrnn_live.recording.recording import Recording
 
 
 def spectra_task(

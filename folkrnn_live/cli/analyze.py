@@ -114,9 +114,9 @@ def options_from(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from folkrnn_live.analysis.recording import load_recording
     from folkrnn_live.analysis.tasks import ANALYSES, Context, find_model, run_analysis
     from folkrnn_live.cli.record import command_line
+    from folkrnn_live.recording.recording import load_recording
 
     opts = options_from(args)
     items = list(args.items)

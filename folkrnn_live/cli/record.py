@@ -96,8 +96,8 @@ def parse_snip(text: str) -> tuple[int, list[int], str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from folkrnn_live.analysis.recorder import Recorder
     from folkrnn_live.model.checkpoint import load_default_or
+    from folkrnn_live.recording.recorder import Recorder
     from folkrnn_live.sampler.voice import Voice
 
     ckpt = load_default_or(args.model)

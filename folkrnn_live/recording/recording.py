@@ -1,4 +1,4 @@
-"""Reading recordings written by :class:`~folkrnn_live.analysis.recorder.Recorder`.
+"""Reading recordings written by :class:`~folkrnn_live.recording.recorder.Recorder`.
 
 ``load_recording(path)`` gathers the chunk files of one voice into arrays over steps; gates are
 ``[steps, layers, units]``.  ``load_recording(path, tune=k)`` reads only the k-th tune's rows, so a
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from folkrnn_live.analysis.chunks import CHUNK_GLOB, ENDED_NAMES, FORMAT, META, STEP_FIELDS, VECTOR_FIELDS
 from folkrnn_live.model.step import GATE_NAMES
+from folkrnn_live.recording.chunks import CHUNK_GLOB, ENDED_NAMES, FORMAT, META, STEP_FIELDS, VECTOR_FIELDS
 from folkrnn_live.tokens.vocab import Vocabulary
 
 __all__ = ["ENDED_NAMES", "Recording", "RecordingError", "chunk_files", "load_recording", "read_meta"]

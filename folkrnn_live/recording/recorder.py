@@ -28,9 +28,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from folkrnn_live.analysis.chunks import CHUNK_GLOB, FORMAT, META, ChunkBuffer, Item, chunk_name
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.model.step import GATE_NAMES
+from folkrnn_live.recording.chunks import CHUNK_GLOB, FORMAT, META, ChunkBuffer, Item, chunk_name
 
 OnFull = Literal["drop", "block"]
 BATCH_STEPS = 32  # steps copied per hold of the GIL
