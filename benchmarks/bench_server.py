@@ -51,8 +51,8 @@ sys.path.insert(0, str(ROOT))
 
 from folkrnn_live.player.outputs import MemoryOutput  # noqa: E402
 from folkrnn_live.server import config  # noqa: E402
-from folkrnn_live.server.feedback import Feedback  # noqa: E402
-from folkrnn_live.server.service import Server  # noqa: E402
+from folkrnn_live.server.runtime.service import Server  # noqa: E402
+from folkrnn_live.server.transports.feedback import Feedback  # noqa: E402
 
 TEMPO = 240.0
 GC_PAUSES: list[tuple[float, int, float]] = []  # (loop-clock time, generation, ms) with --gc-report

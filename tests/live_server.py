@@ -11,8 +11,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
-from folkrnn_live.server.config import Config
-from folkrnn_live.server.service import Server
+from folkrnn_live.server.runtime.config import Config
+from folkrnn_live.server.runtime.service import Server
 
 WAIT = 20.0
 T = TypeVar("T")

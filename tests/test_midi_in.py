@@ -18,12 +18,12 @@ from live_server import serving, until
 
 from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
-from folkrnn_live.server import config as config_mod
-from folkrnn_live.server.catalog import COMMANDS
-from folkrnn_live.server.feedback import ListOrigin
-from folkrnn_live.server.midi_in import MidiIn, MidiInError, MidiInSettings, open_input_port
-from folkrnn_live.server.midi_in_map import MidiMapError, parse_mapping, parse_mappings
-from folkrnn_live.server.registry import Call, Context, Registry
+from folkrnn_live.server.commands.catalog import COMMANDS
+from folkrnn_live.server.commands.midi_map import MidiMapError, parse_mapping, parse_mappings
+from folkrnn_live.server.commands.registry import Call, Context, Registry
+from folkrnn_live.server.runtime import config as config_mod
+from folkrnn_live.server.transports.feedback import ListOrigin
+from folkrnn_live.server.transports.midi_in import MidiIn, MidiInError, MidiInSettings, open_input_port
 from folkrnn_live.tokens import V2
 
 CTX = Context.for_model(V2, 3, 16, ["1", "2"])
@@ -223,7 +223,7 @@ def test_midi_commands_through_the_registry(tmp_path: Path) -> None:
     m.apply_command(reg.bind("midi_save", [], CTX), origin)
     assert Path(origin.replies[-1].data["path"]).exists()
     m.apply_command(reg.bind("midi_forget", ["cc", 7], CTX), origin)
-    from folkrnn_live.server.registry import CommandError
+    from folkrnn_live.server.commands.registry import CommandError
 
     with pytest.raises(CommandError, match="no mapping for cc 7"):
         m.apply_command(reg.bind("midi_forget", ["cc", 7], CTX), origin)

@@ -23,10 +23,10 @@ from mqtt_broker import PASSWORD, USER, Mosquitto, auth_broker, broker, broker_f
 
 from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
-from folkrnn_live.server import config as config_mod
-from folkrnn_live.server.mqtt import MqttBridge
-from folkrnn_live.server.mqtt_settings import MqttSettings
-from folkrnn_live.server.service import Server
+from folkrnn_live.server.runtime import config as config_mod
+from folkrnn_live.server.runtime.mqtt_settings import MqttSettings
+from folkrnn_live.server.runtime.service import Server
+from folkrnn_live.server.transports.mqtt import MqttBridge
 from folkrnn_live.tokens import V2
 
 pytestmark = pytest.mark.mqtt

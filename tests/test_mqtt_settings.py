@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from folkrnn_live.server.catalog import COMMANDS
-from folkrnn_live.server.mqtt import bind_payload
-from folkrnn_live.server.mqtt_settings import CONFIG_KEYS, MqttConfigError, MqttSettings
-from folkrnn_live.server.registry import CommandError, Context
+from folkrnn_live.server.commands.catalog import COMMANDS
+from folkrnn_live.server.commands.registry import CommandError, Context
+from folkrnn_live.server.runtime.mqtt_settings import CONFIG_KEYS, MqttConfigError, MqttSettings
+from folkrnn_live.server.transports.mqtt import bind_payload
 from folkrnn_live.tokens import V2
 
 

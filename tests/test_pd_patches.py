@@ -25,9 +25,9 @@ import pytest
 from live_server import serving
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from folkrnn_live.server import config
-from folkrnn_live.server.catalog import COMMANDS
-from folkrnn_live.server.service import Server
+from folkrnn_live.server.commands.catalog import COMMANDS
+from folkrnn_live.server.runtime import config
+from folkrnn_live.server.runtime.service import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 PATCHES = ROOT / "patches"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from folkrnn_live.server import config
-from folkrnn_live.server.config import ConfigError, load, parse, parse_override
-from folkrnn_live.server.registry import Context
+from folkrnn_live.server.commands.registry import Context
+from folkrnn_live.server.runtime import config
+from folkrnn_live.server.runtime.config import ConfigError, load, parse, parse_override
 from folkrnn_live.tokens import V2
 
 ROOT = Path(__file__).resolve().parents[1]

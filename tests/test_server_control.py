@@ -10,10 +10,10 @@ import torch
 from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.sampler.voice import Voice
-from folkrnn_live.server.catalog import COMMANDS
-from folkrnn_live.server.control import ControlledSource, LogEntry, replay
-from folkrnn_live.server.feedback import ListOrigin
-from folkrnn_live.server.registry import Call, Context
+from folkrnn_live.server.commands.catalog import COMMANDS
+from folkrnn_live.server.commands.registry import Call, Context
+from folkrnn_live.server.runtime.token_source import ControlledSource, LogEntry, replay
+from folkrnn_live.server.transports.feedback import ListOrigin
 from folkrnn_live.tokens.vocab import END
 
 

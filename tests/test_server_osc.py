@@ -17,10 +17,10 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from folkrnn_live.model import checkpoint
-from folkrnn_live.server import config
-from folkrnn_live.server.control import replay
-from folkrnn_live.server.osc import RateLimiter
-from folkrnn_live.server.service import Server
+from folkrnn_live.server.runtime import config
+from folkrnn_live.server.runtime.service import Server
+from folkrnn_live.server.runtime.token_source import replay
+from folkrnn_live.server.transports.osc import RateLimiter
 
 
 def build(address: str, *args: Any) -> bytes:

@@ -19,7 +19,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from folkrnn_live.player.outputs import hanging_notes
-from folkrnn_live.server.sdnotify import Notifier
+from folkrnn_live.server.runtime.sdnotify import Notifier
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 60.0  # upper bounds only (torch import and model load on a busy 2-core machine)
@@ -195,8 +195,8 @@ async def test_signals_reload_and_stop_the_server_and_the_old_handlers_come_back
 
     from live_server import until
 
-    from folkrnn_live.server import config
-    from folkrnn_live.server.service import Server
+    from folkrnn_live.server.runtime import config
+    from folkrnn_live.server.runtime.service import Server
 
     theirs: list[int] = []
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from folkrnn_live.sampler.controls import BIAS_RANGE, TEMPERATURE_RANGE
-from folkrnn_live.server import docs
-from folkrnn_live.server.catalog import COMMANDS
-from folkrnn_live.server.config import markdown as config_markdown
-from folkrnn_live.server.control import ControlledSource
-from folkrnn_live.server.live import LiveVoice
-from folkrnn_live.server.registry import Arg, Command, CommandError, Context, Registry
-from folkrnn_live.server.service import Server
+from folkrnn_live.server.commands import docs
+from folkrnn_live.server.commands.catalog import COMMANDS
+from folkrnn_live.server.commands.registry import Arg, Command, CommandError, Context, Registry
+from folkrnn_live.server.runtime.config import markdown as config_markdown
+from folkrnn_live.server.runtime.service import Server
+from folkrnn_live.server.runtime.token_source import ControlledSource
+from folkrnn_live.server.runtime.voices import LiveVoice
 from folkrnn_live.tokens import V2
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ CTX = Context.for_model(V2, 3, 16, ["1", "lead"])
 
 
 def test_every_command_has_exactly_one_handler() -> None:
-    from folkrnn_live.server.midi_in import MidiIn
+    from folkrnn_live.server.transports.midi_in import MidiIn
 
     for cmd in COMMANDS:
         if cmd.group == "midi":  # routed by the server to the MIDI-in transport

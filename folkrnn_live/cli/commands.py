@@ -14,12 +14,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from folkrnn_live.server import docs
+    from folkrnn_live.server.commands import docs
 
     if args.markdown:
         print(docs.commands_markdown(), end="")
     elif args.config_markdown:
-        from folkrnn_live.server.config import markdown
+        from folkrnn_live.server.runtime.config import markdown
 
         print(markdown(), end="")
     else:

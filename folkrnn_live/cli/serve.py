@@ -31,7 +31,7 @@ FLAGS = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from folkrnn_live.server.config import DEFAULT_OSC_PORT, SCHEMA
+    from folkrnn_live.server.runtime.config import DEFAULT_OSC_PORT, SCHEMA
 
     p = sub.add_parser(
         "serve",
@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _key_type(path: str) -> Callable[[str], Any]:
     """argparse type: the flag's text as the key's type, checked by the config schema."""
-    from folkrnn_live.server.config import SCHEMA, ConfigError, check_value
+    from folkrnn_live.server.runtime.config import SCHEMA, ConfigError, check_value
 
     key = next(k for k in SCHEMA if k.path == path)
 
@@ -69,7 +69,7 @@ def _key_type(path: str) -> Callable[[str], Any]:
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
-    from folkrnn_live.server.config import parse_override
+    from folkrnn_live.server.runtime.config import parse_override
 
     out: dict[str, Any] = dict(parse_override(s) for s in args.set)
     for _, path, _ in FLAGS:
@@ -82,8 +82,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from folkrnn_live.server import config
-    from folkrnn_live.server.service import Server
+    from folkrnn_live.server.runtime import config
+    from folkrnn_live.server.runtime.service import Server
 
     overrides = overrides_from(args)
     cfg = config.load(args.config, overrides)

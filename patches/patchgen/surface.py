@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from folkrnn_live.server.config import DEFAULT_OSC_PORT
+from folkrnn_live.server.runtime.config import DEFAULT_OSC_PORT
 
 STREAMS = "tokens notes bars tunes applied"  # what the surfaces subscribe to (not probs or state)
 HOST = "127.0.0.1"

@@ -15,8 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from folkrnn_live.server.catalog import DEFAULT_STREAMS, STREAMS
-from folkrnn_live.server.schema import ConfigError, Key
+from folkrnn_live.server.commands.catalog import DEFAULT_STREAMS, STREAMS
+from folkrnn_live.server.runtime.config_keys import ConfigError, Key
 
 SECTION = "mqtt"
 DEFAULT_PORT = 1883

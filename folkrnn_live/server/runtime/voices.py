@@ -1,7 +1,7 @@
 """One live voice: sampler state, player, outputs, recording, feedback.
 
-Commands arrive already validated (see :mod:`folkrnn_live.server.registry`).  Step commands go to
-the voice's :class:`~folkrnn_live.server.control.ControlledSource` queue and are applied before the
+Commands arrive already validated (see :mod:`folkrnn_live.server.commands.registry`).  Step commands go to
+the voice's :class:`~folkrnn_live.server.runtime.token_source.ControlledSource` queue and are applied before the
 next token; while the voice is not playing (nothing pulls tokens) the queue is drained on the event
 loop at once, so state replies stay current.  Player, transport and recording commands act on the
 event loop directly: they never touch the network.
@@ -32,9 +32,9 @@ from folkrnn_live.player.perform import Accent, VoiceSettings
 from folkrnn_live.player.player import Player
 from folkrnn_live.player.scheduler import Scheduler
 from folkrnn_live.sampler.voice import StepResult, Voice
-from folkrnn_live.server.control import ControlledSource, LogEntry
-from folkrnn_live.server.feedback import Feedback, Hub, Origin, error_feedback
-from folkrnn_live.server.registry import Call, CommandError
+from folkrnn_live.server.commands.registry import Call, CommandError
+from folkrnn_live.server.runtime.token_source import ControlledSource, LogEntry
+from folkrnn_live.server.transports.feedback import Feedback, Hub, Origin, error_feedback
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class LiveVoice:
             raise ValueError("recording is off: set [recording] dir in the config")
         if self.recorder is not None:
             raise ValueError(f"voice {self.name} is already recording to {self.recorder.path}")
-        from folkrnn_live.analysis.recorder import Recorder
+        from folkrnn_live.recording.recorder import Recorder
 
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         path = self.recordings_dir / f"{stamp}-{self.name}-{label}"
@@ -320,7 +320,7 @@ def _flat(args: dict[str, Any] | Any) -> list[Any]:
 
 
 def _restart_call(name: str) -> Call:
-    from folkrnn_live.server.catalog import COMMANDS
+    from folkrnn_live.server.commands.catalog import COMMANDS
 
     return Call(COMMANDS.get(name), None, {})
 

@@ -1,8 +1,8 @@
 """Every command of the live server, defined once.
 
-This table drives validation (:mod:`folkrnn_live.server.registry`), dispatch (each command is
-carried out by the method ``cmd_<name>`` of :class:`~folkrnn_live.server.live.LiveVoice` for voice
-commands or :class:`~folkrnn_live.server.service.Server` for global ones), the OSC/MQTT reference
+This table drives validation (:mod:`folkrnn_live.server.commands.registry`), dispatch (each command is
+carried out by the method ``cmd_<name>`` of :class:`~folkrnn_live.server.runtime.voices.LiveVoice` for voice
+commands or :class:`~folkrnn_live.server.runtime.service.Server` for global ones), the OSC/MQTT reference
 (``folkrnn-live commands --markdown``) and the tests.  Ranges come from the modules that enforce
 them (the sampler's controls, the player's settings) so each range is written once.
 """
@@ -27,8 +27,8 @@ from folkrnn_live.sampler.controls import (
     STEPS_RANGE,
     TEMPERATURE_RANGE,
 )
-from folkrnn_live.server.midi_in_map import MIDI_COMMANDS, MIDI_GROUP
-from folkrnn_live.server.registry import Arg, Command, Registry
+from folkrnn_live.server.commands.midi_map import MIDI_COMMANDS, MIDI_GROUP
+from folkrnn_live.server.commands.registry import Arg, Command, Registry
 
 PORT_RANGE = (0, 65535)
 # N-step interventions: 0 means "until cleared" (the sampler's None), so one number fits OSC.

@@ -27,19 +27,19 @@ from typing import Any
 
 from folkrnn_live.player.clock import ExternalClock
 from folkrnn_live.player.scheduler import Scheduler, freeze_gc, realtime_priority
-from folkrnn_live.server import config as config_mod
-from folkrnn_live.server import midi_in, mqtt
-from folkrnn_live.server.catalog import COMMANDS
-from folkrnn_live.server.config import RESTART_KEYS, Config, VoiceConfig
-from folkrnn_live.server.control import LogEntry
-from folkrnn_live.server.feedback import Feedback, Hub, NullOrigin, Origin, error_feedback
-from folkrnn_live.server.live import LiveVoice
-from folkrnn_live.server.midi_in_map import MIDI_GROUP
-from folkrnn_live.server.osc import OscEndpoint
-from folkrnn_live.server.outputs import VoiceOutputs
-from folkrnn_live.server.registry import ALL, Call, CommandError, Context, Registry
-from folkrnn_live.server.sdnotify import Notifier
-from folkrnn_live.server.threads import limit_blas_threads
+from folkrnn_live.server.commands.catalog import COMMANDS
+from folkrnn_live.server.commands.midi_map import MIDI_GROUP
+from folkrnn_live.server.commands.registry import ALL, Call, CommandError, Context, Registry
+from folkrnn_live.server.runtime import config as config_mod
+from folkrnn_live.server.runtime.blas_threads import limit_blas_threads
+from folkrnn_live.server.runtime.config import RESTART_KEYS, Config, VoiceConfig
+from folkrnn_live.server.runtime.midi_targets import VoiceOutputs
+from folkrnn_live.server.runtime.sdnotify import Notifier
+from folkrnn_live.server.runtime.token_source import LogEntry
+from folkrnn_live.server.runtime.voices import LiveVoice
+from folkrnn_live.server.transports import midi_in, mqtt
+from folkrnn_live.server.transports.feedback import Feedback, Hub, NullOrigin, Origin, error_feedback
+from folkrnn_live.server.transports.osc import OscEndpoint
 
 log = logging.getLogger("folkrnn_live.server")
 # Transports beside OSC: each ``open_transport(server)`` returns an async context manager (or None

@@ -20,10 +20,10 @@ from typing import Any
 
 from folkrnn_live.player.outputs import SESSION_FILE_EVENTS
 from folkrnn_live.sampler.controls import SEED_RANGE
-from folkrnn_live.server import midi_in_settings, mqtt_settings
-from folkrnn_live.server.catalog import COMMANDS
-from folkrnn_live.server.registry import ALL, NAME_RE, Call, CommandError, Context
-from folkrnn_live.server.schema import ConfigError, Key, toml_value
+from folkrnn_live.server.commands.catalog import COMMANDS
+from folkrnn_live.server.commands.registry import ALL, NAME_RE, Call, CommandError, Context
+from folkrnn_live.server.runtime import midi_in_settings, mqtt_settings
+from folkrnn_live.server.runtime.config_keys import ConfigError, Key, toml_value
 
 DEFAULT_OSC_PORT = 7400
 VOICE_GROUPS = ("sampler", "player")  # command groups a voice table may set

@@ -30,16 +30,16 @@ from typing import Any
 import mido
 
 from folkrnn_live.player.clock import ExternalClock
-from folkrnn_live.server.feedback import Dispatcher, Feedback, Origin, error_feedback
-from folkrnn_live.server.midi_in_map import (
+from folkrnn_live.server.commands.midi_map import (
     MidiMapError,
     MidiMapping,
     parse_mapping,
     parse_mappings,
     to_toml,
 )
-from folkrnn_live.server.midi_in_settings import SECTION, VIRTUAL_NAME, MidiInSettings
-from folkrnn_live.server.registry import Call, CommandError
+from folkrnn_live.server.commands.registry import Call, CommandError
+from folkrnn_live.server.runtime.midi_in_settings import SECTION, VIRTUAL_NAME, MidiInSettings
+from folkrnn_live.server.transports.feedback import Dispatcher, Feedback, Origin, error_feedback
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 10_000  # messages waiting for the loop, at most (a stuck loop must not grow memory)

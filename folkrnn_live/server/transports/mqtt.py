@@ -35,10 +35,10 @@ from typing import Any
 
 import aiomqtt
 
-from folkrnn_live.server.feedback import Dispatcher, Feedback, Hub
-from folkrnn_live.server.mqtt_settings import MqttConfigError, MqttSettings
-from folkrnn_live.server.osc import RateLimiter
-from folkrnn_live.server.registry import Call, Command, CommandError, Context, Registry
+from folkrnn_live.server.commands.registry import Call, Command, CommandError, Context, Registry
+from folkrnn_live.server.runtime.mqtt_settings import MqttConfigError, MqttSettings
+from folkrnn_live.server.transports.feedback import Dispatcher, Feedback, Hub
+from folkrnn_live.server.transports.osc import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +361,7 @@ class MqttBridge:
             self._error(topic, CommandError(topic, f"internal error: {exc}"), payload)
 
     def _error(self, topic: str, exc: CommandError, payload: bytes | None = None) -> None:
-        from folkrnn_live.server.feedback import error_feedback
+        from folkrnn_live.server.transports.feedback import error_feedback
 
         log.debug("MQTT error on %s: %s", topic, exc)
         self.publish_feedback(error_feedback(exc), topic=topic, payload=payload)

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from folkrnn_live.server.midi_in_map import MidiMapError
-from folkrnn_live.server.schema import Key
+from folkrnn_live.server.commands.midi_map import MidiMapError
+from folkrnn_live.server.runtime.config_keys import Key
 
 SECTION = "midi_in"
 VIRTUAL_NAME = "folkrnn-live in"

@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from folkrnn_live.player.outputs import MidiFileOutput, MidiOutput, OscOutput, PortOutput
-from folkrnn_live.server.config import Config
+from folkrnn_live.server.runtime.config import Config
 
 log = logging.getLogger("folkrnn_live.server")
 VIRTUAL_PORT_NAME = "folkrnn-live"

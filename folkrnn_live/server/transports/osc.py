@@ -26,9 +26,9 @@ from typing import Any
 from pythonosc.osc_message_builder import BuildError, OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
 
-from folkrnn_live.server.catalog import DEFAULT_STREAMS, STREAMS
-from folkrnn_live.server.feedback import Dispatcher, Feedback, Hub, error_feedback
-from folkrnn_live.server.registry import CommandError
+from folkrnn_live.server.commands.catalog import DEFAULT_STREAMS, STREAMS
+from folkrnn_live.server.commands.registry import CommandError
+from folkrnn_live.server.transports.feedback import Dispatcher, Feedback, Hub, error_feedback
 
 log = logging.getLogger(__name__)
 Addr = tuple[str, int]

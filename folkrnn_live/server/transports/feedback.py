@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from folkrnn_live.server.catalog import STREAMS
-from folkrnn_live.server.registry import PREFIX, Call, CommandError, Context, Registry
+from folkrnn_live.server.commands.catalog import STREAMS
+from folkrnn_live.server.commands.registry import PREFIX, Call, CommandError, Context, Registry
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from folkrnn_live.server.registry import ALL, Arg, Call, Command, CommandError, Context, Registry
-from folkrnn_live.server.schema import toml_value
+from folkrnn_live.server.commands.registry import ALL, Arg, Call, Command, CommandError, Context, Registry
+from folkrnn_live.server.runtime.config_keys import toml_value
 
 Kind = Literal["cc", "note"]
 CURVES = ("linear", "log")
@@ -263,7 +263,7 @@ def _range(cmd: Command, arg: Arg, table: Mapping[str, Any], ctx: Context, targe
         if arg.exclusive and v == default:
             out.append(float(v))
             continue
-        from folkrnn_live.server.registry import coerce
+        from folkrnn_live.server.commands.registry import coerce
 
         try:
             coerce(arg, v, ctx, cmd.address(target))

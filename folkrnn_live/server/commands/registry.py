@@ -1,7 +1,7 @@
 """The command registry: one table of commands drives validation, encoding, dispatch and the docs.
 
 Every control of the server is a :class:`Command` (name, scope, arguments with types, ranges,
-choices and help) defined once in :mod:`folkrnn_live.server.catalog`.  Transports (OSC, MQTT, MIDI
+choices and help) defined once in :mod:`folkrnn_live.server.commands.catalog`.  Transports (OSC, MQTT, MIDI
 mappings, the config file) only turn their input into a command name plus raw values and call
 :meth:`Registry.bind` (positional values: OSC arguments, JSON lists, split text) or
 :meth:`Registry.bind_named` (JSON objects, TOML tables).  Both return a validated :class:`Call`

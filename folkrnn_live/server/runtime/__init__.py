@@ -1,0 +1,1 @@
+"""The runtime: service lifecycle, live voices, config and its keys, output targets, systemd notify."""
