@@ -22,7 +22,7 @@ from folkrnn_live.server.commands.catalog import COMMANDS
 from folkrnn_live.server.commands.midi_map import MidiMapError, parse_mapping, parse_mappings
 from folkrnn_live.server.commands.registry import Call, Context, Registry
 from folkrnn_live.server.runtime import config as config_mod
-from folkrnn_live.server.transports.feedback import ListOrigin
+from folkrnn_live.server.transports.common import ListOrigin
 from folkrnn_live.server.transports.midi_in import MidiIn, MidiInError, MidiInSettings, open_input_port
 from folkrnn_live.tokens import V2
 

@@ -13,7 +13,7 @@ from folkrnn_live.sampler.voice import Voice
 from folkrnn_live.server.commands.catalog import COMMANDS
 from folkrnn_live.server.commands.registry import Call, Context
 from folkrnn_live.server.runtime.token_source import ControlledSource, LogEntry, replay
-from folkrnn_live.server.transports.feedback import ListOrigin
+from folkrnn_live.server.transports.common import ListOrigin
 from folkrnn_live.tokens.vocab import END
 
 

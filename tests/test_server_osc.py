@@ -20,7 +20,7 @@ from folkrnn_live.model import checkpoint
 from folkrnn_live.server.runtime import config
 from folkrnn_live.server.runtime.service import Server
 from folkrnn_live.server.runtime.token_source import replay
-from folkrnn_live.server.transports.osc import RateLimiter
+from folkrnn_live.server.transports.common import RateLimiter
 
 
 def build(address: str, *args: Any) -> bytes:

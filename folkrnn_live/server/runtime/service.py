@@ -6,7 +6,7 @@ starts the voices and runs its background loops as named tasks of one ``asyncio.
 SIGTERM/SIGINT stop it (note-offs sent, recordings flushed, within ``server.shutdown_timeout``);
 SIGHUP re-reads the config without dropping voices.
 
-Dispatch API (every transport: OSC here, MQTT and MIDI-in beside it; see ``feedback.Dispatcher``):
+Dispatch API (every transport: OSC here, MQTT and MIDI-in beside it; see ``common.Dispatcher``):
 validate with ``server.registry`` against ``server.context``, then ``server.dispatch(call, origin)``.
 Feedback: ``server.hub``.
 """
@@ -38,7 +38,8 @@ from folkrnn_live.server.runtime.sdnotify import Notifier
 from folkrnn_live.server.runtime.token_source import LogEntry
 from folkrnn_live.server.runtime.voices import LiveVoice
 from folkrnn_live.server.transports import midi_in, mqtt
-from folkrnn_live.server.transports.feedback import Feedback, Hub, NullOrigin, Origin, error_feedback
+from folkrnn_live.server.transports.common import NullOrigin, Origin
+from folkrnn_live.server.transports.feedback import Feedback, Hub, error_feedback
 from folkrnn_live.server.transports.osc import OscEndpoint
 
 log = logging.getLogger("folkrnn_live.server")

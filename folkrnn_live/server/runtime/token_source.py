@@ -27,7 +27,8 @@ from folkrnn_live.sampler.controls import SEED_RANGE
 from folkrnn_live.sampler.voice import Voice
 from folkrnn_live.server.commands.catalog import COMMANDS, INJECT_LIMIT
 from folkrnn_live.server.commands.registry import Call, CommandError, Context
-from folkrnn_live.server.transports.feedback import NullOrigin, Origin, error_feedback
+from folkrnn_live.server.transports.common import NullOrigin, Origin
+from folkrnn_live.server.transports.feedback import error_feedback
 from folkrnn_live.tokens.vocab import END
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,8 @@ from folkrnn_live.player.scheduler import Scheduler
 from folkrnn_live.sampler.voice import StepResult, Voice
 from folkrnn_live.server.commands.registry import Call, CommandError
 from folkrnn_live.server.runtime.token_source import ControlledSource, LogEntry
-from folkrnn_live.server.transports.feedback import Feedback, Hub, Origin, error_feedback
+from folkrnn_live.server.transports.common import Origin
+from folkrnn_live.server.transports.feedback import Feedback, Hub, error_feedback
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ A :class:`Feedback` carries both forms every transport needs: ``values`` (positi
 MQTT bridge subscribe to the :class:`Hub` and encode it their own way.
 
 Replies to one sender (errors, ``pong``, ``status``) do not go through the hub: every submitted
-command carries an :class:`Origin`, whose ``reply`` sends back to where the command came from.
+command carries an :class:`~folkrnn_live.server.transports.common.Origin`, whose ``reply`` sends
+back to where the command came from.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from folkrnn_live.server.commands.catalog import STREAMS
-from folkrnn_live.server.commands.registry import PREFIX, Call, CommandError, Context, Registry
+from folkrnn_live.server.commands.registry import PREFIX, CommandError
 
 log = logging.getLogger(__name__)
 
@@ -52,50 +53,6 @@ def error_feedback(exc: CommandError | Exception, address: str = "") -> Feedback
         "replies", "error", None, (addr, arg, msg),
         {"address": addr, "argument": arg, "message": msg, "allowed": allowed},
     )
-
-
-class Origin(Protocol):
-    """Where a command came from; replies (errors, pong, status) go back through it."""
-
-    @property
-    def name(self) -> str: ...  # e.g. "osc:127.0.0.1:51234", "mqtt", "midi", "config"
-
-    def reply(self, fb: Feedback) -> None: ...
-
-
-class Dispatcher(Protocol):
-    """What a transport (OSC, MQTT, MIDI in) needs from the server, which implements it: the
-    command table, the context to validate against, and ``dispatch`` for a validated call (it may
-    raise CommandError, e.g. when a voice's queue is full)."""
-
-    registry: Registry
-
-    @property
-    def context(self) -> Context: ...
-
-    def dispatch(self, call: Call, origin: Origin) -> None: ...
-
-
-@dataclass(frozen=True)
-class NullOrigin:
-    """Commands with nobody to answer (the config file at start-up, tests): replies are logged."""
-
-    name: str = "internal"
-
-    def reply(self, fb: Feedback) -> None:
-        if fb.name == "error":
-            log.warning("%s: %s", self.name, fb.data.get("message", fb.values))
-
-
-@dataclass
-class ListOrigin:
-    """Collects replies (tests, the CLI)."""
-
-    name: str = "list"
-    replies: list[Feedback] = field(default_factory=list)
-
-    def reply(self, fb: Feedback) -> None:
-        self.replies.append(fb)
 
 
 Listener = Callable[[Feedback], None]

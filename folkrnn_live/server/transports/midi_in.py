@@ -39,7 +39,8 @@ from folkrnn_live.server.commands.midi_map import (
 )
 from folkrnn_live.server.commands.registry import Call, CommandError
 from folkrnn_live.server.runtime.midi_in_settings import SECTION, VIRTUAL_NAME, MidiInSettings
-from folkrnn_live.server.transports.feedback import Dispatcher, Feedback, Origin, error_feedback
+from folkrnn_live.server.transports.common import Dispatcher, Origin
+from folkrnn_live.server.transports.feedback import Feedback, error_feedback
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 10_000  # messages waiting for the loop, at most (a stuck loop must not grow memory)

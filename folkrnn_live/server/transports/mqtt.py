@@ -37,8 +37,8 @@ import aiomqtt
 
 from folkrnn_live.server.commands.registry import Call, Command, CommandError, Context, Registry
 from folkrnn_live.server.runtime.mqtt_settings import MqttConfigError, MqttSettings
-from folkrnn_live.server.transports.feedback import Dispatcher, Feedback, Hub
-from folkrnn_live.server.transports.osc import RateLimiter
+from folkrnn_live.server.transports.common import Dispatcher, RateLimiter
+from folkrnn_live.server.transports.feedback import Feedback, Hub
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ import asyncio
 import ipaddress
 import itertools
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,70 +27,12 @@ from pythonosc.osc_packet import OscPacket, ParseError
 
 from folkrnn_live.server.commands.catalog import DEFAULT_STREAMS, STREAMS
 from folkrnn_live.server.commands.registry import CommandError
-from folkrnn_live.server.transports.feedback import Dispatcher, Feedback, Hub, error_feedback
+from folkrnn_live.server.transports.common import Allowlist, Dispatcher, RateLimiter
+from folkrnn_live.server.transports.feedback import Feedback, Hub, error_feedback
 
 log = logging.getLogger(__name__)
 Addr = tuple[str, int]
 MAX_SCHEDULED = 10_000  # bundle messages waiting for their time tag, at most
-
-
-class RateLimiter:
-    """A token bucket per client: ``rate`` messages per second, ``burst`` at once.
-
-    Memory is bounded whatever the senders do (UDP source addresses are easy to forge): past
-    ``max_clients`` the least recently seen half is forgotten, and a forgotten client simply
-    starts again with a full bucket."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic,
-                 max_clients: int = 4096) -> None:
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self.max_clients = max_clients
-        self._buckets: dict[str, list[float]] = {}  # client -> [tokens, last time, last notice]
-
-    def take(self, client: str, n: int = 1) -> bool:
-        """Whether ``client`` may send ``n`` messages now (they are counted when it may)."""
-        if self.rate <= 0:
-            return True
-        now = self.clock()
-        b = self._buckets.get(client)
-        if b is None:
-            if len(self._buckets) >= self.max_clients:
-                self._forget_oldest()
-            b = self._buckets[client] = [float(self.burst), now, -math.inf]
-        b[0] = min(float(self.burst), b[0] + (now - b[1]) * self.rate)
-        b[1] = now
-        if b[0] >= n:
-            b[0] -= n
-            return True
-        return False
-
-    def notice_due(self, client: str) -> bool:
-        """After a refused :meth:`take`: True at most once a second per client, so a flood gets
-        one notice a second rather than one per message."""
-        b = self._buckets.get(client)
-        now = self.clock()
-        if b is None or now - b[2] < 1.0:
-            return False
-        b[2] = now
-        return True
-
-    def _forget_oldest(self) -> None:
-        keep = sorted(self._buckets.items(), key=lambda kv: kv[1][1])[len(self._buckets) // 2:]
-        self._buckets = dict(keep)
-
-
-class Allowlist:
-    def __init__(self, networks: Iterable[str] = ()) -> None:
-        self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
-
-    def allows(self, host: str) -> bool:
-        if not self.networks:
-            return True
-        try:
-            ip = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            return False
-        return any(ip in n for n in self.networks)
 
 
 @dataclass

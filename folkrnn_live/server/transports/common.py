@@ -1,0 +1,121 @@
+"""What every transport shares, written once: where a command came from (:class:`Origin`), what a
+transport needs from the server (:class:`Dispatcher`), a per-client rate limiter and an address
+allowlist.  Transports import this module and :mod:`.feedback`, never each other."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from folkrnn_live.server.commands.registry import Call, Context, Registry
+from folkrnn_live.server.transports.feedback import Feedback
+
+log = logging.getLogger(__name__)
+
+
+class Origin(Protocol):
+    """Where a command came from; replies (errors, pong, status) go back through it."""
+
+    @property
+    def name(self) -> str: ...  # e.g. "osc:127.0.0.1:51234", "mqtt", "midi", "config"
+
+    def reply(self, fb: Feedback) -> None: ...
+
+
+class Dispatcher(Protocol):
+    """What a transport (OSC, MQTT, MIDI in) needs from the server, which implements it: the
+    command table, the context to validate against, and ``dispatch`` for a validated call (it may
+    raise CommandError, e.g. when a voice's queue is full)."""
+
+    registry: Registry
+
+    @property
+    def context(self) -> Context: ...
+
+    def dispatch(self, call: Call, origin: Origin) -> None: ...
+
+
+@dataclass(frozen=True)
+class NullOrigin:
+    """Commands with nobody to answer (the config file at start-up, tests): replies are logged."""
+
+    name: str = "internal"
+
+    def reply(self, fb: Feedback) -> None:
+        if fb.name == "error":
+            log.warning("%s: %s", self.name, fb.data.get("message", fb.values))
+
+
+@dataclass
+class ListOrigin:
+    """Collects replies (tests, the CLI)."""
+
+    name: str = "list"
+    replies: list[Feedback] = field(default_factory=list)
+
+    def reply(self, fb: Feedback) -> None:
+        self.replies.append(fb)
+
+
+class RateLimiter:
+    """A token bucket per client: ``rate`` messages per second, ``burst`` at once.
+
+    Memory is bounded whatever the senders do (UDP source addresses are easy to forge): past
+    ``max_clients`` the least recently seen half is forgotten, and a forgotten client simply
+    starts again with a full bucket."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic,
+                 max_clients: int = 4096) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.max_clients = max_clients
+        self._buckets: dict[str, list[float]] = {}  # client -> [tokens, last time, last notice]
+
+    def take(self, client: str, n: int = 1) -> bool:
+        """Whether ``client`` may send ``n`` messages now (they are counted when it may)."""
+        if self.rate <= 0:
+            return True
+        now = self.clock()
+        b = self._buckets.get(client)
+        if b is None:
+            if len(self._buckets) >= self.max_clients:
+                self._forget_oldest()
+            b = self._buckets[client] = [float(self.burst), now, -math.inf]
+        b[0] = min(float(self.burst), b[0] + (now - b[1]) * self.rate)
+        b[1] = now
+        if b[0] >= n:
+            b[0] -= n
+            return True
+        return False
+
+    def notice_due(self, client: str) -> bool:
+        """After a refused :meth:`take`: True at most once a second per client, so a flood gets
+        one notice a second rather than one per message."""
+        b = self._buckets.get(client)
+        now = self.clock()
+        if b is None or now - b[2] < 1.0:
+            return False
+        b[2] = now
+        return True
+
+    def _forget_oldest(self) -> None:
+        keep = sorted(self._buckets.items(), key=lambda kv: kv[1][1])[len(self._buckets) // 2:]
+        self._buckets = dict(keep)
+
+
+class Allowlist:
+    def __init__(self, networks: Iterable[str] = ()) -> None:
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
+
+    def allows(self, host: str) -> bool:
+        if not self.networks:
+            return True
+        try:
+            ip = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(ip in n for n in self.networks)
