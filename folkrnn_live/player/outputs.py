@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import mido
 
+from folkrnn_live.player import ports
 from folkrnn_live.player.perform import _check_int
 
 ALL_NOTES_OFF = 123
@@ -163,7 +164,7 @@ def hanging_notes(messages: list[mido.Message]) -> set[tuple[int, int]]:
 
 def _port_names() -> list[str]:
     try:
-        return list(mido.get_output_names())
+        return ports.output_names()
     except Exception:  # no MIDI system at all (no ALSA sequencer, no CoreMIDI)
         return []
 
@@ -183,7 +184,7 @@ class PortOutput(MidiOutput):
 
     def _open(self) -> None:
         try:
-            self._port = mido.open_output(self.port_name, virtual=self.virtual)
+            self._port = ports.open_output(self.port_name, virtual=self.virtual)
         except (OSError, ValueError) as exc:  # rtmidi's errors derive from OSError
             names = _port_names()
             available = ", ".join(repr(n) for n in names) if names else "none (no MIDI system found)"
