@@ -1,4 +1,5 @@
-"""``folkrnn-live render TOKENS_OR_ABC --out FILE.mid``: offline rendering with the live interpreter."""
+"""``folkrnn-live render TOKENS_OR_ABC --out FILE.mid [--wav FILE.wav]``: offline rendering with the live
+interpreter, to a MIDI file and/or to audio through the built-in synth."""
 
 from __future__ import annotations
 
@@ -25,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Malformed token sequences are rendered anyway; their problems are listed on stderr.",
     )
     p.add_argument("input", metavar="TOKENS_OR_ABC", help="a token string, a token file or an ABC file")
-    p.add_argument("--out", required=True, type=Path, metavar="FILE.mid", help="MIDI file to write")
+    p.add_argument("--out", type=Path, metavar="FILE.mid", help="MIDI file to write")
+    p.add_argument("--wav", type=Path, metavar="FILE.wav",
+                   help="also (or instead) render audio through the built-in synth (FluidSynth, a GM soundfont)")
+    p.add_argument("--soundfont", metavar="FILE.sf2", default=None,
+                   help="soundfont for --wav (default: $FOLKRNN_SOUNDFONT, else an installed General MIDI one)")
     p.add_argument(
         "--tempo", type=bounded_float("--tempo", *TEMPO_RANGE), default=120.0, metavar="BPM",
         help="beats per minute of the meter's beat (dotted quarter in 6/8 9/8 12/8; default 120)",
@@ -91,6 +96,8 @@ def _abc_tokens(text: str, source: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is None and args.wav is None:
+        raise ValueError("give --out FILE.mid, --wav FILE.wav or both")
     tokens, what = read_tokens(args.input)
     settings = VoiceSettings(
         tempo=args.tempo,
@@ -102,9 +109,16 @@ def run(args: argparse.Namespace) -> int:
     result = render(tokens, settings)
     if not any(n.note.pitches for n in result.notes):
         raise ValueError(f"the {what} has no notes to render")
-    out = result.save(args.out)
     sounding = sum(1 for n in result.notes if n.note.pitches)
-    print(f"wrote {out}: {result.tunes} tune(s), {sounding} notes, {result.duration:.1f} s")
+    if args.out is not None:
+        out = result.save(args.out)
+        print(f"wrote {out}: {result.tunes} tune(s), {sounding} notes, {result.duration:.1f} s")
+    if args.wav is not None:
+        from folkrnn_live.player.synth import render_wav
+
+        info = render_wav(result.midi, args.wav, soundfont=args.soundfont)
+        print(f"wrote {info.path}: {info.seconds:.1f} s of audio at {info.sample_rate} Hz, "
+              f"peak {info.peak:.2f}, soundfont {info.soundfont}")
     if result.problem_count:
         n = result.problem_count
         print(f"folkrnn-live render: {n} problem(s) in the tokens (skipped):", file=sys.stderr)
