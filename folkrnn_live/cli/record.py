@@ -2,6 +2,7 @@
 
     folkrnn-live record --model DIR --out REC --seed 42 --prime "M:4/4 K:Cmaj" [--n-tunes 3]
     folkrnn-live record ... --report REPORT_DIR      # and report the first tune in one go
+    folkrnn-live record ... --suppress 32 @bar --bias '</s>' -3   # the server's interventions, offline
 
 Ctrl-C stops recording; what was generated so far is kept (the recording is closed cleanly).
 
@@ -12,22 +13,41 @@ reads it.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from folkrnn_live.cli.common import bounded_float, bounded_int
-from folkrnn_live.sampler.controls import DEFAULT_MAX_TOKENS, MAX_TOKENS_RANGE, SEED_RANGE, TEMPERATURE_RANGE
+from folkrnn_live.recording.recorder import MAX_BYTES_LIMIT, Recorder
+from folkrnn_live.sampler.controls import (
+    BIAS_RANGE,
+    DEFAULT_MAX_TOKENS,
+    MAX_TOKENS_RANGE,
+    SEED_RANGE,
+    STEPS_RANGE,
+    TEMPERATURE_RANGE,
+    Controls,
+    SnipMode,
+)
+from folkrnn_live.sampler.voice import Voice
+from folkrnn_live.tokens.vocab import Vocabulary
+
+SNIP_USAGE = '--snip must be JSON like {"layer": 2, "mode": "out", "units": [1, 2]}'
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "record", help="generate tunes offline and record every activation (see docs/recording-format.md)"
     )
+    p.add_argument("--model", default=None, metavar="DIR", help="model directory (default: the shipped model)")
     p.add_argument(
-        "--model", default=None, metavar="DIR", help="model directory (default: the shipped model)"
+        "--out",
+        required=True,
+        metavar="REC",
+        help="recording directory to create (new or empty; anything else is refused)",
     )
-    p.add_argument("--out", required=True, metavar="REC", help="recording directory to create (new or empty)")
     p.add_argument(
         "--seed",
         type=bounded_int("--seed", *SEED_RANGE),
@@ -37,9 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=bounded_float("--temperature", *TEMPERATURE_RANGE), default=1.0)
     p.add_argument("--prime", default="", help="prime tokens, e.g. 'M:4/4 K:Cmaj'")
     p.add_argument("--n-tunes", type=bounded_int("--n-tunes", 1, 100_000), default=1)
-    p.add_argument(
-        "--max-tokens", type=bounded_int("--max-tokens", *MAX_TOKENS_RANGE), default=DEFAULT_MAX_TOKENS
-    )
+    p.add_argument("--max-tokens", type=bounded_int("--max-tokens", *MAX_TOKENS_RANGE), default=DEFAULT_MAX_TOKENS)
     p.add_argument("--voice", default="a", help="voice name stored in the recording (default: a)")
     p.add_argument(
         "--stimulate",
@@ -54,12 +72,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="JSON",
         help='snip units while recording: {"layer": L, "mode": "out", "units": [...]} (layers 0-based)',
     )
+    p.add_argument(
+        "--suppress",
+        nargs="+",
+        action="append",
+        metavar="STEPS SELECTOR",
+        help="like the server's suppress: forbid tokens (token, @class or pc:X) for STEPS generated steps of "
+        "every tune, counted from the first token after the prime (0: the whole tune); repeatable",
+    )
+    p.add_argument(
+        "--bias",
+        nargs=2,
+        action="append",
+        metavar=("SELECTOR", "AMOUNT"),
+        help=f"like the server's bias: add AMOUNT ({BIAS_RANGE[0]:g}..{BIAS_RANGE[1]:g}) to the selected tokens' "
+        "logits after the prime of every tune; repeatable",
+    )
+    p.add_argument(
+        "--max-bytes",
+        type=bounded_int("--max-bytes", 1, MAX_BYTES_LIMIT),
+        default=None,
+        metavar="N",
+        help="size cap of the chunk files: at N bytes recording stops (what was written is kept, exit 0)",
+    )
     p.add_argument("--chunk-steps", type=bounded_int("--chunk-steps", 1, 1_000_000), default=256)
     p.add_argument("--compress", action="store_true", help="write compressed chunks (smaller, slower)")
     p.add_argument("--float16", action="store_true", help="store activations as float16 (half the size)")
-    p.add_argument(
-        "--report", default=None, metavar="DIR", help="also write the report of the first tune here"
-    )
+    p.add_argument("--report", default=None, metavar="DIR", help="also write the report of the first tune here")
     # The defaults let command_line() leave out what the user did not set.
     p.set_defaults(func=run, _defaults={a.dest: a.default for a in p._actions})
 
@@ -75,44 +114,129 @@ def command_line(name: str, args: argparse.Namespace, positional: tuple[str, ...
         if key in defaults and defaults[key] == value and key not in ("model", "out"):
             continue
         flag = "--" + key.replace("_", "-")
-        words += [flag] if value is True else [flag, str(value)]
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, list):  # a repeatable option: one flag per use
+            for item in value:
+                words += [flag, *map(str, item)]
+        else:
+            words += [flag, str(value)]
     return shlex.join(words)
 
 
-def parse_snip(text: str) -> tuple[int, list[int], str]:
-    import json
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
+
+def parse_snip(text: str) -> tuple[int, list[int], SnipMode]:
+    """``--snip``'s JSON, checked field by field; every failure is one ValueError naming the flag."""
     try:
         d = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f'--snip must be JSON like {{"layer": 2, "mode": "out", "units": [1, 2]}}: {exc}'
-        ) from exc
-    if not isinstance(d, dict) or not isinstance(d.get("layer"), int) or not isinstance(d.get("units"), list):
-        raise ValueError(
-            '--snip must be an object with integer "layer", list "units" and optional "mode" (out or all)'
-        )
-    return d["layer"], [int(u) for u in d["units"]], str(d.get("mode", "out"))
+    except RecursionError as exc:  # deep nesting exhausts the parser's stack before any syntax error
+        raise ValueError(f"{SNIP_USAGE}: nested too deeply") from exc
+    except ValueError as exc:  # bad JSON, or an integer over Python's digit limit
+        raise ValueError(f"{SNIP_USAGE}: {exc}") from exc
+    if not isinstance(d, dict):
+        raise ValueError(f"{SNIP_USAGE}: got a JSON {type(d).__name__}, not an object")
+    extra = sorted(set(d) - {"layer", "mode", "units"})
+    if extra:
+        raise ValueError(f"{SNIP_USAGE}: unknown keys {', '.join(map(repr, extra[:5]))}")
+    layer, units, mode = d.get("layer"), d.get("units"), d.get("mode", "out")
+    if not _is_int(layer):
+        raise ValueError(f'{SNIP_USAGE}: "layer" must be an integer')
+    if not isinstance(units, list) or not all(_is_int(u) for u in units):
+        raise ValueError(f'{SNIP_USAGE}: "units" must be a list of integers')
+    if mode not in ("out", "all"):
+        raise ValueError(f'{SNIP_USAGE}: "mode" must be "out" or "all"')
+    assert isinstance(layer, int)
+    return layer, units, mode
+
+
+def parse_suppress(words: list[str]) -> tuple[int, list[str]]:
+    """``--suppress STEPS SELECTOR...`` as the server's suppress command takes it (0: the whole tune)."""
+    lo, hi = 0, STEPS_RANGE[1]
+    if len(words) < 2:
+        raise ValueError(f"--suppress takes STEPS and at least one SELECTOR (token, @class or pc:X); got {words}")
+    try:
+        steps = int(words[0])
+    except ValueError as exc:
+        raise ValueError(f"--suppress STEPS must be an integer in range {lo}..{hi}; got {words[0]!r}") from exc
+    if not lo <= steps <= hi:
+        raise ValueError(f"--suppress STEPS must be in range {lo}..{hi}; got {steps}")
+    return steps, words[1:]
+
+
+def parse_bias(words: list[str]) -> tuple[str, float]:
+    lo, hi = BIAS_RANGE
+    try:
+        amount = float(words[1])
+    except ValueError as exc:
+        raise ValueError(f"--bias AMOUNT must be a number in range {lo:g}..{hi:g}; got {words[1]!r}") from exc
+    if not lo <= amount <= hi:  # also refuses nan
+        raise ValueError(f"--bias AMOUNT must be in range {lo:g}..{hi:g}; got {words[1]!r}")
+    return words[0], amount
+
+
+class Interventions:
+    """``--suppress``/``--bias`` applied with the sampler's own controls (what the server's commands
+    call), after each tune's prime, so every tune gets the same intervention."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.suppress = [parse_suppress(w) for w in args.suppress or ()]
+        self.bias = [parse_bias(w) for w in args.bias or ()]
+
+    def apply(self, controls: Controls, vocab: Vocabulary) -> None:
+        try:
+            for steps, selectors in self.suppress:
+                controls.add_suppress(vocab.select_many(selectors), steps or None)
+        except ValueError as exc:
+            raise ValueError(f"--suppress: {exc}") from exc
+        try:
+            for selector, amount in self.bias:
+                controls.set_bias(vocab.select(selector), amount)
+        except ValueError as exc:
+            raise ValueError(f"--bias: {exc}") from exc
+
+    def as_meta(self) -> dict[str, Any]:
+        return {"suppress": [[n, sel] for n, sel in self.suppress], "bias": [[s, a] for s, a in self.bias]}
+
+
+def generate_tune(voice: Voice, rec: Recorder, interventions: Interventions) -> list[str] | None:
+    """One tune: the prime, then the interventions, then sampling to the end.  None when the
+    recording reached its size cap first (the voice stops at once instead of running on unrecorded)."""
+    while voice.controls.inject and voice.step() is not None:
+        pass
+    interventions.apply(voice.controls, voice.vocab)
+    while voice.step() is not None:
+        if rec.limit_reached is not None:
+            return None
+    # With a cap, the tune's last rows are written now, so a tune printed is a tune kept whole.
+    if rec.max_bytes is not None and rec.flush(timeout=60.0) and rec.limit_reached is not None:
+        return None
+    return voice.vocab.decode(voice.tokens)
 
 
 def run(args: argparse.Namespace) -> int:
     from folkrnn_live.model.checkpoint import load_default_or
-    from folkrnn_live.recording.recorder import Recorder
-    from folkrnn_live.sampler.voice import Voice
 
+    # Every option is checked before the model loads and before the recording directory is made.
+    snip = parse_snip(args.snip) if args.snip is not None else None
+    interventions = Interventions(args)
     ckpt = load_default_or(args.model)
     model = ckpt.model
+    cfg = model.config
     prime = args.prime.split()
-    model.config.vocab.encode(prime)  # every unknown prime token reported before anything runs
-    voice = Voice(
-        model, seed=args.seed, temperature=args.temperature, prime=prime, max_tokens=args.max_tokens
-    )
+    cfg.vocab.encode(prime)  # every unknown prime token reported before anything runs
+    interventions.apply(Controls(cfg.vocab_size, cfg.hidden_size, cfg.num_layers), cfg.vocab)  # a dry run
+    voice = Voice(model, seed=args.seed, temperature=args.temperature, prime=prime, max_tokens=args.max_tokens)
     if args.stimulate is not None:
-        pitches = model.config.vocab.select("@pitch")
+        pitches = cfg.vocab.select("@pitch")
         voice.controls.set_force(1.0 - args.stimulate, [(pitches, args.stimulate)], None)
-    if args.snip is not None:
-        layer, units, mode = parse_snip(args.snip)
-        voice.controls.set_snip(layer, units, mode)  # type: ignore[arg-type]
+    if snip is not None:
+        try:
+            voice.controls.set_snip(*snip)
+        except ValueError as exc:
+            raise ValueError(f"--snip: {exc}") from exc
     command = command_line("record", args)
     meta = {
         "command": command,
@@ -123,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
         "n_tunes": args.n_tunes,
         "stimulate": args.stimulate,
         "snip": args.snip,
+        **interventions.as_meta(),
     }
     # Offline there is no note to delay: 'block' waits for the writer instead of dropping steps.
     rec = Recorder(
@@ -133,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
         on_full="block",
         compress=args.compress,
         dtype="float16" if args.float16 else "float32",
+        max_bytes=args.max_bytes,
     )
     interrupted = False
     with rec:
@@ -141,7 +267,9 @@ def run(args: argparse.Namespace) -> int:
             for k in range(args.n_tunes):
                 if k:
                     voice.start_tune()  # the next seed, same prime
-                tokens = voice.generate()
+                tokens = generate_tune(voice, rec, interventions)
+                if tokens is None:
+                    break
                 print(f"seed {voice.seed}: {' '.join(tokens)}")
         except KeyboardInterrupt:  # stop recording; leaving the with-block writes what was generated
             interrupted = True
@@ -150,6 +278,8 @@ def run(args: argparse.Namespace) -> int:
         f"recorded {st.steps} steps ({st.chunks} chunks, {st.bytes / 1e6:.1f} MB, {st.dropped} dropped) in {args.out}",
         file=sys.stderr,
     )
+    if rec.limit_reached is not None:
+        print(f"folkrnn-live record: {rec.limit_reached}; later tunes not generated", file=sys.stderr)
     if interrupted:
         print("interrupted: the recording holds the steps generated so far", file=sys.stderr)
         return 130

@@ -124,19 +124,27 @@ class ChunkBuffer:
         self._ctrl_last = (idx, controls, snips)
         return idx
 
-    def write(self, path: Path, compress: bool) -> int:
-        """Write the filled rows to ``path`` (atomically) and empty the buffer; returns the file size."""
+    def write(self, path: Path, compress: bool, max_size: int | None = None) -> int | None:
+        """Write the filled rows to ``path`` (atomically) and empty the buffer; returns the file size.
+        A file larger than ``max_size`` bytes is not kept: its rows are discarded and None returned
+        (the size of a compressed chunk is only known once written, so the test is on the file)."""
         n = self.fill
         arrays = {k: v[:n] for k, v in self.arrays.items()}
         arrays["controls_json"] = np.array(self._ctrl_json or ["null"], dtype=np.str_)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            write_npz(fh, arrays, compress)
-        tmp.replace(path)  # atomic: a chunk file that exists is complete
-        self.fill = 0
-        self._ctrl_json = []
-        self._ctrl_last = None
-        return path.stat().st_size
+        try:
+            with open(tmp, "wb") as fh:
+                write_npz(fh, arrays, compress)
+            size = tmp.stat().st_size
+            if max_size is not None and size > max_size:
+                tmp.unlink()
+                return None
+            tmp.replace(path)  # atomic: a chunk file that exists is complete
+            return size
+        finally:
+            self.fill = 0
+            self._ctrl_json = []
+            self._ctrl_last = None
 
 
 def write_npz(fh: Any, arrays: dict[str, np.ndarray], compress: bool = False) -> None:

@@ -18,11 +18,11 @@ import collections
 import datetime as _dt
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,22 +31,14 @@ import numpy as np
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.model.step import GATE_NAMES
 from folkrnn_live.recording.chunks import CHUNK_GLOB, FORMAT, META, ChunkBuffer, Item, chunk_name
+from folkrnn_live.recording.status import RecorderStats, RecordingFull
+
+log = logging.getLogger(__name__)
 
 OnFull = Literal["drop", "block"]
 BATCH_STEPS = 32  # steps copied per hold of the GIL
+MAX_BYTES_LIMIT = 1 << 50
 DType = Literal["float32", "float16"]
-
-
-@dataclass(frozen=True)
-class RecorderStats:
-    """A snapshot of a recorder's counters."""
-
-    steps: int  # steps written to chunk files
-    chunks: int  # chunk files written
-    bytes: int  # bytes of chunk files written
-    dropped: int  # steps lost because the queue was full (on_full='drop')
-    queued: int  # steps waiting for the worker or in the unflushed chunk buffer
-    skipped: int = 0  # steps that arrived without activations (capture was off for them)
 
 
 def model_fingerprint(model: FolkRNN) -> str:
@@ -79,7 +71,13 @@ class Recorder:
     v2-size model) plus one chunk buffer.  ``on_full='drop'`` (live use) counts a dropped step
     instead of ever blocking the voice; ``'block'`` (offline recording) waits for room so nothing is
     lost.  ``flush_seconds``: a partly filled chunk is written after this long without a full one,
-    so a quiet live session still reaches the disk (and a kill loses at most that much)."""
+    so a quiet live session still reaches the disk (and a kill loses at most that much).
+
+    ``max_bytes`` caps the chunk files' total size (None: no cap).  A chunk that would pass it is
+    not kept; from then on steps are counted (``stats.over_limit``), not written, and ``on_limit``
+    is called once, on the writer thread, with a :class:`RecordingFull` (a server hands it to its
+    event loop with ``loop.call_soon_threadsafe``).  The voices are not stopped: the caller decides
+    (the server stops the recording; ``record`` stops after the tune)."""
 
     def __init__(
         self,
@@ -94,6 +92,8 @@ class Recorder:
         compress: bool = False,
         flush_seconds: float = 2.0,
         poll_seconds: float = 0.02,
+        max_bytes: int | None = None,
+        on_limit: Callable[[RecordingFull], None] | None = None,
     ) -> None:
         if not 1 <= chunk_steps <= 1_000_000:
             raise ValueError(f"chunk_steps must be in range 1..1000000; got {chunk_steps}")
@@ -107,10 +107,17 @@ class Recorder:
             raise ValueError(f"flush_seconds must be in range (0, 3600]; got {flush_seconds}")
         if not 0.0 < poll_seconds <= 60.0:
             raise ValueError(f"poll_seconds must be in range (0, 60]; got {poll_seconds}")
+        if max_bytes is not None and not 1 <= max_bytes <= MAX_BYTES_LIMIT:
+            raise ValueError(f"max_bytes must be in range 1..{MAX_BYTES_LIMIT} (or None for no cap); got {max_bytes}")
         self.path = Path(out_dir)
         self.path.mkdir(parents=True, exist_ok=True)
         if any(self.path.glob(CHUNK_GLOB)) or (self.path / META).exists():
             raise ValueError(f"{self.path}: already holds a recording; record into a new or empty directory")
+        if any(self.path.iterdir()):
+            raise ValueError(f"{self.path}: is not empty and not a recording; record into a new or empty directory")
+        self.max_bytes = max_bytes
+        self._on_limit = on_limit
+        self.limit_reached: RecordingFull | None = None
         cfg = model.config
         self.num_layers, self.hidden_size, self.vocab_size = cfg.num_layers, cfg.hidden_size, cfg.vocab_size
         self.chunk_steps = chunk_steps
@@ -132,6 +139,8 @@ class Recorder:
             "gates": list(GATE_NAMES),
             "dtype": dtype,
             "chunk_steps": chunk_steps,
+            "max_bytes": max_bytes,
+            "limit_reached": None,
             "voices": [],
             "closed": False,
             "meta": dict(meta or {}),
@@ -146,6 +155,8 @@ class Recorder:
         self._names: list[str] = []
         self._dropped = 0
         self._skipped = 0
+        self._refused = 0  # counted by the listeners once the cap is reached
+        self._discarded = 0  # counted by the writer (steps queued or buffered when it was reached)
         self._steps = 0
         self._chunks = 0
         self._bytes = 0
@@ -201,6 +212,9 @@ class Recorder:
         def listener(result: Any) -> None:
             # The hot path: a tuple of references and one append, nothing copied.  The snips are
             # re-read only when the voice's controls have changed (they change between steps).
+            if self.limit_reached is not None:
+                self._refused += 1
+                return
             if result.activations is None:
                 self._skipped += 1
                 return
@@ -260,9 +274,9 @@ class Recorder:
 
     @property
     def stats(self) -> RecorderStats:
-        return RecorderStats(
-            self._steps, self._chunks, self._bytes, self._dropped, len(self._queue) + self._buf.fill, self._skipped
-        )
+        queued = len(self._queue) + self._buf.fill
+        over = self._refused + self._discarded
+        return RecorderStats(self._steps, self._chunks, self._bytes, self._dropped, queued, self._skipped, over)
 
     @property
     def voices(self) -> list[str]:
@@ -288,7 +302,7 @@ class Recorder:
     # --- internals ------------------------------------------------------------------------------------
     def _stats_dict(self) -> dict[str, int]:
         s = self.stats
-        return {"steps": s.steps, "chunks": s.chunks, "bytes": s.bytes, "dropped": s.dropped, "skipped": s.skipped}
+        return {k: getattr(s, k) for k in ("steps", "chunks", "bytes", "dropped", "skipped", "over_limit")}
 
     def _write_meta(self) -> None:
         with self._meta_lock:
@@ -341,6 +355,9 @@ class Recorder:
             if self.on_full == "block":
                 with self._room:
                     self._room.notify_all()
+            if self.limit_reached is not None:  # emptied so that a blocked voice never waits for it
+                self._discarded += len(batch)
+                continue
             self._buf.add(batch)
             if self._buf.room == 0:
                 self._write_chunk()
@@ -351,7 +368,27 @@ class Recorder:
 
     def _write_chunk(self) -> None:
         n = self._buf.fill
-        self._bytes += self._buf.write(self.path / chunk_name(self._chunks), self.compress)
+        room = None if self.max_bytes is None else self.max_bytes - self._bytes
+        size = self._buf.write(self.path / chunk_name(self._chunks), self.compress, max_size=room)
+        self._last_flush = time.monotonic()
+        if size is None:
+            self._discarded += n
+            self._reach_limit()
+            return
+        self._bytes += size
         self._chunks += 1
         self._steps += n
-        self._last_flush = time.monotonic()
+
+    def _reach_limit(self) -> None:
+        assert self.max_bytes is not None
+        full = RecordingFull(self.path, self.max_bytes, self._bytes, self._steps)
+        self.limit_reached = full
+        with self._meta_lock:
+            self._meta["limit_reached"] = {"time": time.time(), "steps": self._steps, "bytes": self._bytes}
+            self._meta["stats"] = self._stats_dict()
+        self._write_meta()  # says so on disk at once: a process killed later leaves the reason
+        if self._on_limit is not None:
+            try:
+                self._on_limit(full)
+            except Exception:  # the writer must keep draining whatever the callback does
+                log.exception("recording %s: on_limit callback failed", self.path)
