@@ -22,7 +22,8 @@ from folkrnn_live.player import ListSource, Player, VoiceSettings
 from folkrnn_live.player.render import render
 from folkrnn_live.player.synth import SynthError, SynthOutput, find_soundfont, render_wav
 
-TUNE = "M:4/4 K:Cmaj | G A B c | d 2 B G | c 4 z 4 |".split()
+TUNE_TEXT = "M:4/4 K:Cmaj | G A B c | d 2 B G | c 4 z 4 |"
+TUNE = TUNE_TEXT.split()
 WINDOW = 0.02  # seconds of audio compared before and after each onset
 
 
@@ -62,7 +63,7 @@ def test_render_wav_has_the_tunes_length_and_loudness_rises_at_every_onset(tmp_p
 
 def test_render_command_writes_a_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "tune.wav"
-    assert main(["render", " ".join(TUNE), "--wav", str(out), "--program", "73"]) == 0
+    assert main(["render", TUNE_TEXT, "--wav", str(out), "--program", "73"]) == 0
     audio, rate = read_wav(out)
     assert rate == 44_100 and np.abs(audio).max() > 0.01
     assert f"wrote {out}" in capsys.readouterr().out
