@@ -20,7 +20,7 @@ from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.recording.recording import load_recording
 from folkrnn_live.sampler.voice import Voice
 from folkrnn_live.server.commands.catalog import COMMANDS
-from folkrnn_live.server.commands.registry import Context
+from folkrnn_live.server.commands.registry import CommandContext
 
 Capture = pytest.CaptureFixture[str]
 
@@ -97,7 +97,7 @@ def test_every_analysis_writes_its_numbers_and_figures(recording: Path, tmp_path
     line = next(p for p in printed if p.startswith("/folkrnn/"))
     assert snip["layer"] == 1 and snip["mode"] == "out" and len(snip["units"]) > 0  # min-fraction 0: every unit
     address, *values = shlex.split(line)
-    ctx = Context.for_model(rec.vocab, 2, 8, voices=("b",))
+    ctx = CommandContext.for_model(rec.vocab, 2, 8, voices=("b",))
     cmd, target = COMMANDS.parse_address(address, ctx)
     call = COMMANDS.bind(cmd, values, ctx, target)
     assert (cmd.name, target, call.args["layer"], list(call.args["units"])) == ("snip", "b", 1, snip["units"])

@@ -20,13 +20,13 @@ from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.server.commands.catalog import COMMANDS
 from folkrnn_live.server.commands.midi_map import MidiMapError, parse_mapping, parse_mappings
-from folkrnn_live.server.commands.registry import Call, Context, Registry
+from folkrnn_live.server.commands.registry import Call, CommandContext, Registry
 from folkrnn_live.server.runtime import config as config_mod
 from folkrnn_live.server.transports.common import ListOrigin
 from folkrnn_live.server.transports.midi_in import MidiIn, MidiInError, MidiInSettings, open_input_port
 from folkrnn_live.tokens import V2
 
-CTX = Context.for_model(V2, 3, 16, ["1", "2"])
+CTX = CommandContext.for_model(V2, 3, 16, ["1", "2"])
 
 
 @dataclass
@@ -34,7 +34,7 @@ class FakeServer:
     """The dispatch API with a recording dispatch."""
 
     registry: Registry = COMMANDS
-    context: Context = field(default_factory=lambda: CTX)
+    context: CommandContext = field(default_factory=lambda: CTX)
     calls: list[tuple[str, str | None, dict[str, Any]]] = field(default_factory=list)
 
     def dispatch(self, call: Call, origin: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from folkrnn_live.server.commands.catalog import COMMANDS
-from folkrnn_live.server.commands.registry import CommandError, Context
+from folkrnn_live.server.commands.registry import CommandContext, CommandError
 from folkrnn_live.server.runtime.mqtt_settings import CONFIG_KEYS, MqttConfigError, MqttSettings
 from folkrnn_live.server.transports.mqtt import bind_payload
 from folkrnn_live.tokens import V2
@@ -55,7 +55,7 @@ def test_password_file(tmp_path: Path) -> None:
 
 
 def test_payload_forms() -> None:
-    ctx = Context.for_model(V2, 3, 16, ["1"])
+    ctx = CommandContext.for_model(V2, 3, 16, ["1"])
     reg = COMMANDS
 
     def bind(name: str, text: str) -> dict[str, object]:

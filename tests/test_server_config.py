@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from folkrnn_live.server.commands.registry import Context
+from folkrnn_live.server.commands.registry import CommandContext
 from folkrnn_live.server.runtime import config
 from folkrnn_live.server.runtime.config import ConfigError, load, parse, parse_override
 from folkrnn_live.tokens import V2
 
 ROOT = Path(__file__).resolve().parents[1]
-CTX = Context.for_model(V2, 3, 16, ["1", "2", "lead", "bass"])
+CTX = CommandContext.for_model(V2, 3, 16, ["1", "2", "lead", "bass"])
 
 
 def test_defaults_are_safe() -> None:
@@ -123,7 +123,7 @@ def test_file_errors(tmp_path: Path) -> None:
 def test_example_config_is_valid() -> None:
     cfg = load(ROOT / "systemd" / "folkrnn-live.toml")
     for v in cfg.voices:
-        cfg.voice_calls(v, Context.for_model(V2, 3, 512, [x.name for x in cfg.voices]))
+        cfg.voice_calls(v, CommandContext.for_model(V2, 3, 512, [x.name for x in cfg.voices]))
     assert cfg["osc.host"] == "127.0.0.1"
 
 

@@ -11,7 +11,7 @@ from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.sampler.voice import Voice
 from folkrnn_live.server.commands.catalog import COMMANDS
-from folkrnn_live.server.commands.registry import Call, Context
+from folkrnn_live.server.commands.registry import Call, CommandContext
 from folkrnn_live.server.runtime.token_source import ControlledSource, LogEntry, replay
 from folkrnn_live.server.transports.common import ListOrigin
 from folkrnn_live.tokens.vocab import END
@@ -23,8 +23,8 @@ def model() -> FolkRNN:
     return FolkRNN(ModelConfig(hidden_size=16, num_layers=3)).eval()
 
 
-def ctx_for(model: FolkRNN) -> Context:
-    return Context.for_model(model.config.vocab, 3, 16, ["1"])
+def ctx_for(model: FolkRNN) -> CommandContext:
+    return CommandContext.for_model(model.config.vocab, 3, 16, ["1"])
 
 
 def call(model: FolkRNN, name: str, *values: object) -> Call:

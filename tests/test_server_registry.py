@@ -11,7 +11,7 @@ import pytest
 from folkrnn_live.sampler.controls import BIAS_RANGE, TEMPERATURE_RANGE
 from folkrnn_live.server.commands import docs
 from folkrnn_live.server.commands.catalog import COMMANDS
-from folkrnn_live.server.commands.registry import Arg, Command, CommandError, Context, Registry
+from folkrnn_live.server.commands.registry import Arg, Command, CommandContext, CommandError, Registry
 from folkrnn_live.server.runtime.config import markdown as config_markdown
 from folkrnn_live.server.runtime.service import Server
 from folkrnn_live.server.runtime.token_source import ControlledSource
@@ -19,7 +19,7 @@ from folkrnn_live.server.runtime.voices import LiveVoice
 from folkrnn_live.tokens import V2
 
 ROOT = Path(__file__).resolve().parents[1]
-CTX = Context.for_model(V2, 3, 16, ["1", "lead"])
+CTX = CommandContext.for_model(V2, 3, 16, ["1", "lead"])
 
 
 def test_every_command_has_exactly_one_handler() -> None:

@@ -35,10 +35,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from folkrnn_live.server.commands.registry import ALL, Arg, Call, Command, CommandError, Context, Registry
+from folkrnn_live.server.commands.registry import ALL, Arg, Call, Command, CommandContext, CommandError, Registry
 from folkrnn_live.server.runtime.config_keys import toml_value
 
-Kind = Literal["cc", "note"]
+ControlKind = Literal["cc", "note"]
 CURVES = ("linear", "log")
 TABLE_KEYS = ("cc", "note", "channel", "command", "voice", "args", "arg", "min", "max", "curve", "release",
               "release_args")
@@ -56,7 +56,7 @@ class MidiMapError(ValueError):
 class MidiMapping:
     """One validated mapping.  ``fixed``/``release_fixed`` are named argument values."""
 
-    kind: Kind
+    kind: ControlKind
     number: int
     channel: int | None  # None: any channel
     command: Command
@@ -71,7 +71,7 @@ class MidiMapping:
     table: Mapping[str, Any] = field(default_factory=dict)  # as written (to show and save)
 
     @property
-    def key(self) -> tuple[Kind, int, int | None]:
+    def key(self) -> tuple[ControlKind, int, int | None]:
         return (self.kind, self.number, self.channel)
 
     @property
@@ -88,7 +88,7 @@ class MidiMapping:
         return f"{self.kind} {self.number} ({ch}) -> {self.command.name}{where}{drives}"
 
     # --- values to calls ---------------------------------------------------------------------------
-    def value_for(self, raw: int, ctx: Context) -> Any:
+    def value_for(self, raw: int, ctx: CommandContext) -> Any:
         """A CC value 0..127 (or a velocity 1..127) scaled onto the driven argument."""
         a = self.arg
         assert a is not None
@@ -101,20 +101,20 @@ class MidiMapping:
         x = min(hi, max(lo, x))  # float error at the ends must not step outside the range
         return round(x) if a.type == "int" else x
 
-    def press(self, raw: int | None, reg: Registry, ctx: Context) -> Call:
+    def press(self, raw: int | None, reg: Registry, ctx: CommandContext) -> Call:
         named = dict(self.fixed)
         if self.arg is not None and raw is not None:
             named[self.arg.name] = self.value_for(raw, ctx)
         return reg.bind_named(self.command, named, ctx, self.target)
 
-    def release_call(self, reg: Registry, ctx: Context) -> Call | None:
+    def release_call(self, reg: Registry, ctx: CommandContext) -> Call | None:
         if self.release is None:
             return None
         target = self.target if self.release.scope == "voice" else None
         return reg.bind_named(self.release, dict(self.release_fixed), ctx, target)
 
 
-def _arg_bounds(a: Arg, ctx: Context) -> tuple[float, float]:
+def _arg_bounds(a: Arg, ctx: CommandContext) -> tuple[float, float]:
     """The argument's closed range; an open one (e.g. a probability) is pulled in by 1/1000."""
     if a.lo is None or a.hi is None:
         raise ValueError(f"argument {a.name} has no range")
@@ -158,7 +158,9 @@ def _named(cmd: Command, values: Any, skip: str | None, where: str) -> dict[str,
     return out
 
 
-def parse_mapping(table: Mapping[str, Any], reg: Registry, ctx: Context, where: str = "midi_in.map[0]") -> MidiMapping:
+def parse_mapping(
+        table: Mapping[str, Any], reg: Registry, ctx: CommandContext, where: str = "midi_in.map[0]",
+) -> MidiMapping:
     """Validate one table against the registry and the model context."""
     if not isinstance(table, Mapping):
         raise MidiMapError(f"{where} must be a table ([[midi_in.map]]); got {table!r}")
@@ -169,7 +171,7 @@ def parse_mapping(table: Mapping[str, Any], reg: Registry, ctx: Context, where: 
     if len(kinds) != 1:
         raise MidiMapError(f"{where}: needs exactly one of cc or note (the control's number 0..127); "
                            f"got {', '.join(kinds) or 'neither'}")
-    kind: Kind = kinds[0]  # type: ignore[assignment]
+    kind: ControlKind = kinds[0]  # type: ignore[assignment]
     number = table[kind]
     if not _int_in(number, 0, 127):
         raise MidiMapError(f"{where}.{kind} must be an integer 0..127; got {number!r}")
@@ -235,7 +237,7 @@ def parse_mapping(table: Mapping[str, Any], reg: Registry, ctx: Context, where: 
     return m
 
 
-def _target(cmd: Command, voice: Any, ctx: Context, where: str) -> str | None:
+def _target(cmd: Command, voice: Any, ctx: CommandContext, where: str) -> str | None:
     if cmd.scope == "global":
         if voice is not None:
             raise MidiMapError(f"{where}.voice: {cmd.name} is a global command; allowed: leave voice out")
@@ -248,7 +250,7 @@ def _target(cmd: Command, voice: Any, ctx: Context, where: str) -> str | None:
     return voice
 
 
-def _range(cmd: Command, arg: Arg, table: Mapping[str, Any], ctx: Context, target: str | None,
+def _range(cmd: Command, arg: Arg, table: Mapping[str, Any], ctx: CommandContext, target: str | None,
            where: str) -> tuple[float, float]:
     try:
         lo, hi = _arg_bounds(arg, ctx)
@@ -296,7 +298,7 @@ def _release(cmd: Command, table: Mapping[str, Any], fixed: Mapping[str, Any], r
     return rel, shared
 
 
-def parse_mappings(tables: Any, reg: Registry, ctx: Context, where: str = "midi_in.map") -> list[MidiMapping]:
+def parse_mappings(tables: Any, reg: Registry, ctx: CommandContext, where: str = "midi_in.map") -> list[MidiMapping]:
     if tables is None:
         return []
     if not isinstance(tables, list):

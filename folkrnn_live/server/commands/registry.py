@@ -10,7 +10,7 @@ or raise :class:`CommandError`, whose fields name the address, the argument and 
 Values are coerced leniently so every transport can use the same table: numbers may arrive as
 strings (MQTT plain payloads), integers as integral floats, booleans as on/off/true/false/1/0.
 Ranges that depend on the loaded model (layers, hidden units) are written as names of model
-dimensions (``"layers-1"``) and resolved against a :class:`Context`.
+dimensions (``"layers-1"``) and resolved against a :class:`CommandContext`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ Scope = Literal["voice", "global"]
 # token steps (they are logged and replayed); "loop" commands act on players, recorders and
 # clients on the event loop.
 Applies = Literal["step", "loop"]
-Bound = int | float | str  # a number, or a model dimension such as "layers-1" resolved by Context
+Bound = int | float | str  # a number, or a model dimension such as "layers-1" resolved by CommandContext
 
 PREFIX = "/folkrnn"
 ALL = "all"
@@ -79,7 +79,7 @@ class Arg:
     lo: Bound | None = None
     hi: Bound | None = None
     exclusive: bool = False  # open interval (lo, hi)
-    choices: tuple[str, ...] | str = ()  # fixed choices, or a Context attribute name ("voices")
+    choices: tuple[str, ...] | str = ()  # fixed choices, or a CommandContext attribute name ("voices")
     default: Any = REQUIRED
     variadic: bool = False  # the last argument may take every remaining value
     min_count: int = 0  # for a variadic argument
@@ -133,7 +133,7 @@ class Command:
 
 
 @dataclass
-class Context:
+class CommandContext:
     """What validation needs to know about the running server: the model's vocabulary and
     dimensions, and the voice names."""
 
@@ -150,7 +150,9 @@ class Context:
         return self.dims[m.group(1)] - int(m.group(2) or 0)
 
     @classmethod
-    def for_model(cls, vocab: Vocabulary, num_layers: int, hidden_size: int, voices: Iterable[str] = ()) -> Context:
+    def for_model(
+            cls, vocab: Vocabulary, num_layers: int, hidden_size: int, voices: Iterable[str] = (),
+    ) -> CommandContext:
         dims = {"layers": num_layers, "hidden": hidden_size, "components": min(len(vocab), hidden_size)}
         return cls(vocab=vocab, dims=dims, voices=tuple(voices))
 
@@ -233,7 +235,9 @@ class Registry:
         return cmd
 
     # --- addresses -------------------------------------------------------------------------------
-    def resolve(self, parts: Sequence[str], ctx: Context, address: str | None = None) -> tuple[Command, str | None]:
+    def resolve(
+            self, parts: Sequence[str], ctx: CommandContext, address: str | None = None,
+    ) -> tuple[Command, str | None]:
         """A path split into parts, after the prefix: ``[command]`` (global) or ``[voice, command]``
         (``voice`` may be ``all``).  Returns the command and its target."""
         addr = address or "/".join([PREFIX, *parts])
@@ -261,13 +265,13 @@ class Registry:
             addr, f"address must be {PREFIX}/<command> or {PREFIX}/<voice>/<command>", allowed="see docs/commands.md"
         )
 
-    def parse_address(self, address: str, ctx: Context) -> tuple[Command, str | None]:
+    def parse_address(self, address: str, ctx: CommandContext) -> tuple[Command, str | None]:
         if not address.startswith(PREFIX + "/"):
             raise CommandError(address, f"address must start with {PREFIX}/", allowed="see docs/commands.md")
         return self.resolve(address[len(PREFIX) + 1 :].split("/"), ctx, address)
 
     # --- binding values ------------------------------------------------------------------------
-    def bind(self, cmd: Command | str, values: Sequence[Any], ctx: Context, target: str | None = None) -> Call:
+    def bind(self, cmd: Command | str, values: Sequence[Any], ctx: CommandContext, target: str | None = None) -> Call:
         """Validate positional values (OSC arguments, a JSON list, split text)."""
         cmd = self.get(cmd) if isinstance(cmd, str) else cmd
         addr = cmd.address(target)
@@ -302,7 +306,7 @@ class Registry:
         return Call(cmd, target, out)
 
     def bind_named(
-        self, cmd: Command | str, values: Mapping[str, Any], ctx: Context, target: str | None = None
+        self, cmd: Command | str, values: Mapping[str, Any], ctx: CommandContext, target: str | None = None
     ) -> Call:
         """Validate named values (a JSON object, a TOML table); a variadic argument takes a list."""
         cmd = self.get(cmd) if isinstance(cmd, str) else cmd
@@ -327,7 +331,7 @@ class Registry:
                 positional.append(a.default)
         return self.bind(cmd, positional, ctx, target)
 
-    def bind_text(self, cmd: Command | str, text: str, ctx: Context, target: str | None = None) -> Call:
+    def bind_text(self, cmd: Command | str, text: str, ctx: CommandContext, target: str | None = None) -> Call:
         """Validate a plain-text payload: values separated by spaces (shell quoting allowed)."""
         cmd = self.get(cmd) if isinstance(cmd, str) else cmd
         try:
@@ -338,7 +342,7 @@ class Registry:
             ) from exc
         return self.bind(cmd, parts, ctx, target)
 
-    def bind_json(self, cmd: Command | str, payload: Any, ctx: Context, target: str | None = None) -> Call:
+    def bind_json(self, cmd: Command | str, payload: Any, ctx: CommandContext, target: str | None = None) -> Call:
         """Validate a decoded JSON payload: an object (named), a list (positional), a scalar (one
         value) or null (no values)."""
         if isinstance(payload, dict):
@@ -348,7 +352,7 @@ class Registry:
         return self.bind(cmd, [] if payload is None else [payload], ctx, target)
 
 
-def coerce(a: Arg, v: Any, ctx: Context, address: str) -> Any:
+def coerce(a: Arg, v: Any, ctx: CommandContext, address: str) -> Any:
     """One value to the argument's type, checked against its range or choices."""
 
     def fail(msg: str, allowed: str = "") -> CommandError:

@@ -21,9 +21,9 @@ from typing import Any
 from folkrnn_live.player.outputs import SESSION_FILE_EVENTS
 from folkrnn_live.sampler.controls import SEED_RANGE
 from folkrnn_live.server.commands.catalog import COMMANDS
-from folkrnn_live.server.commands.registry import ALL, NAME_RE, Call, CommandError, Context
+from folkrnn_live.server.commands.registry import ALL, NAME_RE, Call, CommandContext, CommandError
 from folkrnn_live.server.runtime import midi_in_settings, mqtt_settings
-from folkrnn_live.server.runtime.config_keys import ConfigError, Key, toml_value
+from folkrnn_live.server.runtime.config_keys import ConfigError, ConfigKey, toml_value
 
 DEFAULT_OSC_PORT = 7400
 VOICE_GROUPS = ("sampler", "player")  # command groups a voice table may set
@@ -31,38 +31,39 @@ VOICE_KEYS = ("name", "seed", "autostart")
 # What a SIGHUP reload cannot change (whole sections end in "."): reported, applied at the next start.
 RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "midi.", "midi_in.clock")
 
-SCHEMA: tuple[Key, ...] = (
-    Key("model", "path", "str", "", "model directory (model.json + model.safetensors); empty: the shipped model"),
-    Key("model", "device", "str", "auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:N"),
-    Key("model", "backend", "str", "auto", "step backend", choices=("auto", "numpy", "torch")),
-    Key("osc", "enabled", "bool", True, "listen for OSC commands"),
-    Key("osc", "host", "str", "127.0.0.1", "address to listen on; 0.0.0.0 opens it to the network (set allow)"),
-    Key("osc", "port", "int", DEFAULT_OSC_PORT, "UDP port (7400: clear of SuperCollider, TouchOSC, Sonic Pi)",
+SCHEMA: tuple[ConfigKey, ...] = (
+    ConfigKey("model", "path", "str", "", "model directory (model.json + model.safetensors); empty: the shipped model"),
+    ConfigKey("model", "device", "str", "auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:N"),
+    ConfigKey("model", "backend", "str", "auto", "step backend", choices=("auto", "numpy", "torch")),
+    ConfigKey("osc", "enabled", "bool", True, "listen for OSC commands"),
+    ConfigKey("osc", "host", "str", "127.0.0.1", "address to listen on; 0.0.0.0 opens it to the network (set allow)"),
+    ConfigKey("osc", "port", "int", DEFAULT_OSC_PORT, "UDP port (7400: clear of SuperCollider, TouchOSC, Sonic Pi)",
         1, 65535),
-    Key("osc", "allow", "list", [], "client networks allowed to send (CIDR, e.g. 192.168.1.0/24); empty: any"),
-    Key("osc", "rate_limit", "float", 2000.0, "messages per second per client host; 0: unlimited", 0, 1e6),
-    Key("osc", "burst", "int", 500, "messages a client may send at once above the rate", 1, 1_000_000),
-    Key("osc", "max_delay", "float", 60.0, "latest accepted bundle time tag, in seconds from now", 0, 3600),
-    Key("osc", "max_subscribers", "int", 32,
+    ConfigKey("osc", "allow", "list", [], "client networks allowed to send (CIDR, e.g. 192.168.1.0/24); empty: any"),
+    ConfigKey("osc", "rate_limit", "float", 2000.0, "messages per second per client host; 0: unlimited", 0, 1e6),
+    ConfigKey("osc", "burst", "int", 500, "messages a client may send at once above the rate", 1, 1_000_000),
+    ConfigKey("osc", "max_delay", "float", 60.0, "latest accepted bundle time tag, in seconds from now", 0, 3600),
+    ConfigKey("osc", "max_subscribers", "int", 32,
         "feedback receivers at most (a new one replaces the oldest); 0: no feedback", 0, 1024),
-    Key("midi", "output", "str", "auto", "auto: a MIDI port when one opens, else files; port; file; none",
+    ConfigKey("midi", "output", "str", "auto", "auto: a MIDI port when one opens, else files; port; file; none",
         choices=("auto", "port", "file", "none")),
-    Key("midi", "port", "str", "", "output port name (empty: the first port; a virtual port: folkrnn-live)"),
-    Key("midi", "virtual", "bool", False, "create a virtual output port instead of opening one"),
-    Key("midi", "dir", "str", "midi", "directory of MIDI files (output = file, or auto without a port)"),
-    Key("midi", "per_tune", "bool", True, "one MIDI file per tune (else one per voice and session, cut at a "
+    ConfigKey("midi", "port", "str", "", "output port name (empty: the first port; a virtual port: folkrnn-live)"),
+    ConfigKey("midi", "virtual", "bool", False, "create a virtual output port instead of opening one"),
+    ConfigKey("midi", "dir", "str", "midi", "directory of MIDI files (output = file, or auto without a port)"),
+    ConfigKey("midi", "per_tune", "bool", True, "one MIDI file per tune (else one per voice and session, cut at a "
         f"tune end every {SESSION_FILE_EVENTS:,} messages)"),
-    Key("midi", "osc_notes", "str", "", "also send /note pitch velocity duration_ms channel to host:port"),
-    Key("recording", "dir", "str", "recordings", "where record_start writes; empty: recording off"),
-    Key("server", "voices", "int", 1, "number of voices when there is no [[voice]] table (named 1, 2, ...)",
+    ConfigKey("midi", "osc_notes", "str", "", "also send /note pitch velocity duration_ms channel to host:port"),
+    ConfigKey("recording", "dir", "str", "recordings", "where record_start writes; empty: recording off"),
+    ConfigKey("server", "voices", "int", 1, "number of voices when there is no [[voice]] table (named 1, 2, ...)",
         1, 64),
-    Key("server", "shutdown_timeout", "float", 1.5, "seconds to finish notes and recordings on SIGTERM", 0.1, 60),
-    Key("server", "state_interval", "float", 1.0, "seconds between state snapshots to subscribers; 0: on change only",
+    ConfigKey("server", "shutdown_timeout", "float", 1.5, "seconds to finish notes and recordings on SIGTERM", 0.1, 60),
+    ConfigKey("server", "state_interval", "float", 1.0,
+        "seconds between state snapshots to subscribers; 0: on change only",
         0, 3600),
-    Key("server", "queue_limit", "int", 10_000, "commands waiting per voice at most", 1, 10_000_000),
-    Key("server", "log_dir", "str", "", "write each voice's command log (JSON lines) here; empty: off"),
-    Key("server", "log_level", "str", "info", "logging level", choices=("debug", "info", "warning", "error")),
-    Key("server", "realtime_priority", "int", 0, "run the event loop under SCHED_RR at this priority (needs "
+    ConfigKey("server", "queue_limit", "int", 10_000, "commands waiting per voice at most", 1, 10_000_000),
+    ConfigKey("server", "log_dir", "str", "", "write each voice's command log (JSON lines) here; empty: off"),
+    ConfigKey("server", "log_level", "str", "info", "logging level", choices=("debug", "info", "warning", "error")),
+    ConfigKey("server", "realtime_priority", "int", 0, "run the event loop under SCHED_RR at this priority (needs "
         "CAP_SYS_NICE); 0: normal scheduling", 0, 99),
     # The transports' sections are defined beside them (no MQTT or MIDI library imported).
     *mqtt_settings.CONFIG_KEYS,
@@ -89,7 +90,7 @@ class Config:
     def __getitem__(self, path: str) -> Any:
         return self.values[path]
 
-    def voice_calls(self, v: VoiceConfig, ctx: Context) -> list[Call]:
+    def voice_calls(self, v: VoiceConfig, ctx: CommandContext) -> list[Call]:
         """The voice's settings as validated calls, in table order (errors name the key)."""
         return voice_calls(v.name, v.settings, ctx)
 
@@ -98,7 +99,7 @@ def default_values() -> dict[str, Any]:
     return {k.path: (list(k.default) if isinstance(k.default, list) else k.default) for k in SCHEMA}
 
 
-def check_value(key: Key, v: Any, where: str = "config") -> Any:
+def check_value(key: ConfigKey, v: Any, where: str = "config") -> Any:
     """The key's own check, then what a schema row cannot say (networks, host:port)."""
     v = key.check(v, where)
     for net in v if key.path == "osc.allow" else ():
@@ -177,7 +178,7 @@ def _voices(raw: list[Any], defaults: dict[str, Any], count: int, where: str) ->
     return out
 
 
-def voice_calls(name: str, settings: Mapping[str, Any], ctx: Context) -> list[Call]:
+def voice_calls(name: str, settings: Mapping[str, Any], ctx: CommandContext) -> list[Call]:
     """Bind a voice table's command keys through the registry, in table order.  A list of lists
     (or of tables) is several calls: ``bias = [["pc:G", 2.0], ["|", -1.0]]``."""
     calls: list[Call] = []

@@ -1,8 +1,8 @@
 """One config key, written once: its default, its row in docs/config.md and the check of a value.
 
 The server's own sections (:mod:`.config`) and the transports' sections (:mod:`.mqtt_settings`,
-:mod:`.midi_in_settings`) are all lists of :class:`Key`, so every value is checked by
-:meth:`Key.check` and every error reads the same: ``where: section.key must be <allowed>; got <value>``.
+:mod:`.midi_in_settings`) are all lists of :class:`ConfigKey`, so every value is checked by
+:meth:`ConfigKey.check` and every error reads the same: ``where: section.key must be <allowed>; got <value>``.
 This module imports nothing from the server, so any settings module can use it.
 """
 
@@ -22,7 +22,7 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class Key:
+class ConfigKey:
     section: str
     name: str
     type: KeyType  # list: a list of strings; raw: left to the section's own module to check

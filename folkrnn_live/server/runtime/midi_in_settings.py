@@ -13,22 +13,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from folkrnn_live.server.commands.midi_map import MidiMapError
-from folkrnn_live.server.runtime.config_keys import Key
+from folkrnn_live.server.runtime.config_keys import ConfigKey
 
 SECTION = "midi_in"
 VIRTUAL_NAME = "folkrnn-live in"
 
 
-CONFIG_KEYS: tuple[Key, ...] = (
-    Key(SECTION, "enabled", "bool", False, "open a MIDI input port and act on the mappings"),
-    Key(SECTION, "port", "str", "", "input port name (a unique part of it is enough); empty: the first port"),
-    Key(SECTION, "virtual", "bool", False, "create a virtual input port named 'folkrnn-live in' (not on Windows)"),
-    Key(SECTION, "required", "bool", False, "refuse to start when the port cannot be opened (else: log and go on)"),
-    Key(SECTION, "clock", "bool", False, "follow MIDI clock from this port: its 24 ppqn ticks set every voice's "
+CONFIG_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey(SECTION, "enabled", "bool", False, "open a MIDI input port and act on the mappings"),
+    ConfigKey(SECTION, "port", "str", "", "input port name (a unique part of it is enough); empty: the first port"),
+    ConfigKey(SECTION, "virtual", "bool", False,
+        "create a virtual input port named 'folkrnn-live in' (not on Windows)"),
+    ConfigKey(SECTION, "required", "bool", False,
+        "refuse to start when the port cannot be opened (else: log and go on)"),
+    ConfigKey(SECTION, "clock", "bool", False, "follow MIDI clock from this port: its 24 ppqn ticks set every voice's "
         "tempo, start/stop/continue its transport (a restart applies a change)"),
-    Key(SECTION, "map_file", "str", "",
+    ConfigKey(SECTION, "map_file", "str", "",
         "TOML file of [[map]] tables: loaded after [[midi_in.map]], written by midi_save"),
-    Key(SECTION, "map", "raw", [], "[[midi_in.map]] tables: a CC or note mapped to a command (docs/midi.md)"),
+    ConfigKey(SECTION, "map", "raw", [], "[[midi_in.map]] tables: a CC or note mapped to a command (docs/midi.md)"),
 )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from folkrnn_live.server.commands.catalog import DEFAULT_STREAMS, STREAMS
-from folkrnn_live.server.runtime.config_keys import ConfigError, Key
+from folkrnn_live.server.runtime.config_keys import ConfigError, ConfigKey
 
 SECTION = "mqtt"
 DEFAULT_PORT = 1883
@@ -29,34 +29,36 @@ class MqttConfigError(ConfigError):
     """A bad ``[mqtt]`` value; the message names the key and what is allowed."""
 
 
-CONFIG_KEYS: tuple[Key, ...] = (
-    Key(SECTION, "enabled", "bool", False, "connect to an MQTT broker (commands in, state and events out)"),
-    Key(SECTION, "host", "str", "127.0.0.1", "broker host name or address"),
-    Key(SECTION, "port", "int", DEFAULT_PORT, "broker TCP port (usually 8883 with TLS)", 1, 65535),
-    Key(SECTION, "prefix", "str", "folkrnn", "topic prefix: commands on <prefix>/<voice>/<command>"),
-    Key(SECTION, "client_id", "str", "", "MQTT client id; empty: folkrnn-live-<host>-<pid>"),
-    Key(SECTION, "username", "str", "", "user name; empty: connect anonymously"),
-    Key(SECTION, "password", "str", "", "password (prefer password_file: config files are often readable)"),
-    Key(SECTION, "password_file", "str", "", "file whose first line is the password (e.g. a systemd credential)"),
-    Key(SECTION, "tls", "bool", False, "connect with TLS (on by itself when ca_file or cert_file is set)"),
-    Key(SECTION, "ca_file", "str", "", "CA certificates (PEM) to verify the broker; empty: the system's"),
-    Key(SECTION, "cert_file", "str", "", "client certificate (PEM) for brokers that require one"),
-    Key(SECTION, "key_file", "str", "", "client private key (PEM) of cert_file"),
-    Key(SECTION, "keepalive", "int", 30, "seconds between keep-alive pings (how soon a dead broker is noticed)",
+CONFIG_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey(SECTION, "enabled", "bool", False, "connect to an MQTT broker (commands in, state and events out)"),
+    ConfigKey(SECTION, "host", "str", "127.0.0.1", "broker host name or address"),
+    ConfigKey(SECTION, "port", "int", DEFAULT_PORT, "broker TCP port (usually 8883 with TLS)", 1, 65535),
+    ConfigKey(SECTION, "prefix", "str", "folkrnn", "topic prefix: commands on <prefix>/<voice>/<command>"),
+    ConfigKey(SECTION, "client_id", "str", "", "MQTT client id; empty: folkrnn-live-<host>-<pid>"),
+    ConfigKey(SECTION, "username", "str", "", "user name; empty: connect anonymously"),
+    ConfigKey(SECTION, "password", "str", "", "password (prefer password_file: config files are often readable)"),
+    ConfigKey(SECTION, "password_file", "str", "", "file whose first line is the password (e.g. a systemd credential)"),
+    ConfigKey(SECTION, "tls", "bool", False, "connect with TLS (on by itself when ca_file or cert_file is set)"),
+    ConfigKey(SECTION, "ca_file", "str", "", "CA certificates (PEM) to verify the broker; empty: the system's"),
+    ConfigKey(SECTION, "cert_file", "str", "", "client certificate (PEM) for brokers that require one"),
+    ConfigKey(SECTION, "key_file", "str", "", "client private key (PEM) of cert_file"),
+    ConfigKey(SECTION, "keepalive", "int", 30, "seconds between keep-alive pings (how soon a dead broker is noticed)",
         5, 3600),
-    Key(SECTION, "qos", "int", 0, "QoS of commands subscribed and events published (state is published at 1)",
+    ConfigKey(SECTION, "qos", "int", 0, "QoS of commands subscribed and events published (state is published at 1)",
         0, 2),
-    Key(SECTION, "streams", "list", list(DEFAULT_STREAMS), "feedback streams published: "
+    ConfigKey(SECTION, "streams", "list", list(DEFAULT_STREAMS), "feedback streams published: "
         + ", ".join(STREAMS) + " (state is the retained <prefix>/<voice>/state)"),
-    Key(SECTION, "event_rate", "float", 1000.0, "events per second published at most (excess dropped); 0: unlimited",
+    ConfigKey(SECTION, "event_rate", "float", 1000.0,
+        "events per second published at most (excess dropped); 0: unlimited",
         0, 1e6),
-    Key(SECTION, "command_rate", "float", 2000.0, "commands per second accepted at most; 0: unlimited", 0, 1e6),
-    Key(SECTION, "command_burst", "int", 500, "commands accepted at once above command_rate", 1, 1_000_000),
-    Key(SECTION, "max_payload", "int", 65536, "largest command payload in bytes", 16, 16_777_216),
-    Key(SECTION, "reconnect_min", "float", 0.5, "first wait in seconds before reconnecting (doubles each try)",
+    ConfigKey(SECTION, "command_rate", "float", 2000.0, "commands per second accepted at most; 0: unlimited", 0, 1e6),
+    ConfigKey(SECTION, "command_burst", "int", 500, "commands accepted at once above command_rate", 1, 1_000_000),
+    ConfigKey(SECTION, "max_payload", "int", 65536, "largest command payload in bytes", 16, 16_777_216),
+    ConfigKey(SECTION, "reconnect_min", "float", 0.5, "first wait in seconds before reconnecting (doubles each try)",
         0.01, 60),
-    Key(SECTION, "reconnect_max", "float", 30.0, "longest wait in seconds between reconnection attempts", 0.01, 3600),
-    Key(SECTION, "timeout", "float", 10.0, "seconds a connect or publish may take before the link counts as lost",
+    ConfigKey(SECTION, "reconnect_max", "float", 30.0, "longest wait in seconds between reconnection attempts", 0.01,
+        3600),
+    ConfigKey(SECTION, "timeout", "float", 10.0, "seconds a connect or publish may take before the link counts as lost",
         0.1, 600),
 )
 _BY_NAME = {k.name: k for k in CONFIG_KEYS}

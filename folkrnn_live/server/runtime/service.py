@@ -29,7 +29,7 @@ from folkrnn_live.player.clock import ExternalClock
 from folkrnn_live.player.scheduler import Scheduler, freeze_gc, realtime_priority
 from folkrnn_live.server.commands.catalog import COMMANDS
 from folkrnn_live.server.commands.midi_map import MIDI_GROUP
-from folkrnn_live.server.commands.registry import ALL, Call, CommandError, Context, Registry
+from folkrnn_live.server.commands.registry import ALL, Call, CommandContext, CommandError, Registry
 from folkrnn_live.server.runtime import config as config_mod
 from folkrnn_live.server.runtime.blas_threads import limit_blas_threads
 from folkrnn_live.server.runtime.config import RESTART_KEYS, Config, VoiceConfig
@@ -67,7 +67,7 @@ class Server:
         self.model = model  # a preloaded FolkRNN (tests, benchmarks); else loaded from the config
         self.osc: OscEndpoint | None = None
         self.started = asyncio.Event()
-        self._ctx: Context | None = None
+        self._ctx: CommandContext | None = None
         self._exit = asyncio.Event()
         self._reload = asyncio.Event()
         self._stack: AsyncExitStack | None = None
@@ -80,7 +80,7 @@ class Server:
 
     # --- dispatch API ------------------------------------------------------------------------------
     @property
-    def context(self) -> Context:
+    def context(self) -> CommandContext:
         assert self._ctx is not None, "the server is not started"
         return self._ctx
 
@@ -168,7 +168,7 @@ class Server:
         from folkrnn_live.model.step import make_stepper
 
         self._stepper = make_stepper(model, cfg["model.backend"])
-        self._ctx = Context.for_model(mc.vocab, mc.num_layers, mc.hidden_size, [v.name for v in cfg.voices])
+        self._ctx = CommandContext.for_model(mc.vocab, mc.num_layers, mc.hidden_size, [v.name for v in cfg.voices])
         plans = [(v, cfg.voice_calls(v, self._ctx)) for v in cfg.voices]  # every key checked first
         self._scheduler = await stack.enter_async_context(Scheduler())
         if cfg["midi_in.enabled"] and cfg["midi_in.clock"]:
@@ -309,17 +309,17 @@ class Server:
         finally:
             self.notifier.ready(status)
 
-    def _read_reload(self) -> tuple[Config, Context, dict[str, list[Call]]]:
+    def _read_reload(self) -> tuple[Config, CommandContext, dict[str, list[Call]]]:
         """The new config, its context (new voices added) and each voice's calls: the settings
         that changed, or all of them for a new voice.  Raises ValueError or OSError."""
         new = config_mod.load(self.config.source, self.overrides)
         ctx = self.context
         new_names = [v.name for v in new.voices if v.name not in self.voices]
-        ctx_new = Context(ctx.vocab, dict(ctx.dims), (*ctx.voices, *new_names))
+        ctx_new = CommandContext(ctx.vocab, dict(ctx.dims), (*ctx.voices, *new_names))
         calls = {v.name: config_mod.voice_calls(v.name, _changed(self.config, v), ctx_new) for v in new.voices}
         return new, ctx_new, calls
 
-    async def _apply_reload(self, new: Config, ctx_new: Context, calls: dict[str, list[Call]]) -> None:
+    async def _apply_reload(self, new: Config, ctx_new: CommandContext, calls: dict[str, list[Call]]) -> None:
         for k, v in new.values.items():
             if v != self.config.values[k] and k.startswith(RESTART_KEYS):
                 log.warning("reload: %s changed; it takes effect after a restart", k)

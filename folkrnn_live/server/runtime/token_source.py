@@ -26,7 +26,7 @@ from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.sampler.controls import SEED_RANGE
 from folkrnn_live.sampler.voice import Voice
 from folkrnn_live.server.commands.catalog import COMMANDS, INJECT_LIMIT
-from folkrnn_live.server.commands.registry import Call, CommandError, Context
+from folkrnn_live.server.commands.registry import Call, CommandContext, CommandError
 from folkrnn_live.server.transports.common import NullOrigin, Origin
 from folkrnn_live.server.transports.feedback import error_feedback
 from folkrnn_live.tokens.vocab import END
@@ -249,7 +249,7 @@ def replay(
     entries: Iterable[LogEntry | Mapping[str, Any]],
     steps: int,
     *,
-    ctx: Context | None = None,
+    ctx: CommandContext | None = None,
     continuous: bool = False,
     voice_kwargs: Mapping[str, Any] | None = None,
 ) -> list[tuple[int, str]]:
@@ -259,7 +259,7 @@ def replay(
     included) as commands at step 0, so a server log needs only its seed."""
     voice = Voice(model, seed=seed, **dict(voice_kwargs or {}))
     cfg = model.config
-    ctx = ctx or Context.for_model(voice.vocab, cfg.num_layers, cfg.hidden_size)
+    ctx = ctx or CommandContext.for_model(voice.vocab, cfg.num_layers, cfg.hidden_size)
     src = ControlledSource(voice, continuous=continuous, log_limit=1)
     todo = deque(e if isinstance(e, LogEntry) else LogEntry.from_json(e) for e in entries)
     out: list[tuple[int, str]] = []

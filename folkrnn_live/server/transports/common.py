@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from folkrnn_live.server.commands.registry import Call, Context, Registry
+from folkrnn_live.server.commands.registry import Call, CommandContext, Registry
 from folkrnn_live.server.transports.feedback import Feedback
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class Dispatcher(Protocol):
     registry: Registry
 
     @property
-    def context(self) -> Context: ...
+    def context(self) -> CommandContext: ...
 
     def dispatch(self, call: Call, origin: Origin) -> None: ...
 

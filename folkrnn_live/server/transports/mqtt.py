@@ -35,7 +35,7 @@ from typing import Any
 
 import aiomqtt
 
-from folkrnn_live.server.commands.registry import Call, Command, CommandError, Context, Registry
+from folkrnn_live.server.commands.registry import Call, Command, CommandContext, CommandError, Registry
 from folkrnn_live.server.runtime.mqtt_settings import MqttConfigError, MqttSettings
 from folkrnn_live.server.transports.common import Dispatcher, RateLimiter
 from folkrnn_live.server.transports.feedback import Feedback, Hub
@@ -425,7 +425,7 @@ class MqttBridge:
                     yield fn()
 
 
-def bind_payload(reg: Registry, cmd: Command, target: str | None, text: str, ctx: Context) -> Call:
+def bind_payload(reg: Registry, cmd: Command, target: str | None, text: str, ctx: CommandContext) -> Call:
     """A payload to a validated call: JSON when it parses (list, object, scalar, null), else
     plain space-separated text.  Empty: no values."""
     s = text.strip()
