@@ -11,11 +11,9 @@ import pytest
 from folkrnn_live.sampler.controls import BIAS_RANGE, TEMPERATURE_RANGE
 from folkrnn_live.server.commands import docs
 from folkrnn_live.server.commands.catalog import COMMANDS
+from folkrnn_live.server.commands.handlers import SERVER, TABLES, VOICE_LOOP
 from folkrnn_live.server.commands.registry import Arg, Command, CommandContext, CommandError, Registry
 from folkrnn_live.server.runtime.config import markdown as config_markdown
-from folkrnn_live.server.runtime.service import Server
-from folkrnn_live.server.runtime.token_source import ControlledSource
-from folkrnn_live.server.runtime.voices import LiveVoice
 from folkrnn_live.tokens import V2
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,15 +21,27 @@ CTX = CommandContext.for_model(V2, 3, 16, ["1", "lead"])
 
 
 def test_every_command_has_exactly_one_handler() -> None:
-    from folkrnn_live.server.transports.midi_in import MidiIn
+    # the handlers register when the modules that carry them out are imported
+    import folkrnn_live.server.runtime.service
+    import folkrnn_live.server.transports.midi_in  # noqa: F401
 
     for cmd in COMMANDS:
-        if cmd.group == "midi":  # routed by the server to the MIDI-in transport
-            assert hasattr(MidiIn, "apply_command"), cmd.name
-            continue
-        owners = [cls for cls in (ControlledSource, LiveVoice, Server) if hasattr(cls, f"cmd_{cmd.name}")]
-        expected = Server if cmd.scope == "global" else (ControlledSource if cmd.applies == "step" else LiveVoice)
-        assert owners == [expected], cmd.name
+        tables = [t.what for t in TABLES if t.accepts(cmd)]
+        assert len(tables) == 1, (cmd.name, tables)
+    for table in TABLES:
+        assert table.missing() == [], table.what
+    assert SERVER.names() == ["status", "subscribe", "unsubscribe", "ping"]
+
+
+def test_a_handler_for_an_unknown_or_misplaced_command_is_refused() -> None:
+    import folkrnn_live.server.runtime.voices  # noqa: F401  (registers tempo)
+
+    with pytest.raises(CommandError, match="did you mean tempo"):
+        VOICE_LOOP.handles("tempi")
+    with pytest.raises(ValueError, match="'temperature' is not one of the voice loop commands"):
+        VOICE_LOOP.handles("temperature")
+    with pytest.raises(ValueError, match="'tempo' already has a handler"):
+        VOICE_LOOP.handles("tempo")
 
 
 def test_ranges_come_from_the_sampler() -> None:

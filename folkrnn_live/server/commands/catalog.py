@@ -1,8 +1,8 @@
 """Every command of the live server, defined once.
 
-This table drives validation (:mod:`folkrnn_live.server.commands.registry`), dispatch (each command is
-carried out by the method ``cmd_<name>`` of :class:`~folkrnn_live.server.runtime.voices.LiveVoice` for voice
-commands or :class:`~folkrnn_live.server.runtime.service.Server` for global ones), the OSC/MQTT reference
+This table drives validation (:mod:`folkrnn_live.server.commands.registry`), dispatch (each command's
+handler is registered in one of the tables of :mod:`folkrnn_live.server.commands.handlers`, beside the
+code that carries it out), the OSC/MQTT reference
 (``folkrnn-live commands --markdown``) and the tests.  Ranges come from the modules that enforce
 them (the sampler's controls, the player's settings) so each range is written once.
 """

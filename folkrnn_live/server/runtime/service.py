@@ -28,7 +28,7 @@ from typing import Any
 from folkrnn_live.player.clock import ExternalClock
 from folkrnn_live.player.scheduler import Scheduler, freeze_gc, realtime_priority
 from folkrnn_live.server.commands.catalog import COMMANDS
-from folkrnn_live.server.commands.midi_map import MIDI_GROUP
+from folkrnn_live.server.commands.handlers import MIDI_IN, SERVER
 from folkrnn_live.server.commands.registry import ALL, Call, CommandContext, CommandError, Registry
 from folkrnn_live.server.runtime import config as config_mod
 from folkrnn_live.server.runtime.blas_threads import limit_blas_threads
@@ -96,25 +96,28 @@ class Server:
 
     def _apply_global(self, call: Call, origin: Origin) -> None:
         try:
-            if call.command.group == MIDI_GROUP[0]:  # learn mode and mappings live in the MIDI-in transport
-                midi = next((t for t in self.transports if hasattr(t, "apply_command")), None)
+            if MIDI_IN.accepts(call.command):  # learn mode and mappings live in the MIDI-in transport
+                midi = next((t for t in self.transports if isinstance(t, midi_in.MidiIn)), None)
                 if midi is None:
                     raise CommandError(call.address, "MIDI input is off", allowed="set [midi_in] enabled = true")
                 midi.apply_command(call, origin)
                 return
-            getattr(self, f"cmd_{call.name}")(origin, **call.args)
+            SERVER.run(self, call, origin)
         except (ValueError, KeyError) as exc:
             err = exc if isinstance(exc, CommandError) else CommandError(call.address, str(exc))
             origin.reply(error_feedback(err))
 
+    @SERVER.handles("status")
     def cmd_status(self, origin: Origin, voice: str | None) -> None:
         for name, lv in self.voices.items():
             if voice is None or name == voice:
                 origin.reply(lv.state_feedback())
 
+    @SERVER.handles("ping")
     def cmd_ping(self, origin: Origin, id: int) -> None:
         origin.reply(Feedback("replies", "pong", None, (id,), {"id": id}))
 
+    @SERVER.handles("subscribe")
     def cmd_subscribe(self, origin: Origin, port: int, streams: tuple[str, ...]) -> None:
         fn = getattr(origin, "subscribe", None)
         if fn is None:
@@ -123,6 +126,7 @@ class Server:
         fn(port, streams)
         self._loop_call(lambda: self.cmd_status(origin, None))  # a new subscriber starts from the state
 
+    @SERVER.handles("unsubscribe")
     def cmd_unsubscribe(self, origin: Origin, port: int) -> None:
         fn = getattr(origin, "unsubscribe", None)
         if fn is not None:

@@ -26,6 +26,7 @@ from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.sampler.controls import SEED_RANGE
 from folkrnn_live.sampler.voice import Voice
 from folkrnn_live.server.commands.catalog import COMMANDS, INJECT_LIMIT
+from folkrnn_live.server.commands.handlers import VOICE_STEP
 from folkrnn_live.server.commands.registry import Call, CommandContext, CommandError
 from folkrnn_live.server.transports.common import NullOrigin, Origin
 from folkrnn_live.server.transports.feedback import error_feedback
@@ -112,7 +113,7 @@ class ControlledSource:
         """Carry out one step command now; errors go back to the origin, never up."""
         entry = LogEntry(self.voice.total_steps, self.voice.tunes_started, call.name, dict(call.args))
         try:
-            getattr(self, f"cmd_{call.name}")(**call.args)
+            VOICE_STEP.run(self, call)
         except (ValueError, KeyError) as exc:
             (origin or NullOrigin()).reply(error_feedback(_as_command_error(call, exc)))
             return False
@@ -165,51 +166,66 @@ class ControlledSource:
             self.on_restart(how, cut)
 
     # --- step commands (names and arguments from the catalog) -----------------------------------
+    @VOICE_STEP.handles("temperature")
     def cmd_temperature(self, value: float) -> None:
         self.voice.controls.set_temperature(value)
 
+    @VOICE_STEP.handles("seed")
     def cmd_seed(self, seed: int) -> None:
         self.next_seed = seed
 
+    @VOICE_STEP.handles("prime")
     def cmd_prime(self, tokens: tuple[str, ...]) -> None:
         self.voice.set_prime(tokens)
 
+    @VOICE_STEP.handles("max_tokens")
     def cmd_max_tokens(self, n: int) -> None:
         self.voice.set_max_tokens(n)
 
+    @VOICE_STEP.handles("bias")
     def cmd_bias(self, selector: str, amount: float) -> None:
         self.voice.controls.set_bias(self.voice.vocab.select(selector), amount)
 
+    @VOICE_STEP.handles("bias_target")
     def cmd_bias_target(self, selector: str, probability: float) -> None:
         self.voice.bias_to_probability(self.voice.vocab.select(selector), probability)
 
+    @VOICE_STEP.handles("bias_clear")
     def cmd_bias_clear(self) -> None:
         self.voice.controls.clear_bias()
 
+    @VOICE_STEP.handles("suppress")
     def cmd_suppress(self, steps: int, selectors: tuple[str, ...]) -> None:
         self.voice.controls.add_suppress(self.voice.vocab.select_many(selectors), steps or None)
 
+    @VOICE_STEP.handles("suppress_clear")
     def cmd_suppress_clear(self) -> None:
         self.voice.controls.clear_suppress()
 
+    @VOICE_STEP.handles("snip")
     def cmd_snip(self, layer: int, mode: str, units: tuple[int, ...]) -> None:
         self.voice.controls.set_snip(layer, list(units), mode)  # type: ignore[arg-type]
 
+    @VOICE_STEP.handles("snip_random")
     def cmd_snip_random(self, layer: int, fraction: float, seed: int, mode: str) -> None:
         hidden = self.voice.controls.hidden_size
         units = np.random.default_rng(seed).choice(hidden, round(fraction * hidden), replace=False)
         self.voice.controls.set_snip(layer, sorted(int(u) for u in units), mode)  # type: ignore[arg-type]
 
+    @VOICE_STEP.handles("restore")
     def cmd_restore(self, layer: int | None) -> None:
         self.voice.controls.restore(layer)
 
+    @VOICE_STEP.handles("force")
     def cmd_force(self, weight_generated: float, selector: str, weight: float, steps: int) -> None:
         mix = [(self.voice.vocab.select(selector), weight)]
         self.voice.controls.set_force(weight_generated, mix, steps or None)
 
+    @VOICE_STEP.handles("force_clear")
     def cmd_force_clear(self) -> None:
         self.voice.controls.clear_force()
 
+    @VOICE_STEP.handles("inject")
     def cmd_inject(self, tokens: tuple[str, ...]) -> None:
         waiting = len(self.voice.controls.inject)
         if waiting + len(tokens) > INJECT_LIMIT:
@@ -217,21 +233,27 @@ class ControlledSource:
                              f"(got {len(tokens)} more)")
         self.voice.controls.add_inject(self.voice.vocab.encode(tokens))
 
+    @VOICE_STEP.handles("steer")
     def cmd_steer(self, component: int, alpha: float) -> None:
         self.voice.controls.set_steer(component, alpha)
 
+    @VOICE_STEP.handles("steer_clear")
     def cmd_steer_clear(self) -> None:
         self.voice.controls.clear_steer()
 
+    @VOICE_STEP.handles("clear")
     def cmd_clear(self) -> None:
         self.voice.controls.clear_all()
 
+    @VOICE_STEP.handles("continuous")
     def cmd_continuous(self, on: bool) -> None:
         self.continuous = on
 
+    @VOICE_STEP.handles("reset")
     def cmd_reset(self) -> None:
         self.restart("reset")
 
+    @VOICE_STEP.handles("next")
     def cmd_next(self) -> None:
         self.restart("next")
 

@@ -32,6 +32,7 @@ from folkrnn_live.player.perform import Accent, VoiceSettings
 from folkrnn_live.player.player import Player
 from folkrnn_live.player.scheduler import Scheduler
 from folkrnn_live.sampler.voice import StepResult, Voice
+from folkrnn_live.server.commands.handlers import VOICE_LOOP
 from folkrnn_live.server.commands.registry import Call, CommandError
 from folkrnn_live.server.runtime.token_source import ControlledSource, LogEntry
 from folkrnn_live.server.transports.common import Origin
@@ -105,7 +106,7 @@ class LiveVoice:
     def _apply_loop(self, call: Call, origin: Origin) -> None:
         entry = LogEntry(self.voice.total_steps, self.voice.tunes_started, call.name, dict(call.args))
         try:
-            getattr(self, f"cmd_{call.name}")(**call.args)
+            VOICE_LOOP.run(self, call)
         except (ValueError, KeyError, OSError) as exc:
             err = exc if isinstance(exc, CommandError) else CommandError(call.address, str(exc))
             origin.reply(error_feedback(err))
@@ -113,33 +114,43 @@ class LiveVoice:
         self.source.record(entry)
 
     # --- player and transport commands ------------------------------------------------------------
+    @VOICE_LOOP.handles("tempo")
     def cmd_tempo(self, bpm: float) -> None:
         self.player.update(tempo=bpm)
 
+    @VOICE_LOOP.handles("channel")
     def cmd_channel(self, channel: int) -> None:
         self.player.update(channel=channel)
 
+    @VOICE_LOOP.handles("program")
     def cmd_program(self, program: int) -> None:
         self.player.update(program=program)
 
+    @VOICE_LOOP.handles("velocity")
     def cmd_velocity(self, velocity: int) -> None:
         self.player.update(velocity=velocity)
 
+    @VOICE_LOOP.handles("accent")
     def cmd_accent(self, downbeat: int, beat: int, offbeat: int) -> None:
         self.player.update(accent=Accent(downbeat, beat, offbeat))
 
+    @VOICE_LOOP.handles("swing")
     def cmd_swing(self, ratio: float) -> None:
         self.player.update(swing=ratio)
 
+    @VOICE_LOOP.handles("gate")
     def cmd_gate(self, fraction: float) -> None:
         self.player.update(gate=fraction)
 
+    @VOICE_LOOP.handles("unfold")
     def cmd_unfold(self, on: bool) -> None:
         self.player.update(mode="unfolded" if on else "linear")
 
+    @VOICE_LOOP.handles("send_clock")
     def cmd_send_clock(self, on: bool) -> None:
         self.player.update(send_clock=on)
 
+    @VOICE_LOOP.handles("start")
     def cmd_start(self) -> None:
         if self.voice.ended is not None and not self.source.continuous and self.player.state != "paused":
             # The tune is over: starting again means the next tune (logged: it changes the tokens).
@@ -147,15 +158,19 @@ class LiveVoice:
             self.source.apply(_restart_call("next"))
         self.player.start()
 
+    @VOICE_LOOP.handles("stop")
     def cmd_stop(self) -> None:
         self.player.stop()
 
+    @VOICE_LOOP.handles("pause")
     def cmd_pause(self) -> None:
         self.player.pause()
 
+    @VOICE_LOOP.handles("resume")
     def cmd_resume(self) -> None:
         self.player.resume()
 
+    @VOICE_LOOP.handles("record_start")
     def cmd_record_start(self, label: str) -> None:
         if self.recordings_dir is None:
             raise ValueError("recording is off: set [recording] dir in the config")
@@ -184,6 +199,7 @@ class LiveVoice:
         self.recorder = rec
         log.info("voice %s: recording to %s", self.name, path)
 
+    @VOICE_LOOP.handles("record_stop")
     def cmd_record_stop(self) -> None:
         if self.recorder is None or self._recording is None:
             raise ValueError(f"voice {self.name} is not recording")

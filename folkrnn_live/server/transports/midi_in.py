@@ -30,6 +30,7 @@ from typing import Any
 import mido
 
 from folkrnn_live.player.clock import ExternalClock
+from folkrnn_live.server.commands.handlers import MIDI_IN
 from folkrnn_live.server.commands.midi_map import (
     MidiMapError,
     MidiMapping,
@@ -416,27 +417,32 @@ class MidiIn:
         """Carry out a ``midi_*`` command (group ``midi``); raises CommandError (the server answers it)."""
         addr = call.address
         try:
-            getattr(self, f"_cmd_{call.name}")(origin, **call.args)
+            MIDI_IN.run(self, call, origin)
         except MidiMapError as exc:
             raise CommandError(addr, str(exc)) from exc
 
+    @MIDI_IN.handles("midi_learn")
     def _cmd_midi_learn(self, origin: Origin, command: str, voice: str, args: str) -> None:
         self.learn(command, voice or None, args or None, origin=origin)
         origin.reply(Feedback("replies", "midi_learning", None, (command,), {"command": command, "voice": voice}))
 
+    @MIDI_IN.handles("midi_learn_cancel")
     def _cmd_midi_learn_cancel(self, origin: Origin) -> None:
         self.cancel_learn()
 
+    @MIDI_IN.handles("midi_forget")
     def _cmd_midi_forget(self, origin: Origin, kind: str, number: int, channel: int) -> None:
         if not self.forget(kind, number, None if channel < 0 else channel):
             raise MidiMapError(f"no mapping for {kind} {number}" + ("" if channel < 0 else f" on channel {channel}")
                                + "; allowed: a mapped control (see midi_map)")
 
+    @MIDI_IN.handles("midi_map")
     def _cmd_midi_map(self, origin: Origin) -> None:
         text = self.table_text()
         origin.reply(Feedback("replies", "midi_map", None, (text,),
                               {"map": [dict(m.table) for m in self.mappings], "toml": text}))
 
+    @MIDI_IN.handles("midi_save")
     def _cmd_midi_save(self, origin: Origin) -> None:
         path = self.save()
         origin.reply(Feedback("replies", "midi_saved", None, (str(path),), {"path": str(path)}))
