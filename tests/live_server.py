@@ -23,6 +23,8 @@ async def serving(cfg: Config, *, overrides: Mapping[str, Any] | None = None, mo
                   wait: float = WAIT) -> AsyncIterator[Server]:
     """Run ``Server(cfg).serve()`` as a task (signals left alone) until it plays; stop it and wait
     for its shutdown on leaving.  A start-up error is raised at once, not after the wait."""
+    if "web.port" not in (overrides or {}):
+        cfg.values["web.port"] = 0  # any free port: tests run beside each other and beside a performer's server
     srv = Server(cfg, overrides=overrides, model=model)
     task = asyncio.create_task(srv.serve(install_signals=False), name="test server")
     started = asyncio.create_task(srv.started.wait())

@@ -19,6 +19,7 @@ FLAGS = (
     ("--voices", "server.voices", "N"),
     ("--osc-host", "osc.host", "ADDRESS"),
     ("--osc-port", "osc.port", "PORT"),
+    ("--web-port", "web.port", "PORT"),
     ("--midi-output", "midi.output", None),
     ("--midi-port", "midi.port", "NAME"),
     ("--midi-dir", "midi.dir", "DIR"),
@@ -46,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(flag, dest=path, type=_key_type(path), metavar=metavar, choices=key.choices or None,
                        help=f"{key.help} ({path})")
     p.add_argument("--no-osc", action="store_true", help="do not listen for OSC (osc.enabled = false)")
+    p.add_argument("--no-web", action="store_true", help="do not serve the live page (web.enabled = false)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config key (value in TOML syntax); repeatable")
     p.set_defaults(func=run)
@@ -78,6 +80,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
             out[path] = v
     if args.no_osc:
         out["osc.enabled"] = False
+    if args.no_web:
+        out["web.enabled"] = False
     return out
 
 

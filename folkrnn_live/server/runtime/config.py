@@ -24,12 +24,14 @@ from folkrnn_live.server.commands.catalog import COMMANDS
 from folkrnn_live.server.commands.registry import ALL, NAME_RE, Call, CommandContext, CommandError
 from folkrnn_live.server.runtime import midi_in_settings, mqtt_settings
 from folkrnn_live.server.runtime.config_keys import ConfigError, ConfigKey, toml_value
+from folkrnn_live.server.transports.web import settings as web_settings
 
 DEFAULT_OSC_PORT = 7400
 VOICE_GROUPS = ("sampler", "player")  # command groups a voice table may set
 VOICE_KEYS = ("name", "seed", "autostart")
 # What a SIGHUP reload cannot change (whole sections end in "."): reported, applied at the next start.
-RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "midi.", "midi_in.clock")
+RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "midi.", "midi_in.clock", "web.host", "web.port",
+                "web.enabled", "web.expose")
 
 SCHEMA: tuple[ConfigKey, ...] = (
     ConfigKey("model", "path", "str", "", "model directory (model.json + model.safetensors); empty: the shipped model"),
@@ -68,6 +70,7 @@ SCHEMA: tuple[ConfigKey, ...] = (
     # The transports' sections are defined beside them (no MQTT or MIDI library imported).
     *mqtt_settings.CONFIG_KEYS,
     *midi_in_settings.CONFIG_KEYS,
+    *web_settings.CONFIG_KEYS,
 )
 SECTIONS = tuple(dict.fromkeys(k.section for k in SCHEMA))
 _BY_PATH = {k.path: k for k in SCHEMA}

@@ -37,7 +37,7 @@ from folkrnn_live.server.runtime.midi_targets import VoiceOutputs
 from folkrnn_live.server.runtime.sdnotify import Notifier
 from folkrnn_live.server.runtime.token_source import LogEntry
 from folkrnn_live.server.runtime.voices import LiveVoice
-from folkrnn_live.server.transports import midi_in, mqtt
+from folkrnn_live.server.transports import midi_in, mqtt, web
 from folkrnn_live.server.transports.common import NullOrigin, Origin
 from folkrnn_live.server.transports.feedback import Feedback, Hub, error_feedback
 from folkrnn_live.server.transports.osc import OscEndpoint
@@ -46,7 +46,7 @@ log = logging.getLogger("folkrnn_live.server")
 # Transports beside OSC: each ``open_transport(server)`` returns an async context manager (or None
 # when its config section disables it), entered after the OSC endpoint; SIGHUP reloads call the
 # ``reconfigure(config)`` of what it returned.
-TRANSPORTS = (mqtt.open_transport, midi_in.open_transport)
+TRANSPORTS = (mqtt.open_transport, midi_in.open_transport, web.open_transport)
 
 
 class Server:
