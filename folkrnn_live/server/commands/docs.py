@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from folkrnn_live.server.commands.catalog import COMMANDS, DEFAULT_STREAMS, GROUPS, STREAMS
-from folkrnn_live.server.commands.registry import MAX_VALUES, PREFIX, Arg, Command
-from folkrnn_live.server.runtime.config import DEFAULT_OSC_PORT
+from folkrnn_live.server.commands.registry import DEFAULT_OSC_PORT, MAX_VALUES, PREFIX, Arg, Command
 
 FEEDBACK = (
     ("tokens", "/folkrnn/<voice>/token", "tune step token total",

@@ -33,6 +33,7 @@ Applies = Literal["step", "loop"]
 Bound = int | float | str  # a number, or a model dimension such as "layers-1" resolved by CommandContext
 
 PREFIX = "/folkrnn"
+DEFAULT_OSC_PORT = 7400  # UDP port of the OSC commands (config key osc.port): clear of SuperCollider, TouchOSC
 ALL = "all"
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Values of one variadic argument in one message, at most: what a message may ask of the server

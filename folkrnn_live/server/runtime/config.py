@@ -21,12 +21,18 @@ from typing import Any
 from folkrnn_live.player.outputs import SESSION_FILE_EVENTS
 from folkrnn_live.sampler.controls import SEED_RANGE
 from folkrnn_live.server.commands.catalog import COMMANDS
-from folkrnn_live.server.commands.registry import ALL, NAME_RE, Call, CommandContext, CommandError
+from folkrnn_live.server.commands.registry import (
+    ALL,
+    DEFAULT_OSC_PORT,
+    NAME_RE,
+    Call,
+    CommandContext,
+    CommandError,
+)
 from folkrnn_live.server.runtime import midi_in_settings, mqtt_settings
 from folkrnn_live.server.runtime.config_keys import ConfigError, ConfigKey, toml_value
 from folkrnn_live.server.transports.web import settings as web_settings
 
-DEFAULT_OSC_PORT = 7400
 VOICE_GROUPS = ("sampler", "player")  # command groups a voice table may set
 VOICE_KEYS = ("name", "seed", "autostart")
 # What a SIGHUP reload cannot change (whole sections end in "."): reported, applied at the next start.
