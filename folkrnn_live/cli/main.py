@@ -49,6 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # folkrnn-live and keeps its traceback.
         print(f"folkrnn-live {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RecursionError:
+        # tomllib and json recurse once per nesting level: 5,000 nested '[' in a file is bad
+        # input, not a bug, and gets one line like any other.
+        print(f"folkrnn-live {args.command}: error: input nested too deeply (more levels than Python's "
+              f"recursion limit of {sys.getrecursionlimit()}); allowed: ordinary TOML/JSON nesting", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 

@@ -8,6 +8,8 @@ sounding, so closing it (or :meth:`MidiOutput.silence`) never leaves a note hang
 
 from __future__ import annotations
 
+import bisect
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ import mido
 
 from folkrnn_live.player import ports
 from folkrnn_live.player.perform import _check_int
+from folkrnn_live.player.smf_stream import SmfStream
 
 ALL_NOTES_OFF = 123
 FILE_TEMPO = 500_000  # microseconds per beat in written files (120 BPM): ticks come from absolute times
@@ -101,6 +104,9 @@ class MidiOutput:
 
     def tune_boundary(self, when: float) -> None:
         """A tune ended at ``when`` (a file writer may start a new file)."""
+
+    def checkpoint(self, when: float) -> None:
+        """A bar line at ``when``: everything before it is final (a file writer puts it on disk)."""
 
     def _open(self) -> None:
         pass
@@ -208,9 +214,12 @@ class MidiFileOutput(MidiOutput):
     """Writes a standard MIDI file (type 0) per session, or one per tune (``name-001.mid``, ...).
 
     Ticks come from the scheduled (absolute) times, so a file does not carry the live jitter.  A
-    file is held in memory until it is written, so a session file is cut at the first tune end
-    after ``max_events`` messages (``name.mid``, ``name-002.mid``, ...): a server playing for days
-    must not grow without end."""
+    file is written as it grows: at every :meth:`checkpoint` (the player calls it at each bar line)
+    the messages before it are appended on disk (:class:`~folkrnn_live.player.smf_stream.SmfStream`),
+    so a server killed with SIGKILL leaves every tune in progress up to its last bar.  A session
+    file is cut at the first tune end after ``max_events`` messages (``name.mid``, ``name-002.mid``,
+    ...).  Used without checkpoints (the offline renderer), everything stays in memory for
+    :meth:`to_midifile` until a tune end or :meth:`close` writes it."""
 
     kind = "file"
 
@@ -224,16 +233,39 @@ class MidiFileOutput(MidiOutput):
         self.max_events = max_events
         self.ticks_per_beat = ticks_per_beat
         self.written: list[Path] = []
-        self._events: list[tuple[float, int, mido.Message]] = []
+        self._events: list[tuple[float, int, mido.Message]] = []  # not on disk yet
+        self._seq = 0
+        self._stream: SmfStream | None = None  # the file being written, once it has a note
+
+    def _open(self) -> None:
+        # A directory that cannot be made (a file in its place, no permission) fails at start-up
+        # with its reason, not at the first tune end with the music already playing.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _send(self, msg: mido.Message, when: float, duration: float | None) -> None:
         if not msg.is_realtime:  # clock and transport bytes have no place in a file
-            self._events.append((when, len(self._events), msg))
+            self._events.append((when, self._seq, msg))
+            self._seq += 1
 
     def tune_boundary(self, when: float) -> None:
-        if self.is_open and (self.per_tune or len(self._events) >= self.max_events):
+        written = len(self._events) + (self._stream.events if self._stream is not None else 0)
+        if self.is_open and (self.per_tune or written >= self.max_events):
             self.silence(when, channels=set())  # note-offs only: the file ends cleanly
             self._write()
+
+    def checkpoint(self, when: float) -> None:
+        if self.is_open:
+            self._flush(when)
+
+    def _flush(self, when: float) -> None:
+        if self._stream is None:
+            if not any(m.type == "note_on" for _, _, m in self._events):
+                return  # a file starts with its first note
+            self._stream = SmfStream(self.next_path(), ticks_per_beat=self.ticks_per_beat, tempo=FILE_TEMPO)
+        self._events.sort()
+        n = bisect.bisect_right(self._events, (when, math.inf))
+        done, self._events = self._events[:n], self._events[n:]
+        self._stream.write([(t, m) for t, _, m in done])
 
     def _close(self) -> None:
         self._write()
@@ -260,14 +292,15 @@ class MidiFileOutput(MidiOutput):
         return mid
 
     def _write(self) -> None:
-        if not any(m.type == "note_on" for _, _, m in self._events):
+        """Everything still in memory to the file, which is then complete."""
+        if self._stream is None and not any(m.type == "note_on" for _, _, m in self._events):
             self._events.clear()
             return
-        path = self.next_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.to_midifile().save(path)
-        self.written.append(path)
-        self._events.clear()
+        self._flush(math.inf)
+        stream, self._stream = self._stream, None
+        assert stream is not None
+        stream.close()
+        self.written.append(stream.path)
 
 
 class OscOutput(MidiOutput):

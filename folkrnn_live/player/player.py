@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,11 @@ from folkrnn_live.player.source import TokenSource
 from folkrnn_live.player.unfold import Unfolder
 
 log = logging.getLogger(__name__)
+# Model steps one voice may take per beat of its tempo.  A tune needs about 10 tokens a beat at
+# most (sixteenths with accidentals and bar lines); a perturbed model that emits no notes (only bar
+# lines, say) would otherwise step as fast as the CPU allows (~1,000 steps/s), filling a recording
+# with 40 MB a second.  Past the budget the voice waits for the next beat.
+MAX_STEPS_PER_BEAT = 32
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(VoiceSettings))
 
 
@@ -109,6 +115,8 @@ class Player:
         self._tokens_per_note: deque[int] = deque(maxlen=16)
         self._tokens_since_note = 0
         self._overdue = False  # a note is due but not fixed yet: the onset waits for the next pull
+        self._beat_start = -math.inf  # when the current step budget (MAX_STEPS_PER_BEAT) began
+        self._beat_steps = 0
         if clock is not None:
             clock.subscribe(self._on_transport)
 
@@ -251,9 +259,17 @@ class Player:
         # Start early enough for the most tokens a recent note needed (a perturbed model may emit
         # many non-note tokens in a row), never later than ``lookahead`` before the note.
         lead = max(self.lookahead, 2.0 * max(self._tokens_per_note, default=1) * self.scheduler.step_estimate)
-        return self._next_onset - lead, self._next_onset
+        opens, deadline = self._next_onset - lead, self._next_onset
+        if self._beat_steps >= MAX_STEPS_PER_BEAT:  # this beat's steps are spent: wait for the next
+            resume = self._beat_start + self._seconds_per_beat()
+            return max(opens, resume), max(deadline, resume)
+        return opens, deadline
 
     def work(self) -> None:
+        now = self.scheduler.now()
+        if now - self._beat_start >= self._seconds_per_beat():
+            self._beat_start, self._beat_steps = now, 0
+        self._beat_steps += 1
         try:
             self._pull()
             if self._overdue and (self.unfolder.has_note() or self._exhausted):
@@ -315,6 +331,7 @@ class Player:
         while (ev := self.unfolder.pop()) is not None:
             timed, nxt = self.timeline.advance(ev, t, spq)
             if isinstance(ev, Bar):
+                self._checkpoint(t)
                 self._emit(BarPlayed(ev, self.timeline.bar_index, t))
             elif isinstance(ev, TuneEnd):
                 for out in self.outputs:
@@ -394,6 +411,15 @@ class Player:
             except Exception as exc:
                 self._output_failed(out, exc, when)
 
+    def _checkpoint(self, when: float) -> None:
+        """A bar line: outputs that write files put what came before it on disk (a kill -9
+        then loses at most the bar in progress)."""
+        for out in tuple(self.outputs):
+            try:
+                out.checkpoint(when)
+            except Exception as exc:
+                self._output_failed(out, exc, when)
+
     def _output_failed(self, out: MidiOutput, exc: Exception, when: float) -> None:
         # Drop the output (no more note-ons to it), then try to silence it: a transient error
         # (a USB hiccup) must not leave its notes hanging.
@@ -421,6 +447,10 @@ class Player:
                 lambda: self.timeline.seconds_per_unit(self._external_spq()) * 2.0,
             )
         return self._clock_out
+
+    def _seconds_per_beat(self) -> float:
+        spq = self._external_spq()
+        return spq if spq is not None else 60.0 / self.settings.tempo
 
     def _external_spq(self) -> float | None:
         return self.clock.seconds_per_quarter if self.clock is not None else None

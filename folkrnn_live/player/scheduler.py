@@ -213,8 +213,12 @@ class Scheduler:
                 self._call(timer.fn)
                 last = "action"
                 continue
-            worker, opens_next = self._pick_worker(now)
-            if worker is not None and now + self.step_estimate + self.guard <= deadline:
+            worker, opens_next, needed_by = self._pick_worker(now)
+            # A step runs when it fits before the next action, or when its note is already due:
+            # without the second rule one slow step (a GC pause, a busy machine) raised the
+            # estimate above every gap between dense actions (MIDI clock ticks, many voices), no
+            # step ever ran again to bring it down, and every voice fell silent for good.
+            if worker is not None and (now + self.step_estimate + self.guard <= deadline or needed_by <= now):
                 t0 = clock()
                 self._call(worker.work)
                 dt = clock() - t0
@@ -234,7 +238,8 @@ class Scheduler:
             last = "sleep"
             last_yield = clock()
 
-    def _pick_worker(self, now: float) -> tuple[Worker | None, float]:
+    def _pick_worker(self, now: float) -> tuple[Worker | None, float, float]:
+        """The open worker with the earliest deadline, when the next window opens, and that deadline."""
         best: Worker | None = None
         best_deadline = math.inf
         opens_next = math.inf
@@ -253,7 +258,7 @@ class Scheduler:
                     best, best_deadline = w, deadline
             else:
                 opens_next = min(opens_next, opens)
-        return best, opens_next
+        return best, opens_next, best_deadline
 
     def _call(self, fn: Callable[[], None]) -> None:
         try:
