@@ -12,16 +12,25 @@ from folkrnn_live.sampler.batch import generate_tunes
 from folkrnn_live.sampler.voice import Voice
 from folkrnn_live.tokens import V2, UnknownTokenError
 
+# Every intervention behaves the same whichever step path runs it: the float32 CPU default, the
+# opt-in int8 weights and the torch path (the GPU's arithmetic, here on the CPU).
+STEPPERS = [
+    pytest.param({}, id="numpy-fp32"),
+    pytest.param({"precision": "int8"}, id="int8"),
+    pytest.param({"backend": "torch"}, id="torch-fp32"),
+]
+
 
 @pytest.fixture(scope="module")
 def model():
     return random_model(hidden=32, seed=7, scale=0.4)
 
 
-def test_same_seed_same_tune_token_for_token(model):
-    a = Voice(model, seed=11, prime=["M:6/8", "K:Cmaj"]).generate()
-    b = Voice(model, seed=11, prime=["M:6/8", "K:Cmaj"]).generate()
-    c = Voice(model, seed=12, prime=["M:6/8", "K:Cmaj"]).generate()
+@pytest.mark.parametrize("stepper", STEPPERS)
+def test_same_seed_same_tune_token_for_token(model, stepper):
+    a = Voice(model, **stepper, seed=11, prime=["M:6/8", "K:Cmaj"]).generate()
+    b = Voice(model, **stepper, seed=11, prime=["M:6/8", "K:Cmaj"]).generate()
+    c = Voice(model, **stepper, seed=12, prime=["M:6/8", "K:Cmaj"]).generate()
     assert a == b
     assert a != c
     assert a[:2] == ["M:6/8", "K:Cmaj"]
@@ -93,8 +102,9 @@ def test_bias_to_target_probability_hits_the_target_at_this_step(model):
         v.bias_to_probability(bar, 1.0)
 
 
-def test_suppress_bar_tokens_for_n_steps(model):
-    v = Voice(model, seed=4, max_tokens=400)
+@pytest.mark.parametrize("stepper", STEPPERS)
+def test_suppress_bar_tokens_for_n_steps(model, stepper):
+    v = Voice(model, **stepper, seed=4, max_tokens=400)
     bars = v.vocab.select("@bar")
     v.controls.add_bias(bars, 4.0)  # make bars likely, so their absence means something
     v.controls.add_suppress(bars, 30)
@@ -107,14 +117,15 @@ def test_suppress_bar_tokens_for_n_steps(model):
         v.controls.add_suppress(list(range(137)), None)
 
 
-def test_snip_is_visible_in_activations_and_restore_brings_the_units_back(model):
-    v = Voice(model, seed=3, capture=True)
+@pytest.mark.parametrize("stepper", STEPPERS)
+def test_snip_is_visible_in_activations_and_restore_brings_the_units_back(model, stepper):
+    v = Voice(model, **stepper, seed=3, capture=True)
     units = [1, 2, 3, 10]
     v.controls.set_snip(2, units, "out")
     r = v.step()
     assert (r.activations.h[2][0, units] == 0).all()
     assert r.controls["snip"] == {"2": {"mode": "out", "units": 4}}
-    plain = Voice(model, seed=3).step()
+    plain = Voice(model, **stepper, seed=3).step()
     assert not np.allclose(r.probs, plain.probs)  # the softmax saw the cut
     v.controls.restore()
     r2 = v.step()
@@ -125,8 +136,9 @@ def test_snip_is_visible_in_activations_and_restore_brings_the_units_back(model)
         v.controls.set_snip(3, [1], "all")
 
 
-def test_force_mixes_the_input_as_asked(model):
-    v = Voice(model, seed=8, capture=True)
+@pytest.mark.parametrize("stepper", STEPPERS)
+def test_force_mixes_the_input_as_asked(model, stepper):
+    v = Voice(model, **stepper, seed=8, capture=True)
     pitches = v.vocab.select("@pitch")
     v.controls.set_force(0.7, [(pitches, 0.3)], steps=3)
     first = v.step()  # input is <s> mixed with a random pitch
@@ -141,31 +153,34 @@ def test_force_mixes_the_input_as_asked(model):
     assert v.step().activations.input_vectors(137)[0].max() == 1.0
 
 
-def test_inject_emits_exact_tokens_and_feeds_them(model):
-    v = Voice(model, seed=1)
+@pytest.mark.parametrize("stepper", STEPPERS)
+def test_inject_emits_exact_tokens_and_feeds_them(model, stepper):
+    v = Voice(model, **stepper, seed=1)
     v.controls.add_inject(v.vocab.encode(["|:", "G", "A"]))
     got = [v.step() for _ in range(3)]
     assert [r.text for r in got] == ["|:", "G", "A"] and all(r.injected for r in got)
     assert not v.step().injected
 
 
-def test_steer_moves_logits_along_the_output_singular_vector(model):
-    v = Voice(model, seed=2, capture=True)
+@pytest.mark.parametrize("stepper", STEPPERS)
+def test_steer_moves_logits_along_the_output_singular_vector(model, stepper):
+    v = Voice(model, **stepper, seed=2, capture=True)
     base = v.step()
-    v2 = Voice(model, seed=2, capture=True)
+    v2 = Voice(model, **stepper, seed=2, capture=True)
     v2.controls.set_steer(0, 2.5)
     steered = v2.step()
     u, s, _ = model.output_svd()
     np.testing.assert_allclose(steered.logits - base.logits, 2.5 * s[0] * u[:, 0], atol=1e-4)
 
 
-def test_controls_changed_between_steps_reach_the_very_next_token(model):
-    v = Voice(model, seed=6)
+@pytest.mark.parametrize("stepper", STEPPERS)
+def test_controls_changed_between_steps_reach_the_very_next_token(model, stepper):
+    v = Voice(model, **stepper, seed=6)
     v.step()
     v.preview()  # a cached forward pass must not hide the change
     v.controls.set_snip(0, list(range(32)), "all")
     r = v.step()
-    ref = Voice(model, seed=6)
+    ref = Voice(model, **stepper, seed=6)
     ref.step()
     assert not np.allclose(r.logits, ref.step().logits)
 
@@ -230,9 +245,10 @@ def test_bad_input_is_one_line_and_exit_2(model_dir, tmp_path, capsys, args, mes
     assert not list(tmp_path.iterdir())
 
 
-def test_interventions_compose_on_one_step(model):
+@pytest.mark.parametrize("stepper", STEPPERS)
+def test_interventions_compose_on_one_step(model, stepper):
     # temperature, suppress, snip, steer and force at once; then a bias target on top of them all
-    v = Voice(model, seed=3, capture=True)
+    v = Voice(model, **stepper, seed=3, capture=True)
     c = v.controls
     c.set_temperature(0.5)
     c.add_suppress(v.vocab.select("@duration"), None)
@@ -247,7 +263,7 @@ def test_interventions_compose_on_one_step(model):
     assert (r.activations.h[1][0, [0, 1, 2]] == 0).all()
     assert r.activations.input_vectors(137)[0].max() == pytest.approx(0.7)
     # the same settings applied in another order give the same step
-    w = Voice(model, seed=3, capture=True)
+    w = Voice(model, **stepper, seed=3, capture=True)
     w.controls.set_force(0.7, [(w.vocab.select("@pitch"), 0.3)], steps=None)
     w.controls.set_steer(1, -3.0)
     w.controls.set_snip(1, [0, 1, 2], "all")

@@ -3,12 +3,19 @@
 Unlike a transformer sampler, an LSTM carries its state forward, so a step costs one pass through
 the network for one token and the prefix is never re-run.
 
-Two backends over the tensors of one :class:`~folkrnn_live.model.network.FolkRNN`:
+Backends over the tensors of one :class:`~folkrnn_live.model.network.FolkRNN`:
 
 * ``NumpyStepper`` (CPU): numpy views of the model's own CPU tensors (no copies of the big
   matrices).  On the CPUs we measured, OpenBLAS's gemv/gemm is 2-3x faster than the MKL that
   PyTorch's CPU wheels bundle, so this is the CPU default (see docs/benchmarks.md).
-* ``TorchStepper`` (any torch device, the GPU default): the same arithmetic in torch.
+* ``Int8Stepper`` (CPU, opt-in, :mod:`folkrnn_live.model.step_int8`): int8 weights.
+* ``TorchStepper`` (any torch device): the same arithmetic in torch;
+  ``CudaGraphStepper`` (:mod:`folkrnn_live.model.step_cuda`, the GPU default) replays it as one
+  CUDA graph.
+
+The sampler never asks which backend it has: every stepper converts host arrays to its own form
+(:meth:`Stepper.from_numpy`), back (:meth:`Stepper.to_numpy`) and draws tokens where its logits
+live (:meth:`Stepper.draw`).
 
 Per-step interventions that act *inside* the network are arguments of :meth:`step`:
 
@@ -26,12 +33,13 @@ off nothing extra is computed or kept.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 from scipy.special import expit
 
+from folkrnn_live.model.draw import draw_numpy, draw_torch
 from folkrnn_live.model.network import FolkRNN
 
 #: Activation names per layer, in the order the recorder stores them.
@@ -87,10 +95,33 @@ def _to_numpy(a: Any) -> np.ndarray:
     return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
+Precision = Literal["fp32", "int8"]
+PRECISIONS: tuple[Precision, ...] = ("fp32", "int8")
+Backend = Literal["auto", "numpy", "torch"]
+BACKENDS: tuple[Backend, ...] = ("auto", "numpy", "torch")
+
+
 class Stepper(Protocol):
+    """What the sampler needs of a step path, whatever arrays and device it computes on."""
+
     vocab_size: int
     num_layers: int
     hidden_size: int
+    precision: Precision
+
+    def from_numpy(self, a: np.ndarray) -> Any:
+        """A host array (token indices, input vectors, snip masks, steer) in this backend's form."""
+        ...
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        """One of this backend's arrays (logits) as a host numpy array."""
+        ...
+
+    def draw(self, logits: Any, temperature: float, u: np.ndarray) -> np.ndarray:
+        """Token indices [B] drawn from softmax(logits / temperature) [B, V] with one uniform
+        number per row (the rule of :func:`folkrnn_live.model.draw.sample_index`), computed
+        where the logits are; the result on the host."""
+        ...
 
     def initial_state(self, batch: int) -> StepState: ...
 
@@ -158,8 +189,23 @@ def _record(acts: dict[str, list[Any]], values: tuple[Any, ...]) -> None:
         acts[name].append(value)
 
 
-class NumpyStepper:
+class _HostArrays:
+    """Conversions and drawing for steppers that compute on host numpy arrays."""
+
+    def from_numpy(self, a: np.ndarray) -> np.ndarray:
+        return a
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        return np.asarray(a)
+
+    def draw(self, logits: Any, temperature: float, u: np.ndarray) -> np.ndarray:
+        return draw_numpy(np.asarray(logits), temperature, u)
+
+
+class NumpyStepper(_HostArrays):
     """CPU step path on numpy views of the model's tensors (float32, OpenBLAS)."""
+
+    precision: Precision = "fp32"
 
     def __init__(self, model: FolkRNN) -> None:
         if next(model.parameters()).device.type != "cpu":
@@ -228,12 +274,10 @@ class NumpyStepper:
                 else:
                     gates_np = x @ self.w_ih[0].T
                     gates_np += self.b[0]
-                gates_np += state.h[0] @ self.w_hh[0].T
+                gates_np += self._recurrent0(state.h[0])
             else:
-                w_cat = self.w_cat[k]
-                assert inp is not None and w_cat is not None
-                gates_np = np.concatenate((inp, state.h[k]), axis=1) @ w_cat.T  # [B, 4H]
-                gates_np += self.b[k]
+                assert inp is not None
+                gates_np = self._gates(k, np.concatenate((inp, state.h[k]), axis=1))  # [B, 4H]
             i, f, o, g_pre, g, c, h = cell(gates_np, state.c[k], H)
             h_carry, h_send = _carry_and_send(k, L, h, snip_out, snip_rec, steer)
             new_h.append(h_carry)
@@ -248,9 +292,24 @@ class NumpyStepper:
             return logits, new_state, None
         return logits, new_state, Activations(x=x, tokens=None if x is not None else tokens, logits=logits, **acts)
 
+    # The two products a subclass may compute differently (Int8Stepper: int8 weights).
+    def _recurrent0(self, h0: np.ndarray) -> np.ndarray:
+        """Layer 1's recurrent input h @ W_hh0.T [B, 4H]."""
+        return h0 @ self.w_hh[0].T
+
+    def _gates(self, k: int, xh: np.ndarray) -> np.ndarray:
+        """Layer k's (k >= 1) gate pre-activations from [x, h] [B, in + H], bias included."""
+        w_cat = self.w_cat[k]
+        assert w_cat is not None
+        gates = xh @ w_cat.T
+        gates += self.b[k]
+        return gates
+
 
 class TorchStepper:
-    """The same step in torch, on the model's device (the GPU path)."""
+    """The same step in torch, on the model's device."""
+
+    precision: Precision = "fp32"
 
     def __init__(self, model: FolkRNN) -> None:
         cfg = model.config
@@ -267,6 +326,15 @@ class TorchStepper:
 
     def refresh(self) -> None:
         self.embed0 = (self.w_ih[0].t() + self.b[0]).contiguous()
+
+    def from_numpy(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        return _to_numpy(a)
+
+    def draw(self, logits: Any, temperature: float, u: np.ndarray) -> np.ndarray:
+        return draw_torch(logits, temperature, u)
 
     def initial_state(self, batch: int) -> StepState:
         h = [self.h0[k].expand(batch, -1).clone() for k in range(self.num_layers)]
@@ -320,13 +388,24 @@ class TorchStepper:
         return logits, new_state, Activations(x=x, tokens=None if x is not None else tokens, logits=logits, **acts)
 
 
-def make_stepper(model: FolkRNN, backend: str = "auto") -> NumpyStepper | TorchStepper:
-    """``auto``: numpy on CPU, torch elsewhere."""
+def make_stepper(model: FolkRNN, backend: str = "auto", precision: str = "fp32") -> Stepper:
+    """``auto``: numpy on the CPU, a CUDA graph on a GPU, torch elsewhere.  ``precision="int8"``
+    (CPU only) takes int8 weights (:class:`~folkrnn_live.model.step_int8.Int8Stepper`)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     device = next(model.parameters()).device
-    if backend == "auto":
-        backend = "numpy" if device.type == "cpu" else "torch"
-    if backend == "numpy":
+    if precision == "int8":
+        if device.type != "cpu" or backend == "torch":
+            raise ValueError("precision int8 is a CPU path (backend auto or numpy, model on the CPU)")
+        from folkrnn_live.model.step_int8 import Int8Stepper
+
+        return Int8Stepper(model)
+    if backend == "auto" and device.type == "cuda":
+        from folkrnn_live.model.step_cuda import CudaGraphStepper
+
+        return CudaGraphStepper(model)
+    if backend == "numpy" or (backend == "auto" and device.type == "cpu"):
         return NumpyStepper(model)
-    if backend == "torch":
-        return TorchStepper(model)
-    raise ValueError(f"backend must be one of auto, numpy, torch; got {backend!r}")
+    return TorchStepper(model)

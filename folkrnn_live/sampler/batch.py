@@ -8,16 +8,14 @@ or batch it ran in (up to the last-bit differences BLAS may make between batch s
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from folkrnn_live.model.network import FolkRNN
-from folkrnn_live.model.step import NumpyStepper, make_stepper
+from folkrnn_live.model.step import Stepper, make_stepper
 from folkrnn_live.sampler.controls import DEFAULT_MAX_TOKENS, MAX_TOKENS_RANGE, TEMPERATURE_RANGE, check_range
-from folkrnn_live.sampler.voice import EndReason, encode_prime, sample_index, softmax, validate_seed
+from folkrnn_live.sampler.voice import EndReason, encode_prime, validate_seed
 from folkrnn_live.tokens.vocab import Vocabulary
 
 
@@ -37,6 +35,7 @@ def generate_tunes(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     batch: int = 64,
     backend: str = "auto",
+    precision: str = "fp32",
 ) -> Iterator[Tune]:
     """One :class:`Tune` per seed, yielded in the order they finish.  The arguments are checked
     at the call, before any tune is generated."""
@@ -46,62 +45,67 @@ def generate_tunes(
         raise ValueError(f"batch must be at least 1; got {batch}")
     vocab = model.config.vocab
     prime_idx = encode_prime(vocab, prime)
-    stepper = make_stepper(model, backend)
+    stepper = make_stepper(model, backend, precision)
     return _generate(stepper, vocab, iter(seeds), temperature, prime_idx, max_tokens, batch)
 
 
-@dataclass
-class _Row:
-    """The tune a batch row is generating."""
+class _Rows:
+    """The tunes the batch rows are generating, as arrays so a step's bookkeeping is a few numpy
+    operations rather than a Python loop over 512 rows.
 
-    seed: int
-    rng: np.random.Generator
-    tokens: list[int] = field(default_factory=list)
+    Each row draws its uniform numbers ahead, ``max_tokens`` at a time, from the tune's own
+    ``np.random.default_rng(seed)``: the same numbers, in the same order, as a Voice calling
+    ``rng.random()`` once per sampled token."""
+
+    def __init__(self, batch: int, max_tokens: int, n_prime: int) -> None:
+        self.seed = np.zeros(batch, np.int64)
+        self.active = np.zeros(batch, bool)
+        self.count = np.zeros(batch, np.int64)  # tokens generated so far (prime included)
+        self.tokens = np.zeros((batch, max_tokens), np.int64)
+        self.uniforms = np.zeros((batch, max(1, max_tokens - n_prime)))
+
+    def start(self, r: int, seed: int) -> None:
+        self.seed[r] = seed
+        self.active[r] = True
+        self.count[r] = 0
+        self.uniforms[r] = np.random.default_rng(seed).random(self.uniforms.shape[1])
 
 
 def _generate(
-    stepper: Any, vocab: Vocabulary, seed_iter: Iterator[int], temperature: float, prime_idx: list[int],
+    stepper: Stepper, vocab: Vocabulary, seed_iter: Iterator[int], temperature: float, prime_idx: list[int],
     max_tokens: int, batch: int,
 ) -> Iterator[Tune]:
     state = stepper.initial_state(batch)
-    rows: list[_Row | None] = [None] * batch  # None: idle (no seeds left)
+    rows = _Rows(batch, max_tokens, len(prime_idx))
+    prime = np.array([*prime_idx, 0], np.int64)  # [0]: a valid index for rows past the prime
     pending = np.full(batch, vocab.start, dtype=np.int64)
+    every = np.arange(batch)
 
     def fill(r: int) -> None:
         seed = next(seed_iter, None)
+        rows.active[r] = False
         if seed is None:
-            rows[r] = None
             return
-        seed = validate_seed(seed)
-        rows[r] = _Row(seed, np.random.default_rng(seed))
+        rows.start(r, validate_seed(seed))
         stepper.reset_rows(state, r)
         pending[r] = vocab.start
 
     for r in range(batch):
         fill(r)
-    while True:
-        active = [(r, row) for r, row in enumerate(rows) if row is not None]
-        if not active:
-            return
-        if isinstance(stepper, NumpyStepper):
-            logits, state, _ = stepper.step(pending, state)
-        else:
-            logits_t, state, _ = stepper.step(torch.from_numpy(pending).to(stepper.device), state)
-            logits = logits_t.cpu().numpy()
-        probs = softmax(logits.astype(np.float64) / temperature)
-        # One uniform per sampled token from each tune's own RNG (prime tokens draw none), then
-        # inverse-CDF sampling for all rows at once.
-        u = np.zeros(batch)
-        for r, row in active:
-            if len(row.tokens) >= len(prime_idx):
-                u[r] = row.rng.random()
-        drawn = sample_index(probs, u)
-        for r, row in active:
-            n = len(row.tokens)
-            tok = prime_idx[n] if n < len(prime_idx) else int(drawn[r])
-            row.tokens.append(tok)
-            pending[r] = tok
-            ended: EndReason | None = "end" if tok == vocab.end else "length" if n + 1 >= max_tokens else None
-            if ended is not None:
-                yield Tune(row.seed, vocab.decode(row.tokens), ended)
-                fill(r)
+    while rows.active.any():
+        logits, state, _ = stepper.step(stepper.from_numpy(pending), state)
+        n = rows.count
+        in_prime = n < len(prime_idx)
+        # Prime tokens draw no uniform number; a row's k-th sampled token takes its k-th.
+        u = rows.uniforms[every, np.clip(n - len(prime_idx), 0, rows.uniforms.shape[1] - 1)]
+        drawn = stepper.draw(logits, temperature, np.where(in_prime, 0.0, u))
+        tok = np.where(in_prime, prime[np.minimum(n, len(prime_idx))], drawn)
+        act = rows.active
+        rows.tokens[every[act], n[act]] = tok[act]
+        pending[act] = tok[act]
+        rows.count[act] += 1
+        done = act & ((tok == vocab.end) | (rows.count >= max_tokens))
+        for row in np.flatnonzero(done).tolist():
+            ended: EndReason = "end" if tok[row] == vocab.end else "length"
+            yield Tune(int(rows.seed[row]), vocab.decode(rows.tokens[row, : rows.count[row]].tolist()), ended)
+            fill(row)

@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from folkrnn_live.model.draw import sample_index, softmax
 from folkrnn_live.model.network import FolkRNN
-from folkrnn_live.model.step import Activations, StepState, make_stepper
+from folkrnn_live.model.step import Activations, Stepper, StepState, make_stepper
 from folkrnn_live.sampler.controls import (
     DEFAULT_MAX_TOKENS,
     MAX_TOKENS_RANGE,
@@ -46,20 +47,6 @@ class StepResult:
     time: float  # time.time() when the step finished
     activations: Activations | None = None  # with capture on: every activation of the step
     controls: dict[str, Any] | None = None  # with capture on: the interventions active
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def sample_index(probs: np.ndarray, u: Any) -> Any:
-    """Inverse-CDF sampling with one uniform number per distribution: probs [..., V] and u [...]
-    give token indices [...] (float64 cumulative sums).  The one rule of every sampler here, so a
-    tune depends on its seed only, whether a voice or a batch row drew it."""
-    cdf = np.cumsum(probs, axis=-1, dtype=np.float64)
-    drawn = (cdf <= np.asarray(u)[..., None] * cdf[..., -1:]).sum(axis=-1)
-    return np.minimum(drawn, probs.shape[-1] - 1)
 
 
 def encode_prime(vocab: Vocabulary, prime: Sequence[str]) -> list[int]:
@@ -91,12 +78,12 @@ class Voice:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         capture: bool = False,
         backend: str = "auto",
-        stepper: Any = None,
+        precision: str = "fp32",
+        stepper: Stepper | None = None,
     ) -> None:
         self.model = model
         self.vocab: Vocabulary = model.config.vocab
-        self.stepper = stepper if stepper is not None else make_stepper(model, backend)
-        self._is_numpy = type(self.stepper).__name__ == "NumpyStepper"
+        self.stepper: Stepper = stepper if stepper is not None else make_stepper(model, backend, precision)
         cfg = model.config
         self.controls = Controls(cfg.vocab_size, cfg.hidden_size, cfg.num_layers)
         self.controls.set_temperature(temperature)
@@ -142,14 +129,13 @@ class Voice:
         """(tokens, x) for the step: plain one-hot, or the forced mix as a dense vector."""
         force = self.controls.force
         if force is None:
-            tok = np.array([self.pending]) if self._is_numpy else _torch_tokens(self.pending, self.model)
-            return tok, None
+            return self.stepper.from_numpy(np.array([self.pending])), None
         x = np.zeros((1, self.vocab_size), np.float32)
         x[0, self.pending] += force.weight_generated
         rng = np.random.default_rng([self.seed, self.step_index, 0xF0CE])
         for cands, w in force.mix:
             x[0, cands[int(rng.integers(len(cands)))]] += w
-        return None, (x if self._is_numpy else _to_torch(x, self.model))
+        return None, self.stepper.from_numpy(x)
 
     def _forward(self) -> tuple[Any, ...]:
         key = (self.controls.version, self.step_index, self.tunes_started)
@@ -158,14 +144,17 @@ class Voice:
         tokens, x = self._input()
         snip_out, snip_rec = self.controls.snip_masks()
         steer = self._steer_vector()
-        if not self._is_numpy:
-            snip_out = None if snip_out is None else [None if m is None else _to_torch(m, self.model) for m in snip_out]
-            snip_rec = None if snip_rec is None else [None if m is None else _to_torch(m, self.model) for m in snip_rec]
-            steer = None if steer is None else _to_torch(steer, self.model)
+        conv = self.stepper.from_numpy
         logits, new_state, acts = self.stepper.step(
-            tokens, self.state, x=x, snip_out=snip_out, snip_rec=snip_rec, steer=steer, capture=self.capture
+            tokens,
+            self.state,
+            x=x,
+            snip_out=None if snip_out is None else [None if m is None else conv(m) for m in snip_out],
+            snip_rec=None if snip_rec is None else [None if m is None else conv(m) for m in snip_rec],
+            steer=None if steer is None else conv(steer),
+            capture=self.capture,
         )
-        logits_np = np.asarray(logits[0] if self._is_numpy else logits[0].cpu().numpy())
+        logits_np = self.stepper.to_numpy(logits)[0]
         self._preview = (key, logits_np, new_state, acts)
         return self._preview
 
@@ -270,14 +259,3 @@ class Voice:
         self.controls.add_bias(indices, d)
         return d
 
-
-def _to_torch(a: np.ndarray, model: FolkRNN) -> Any:
-    import torch
-
-    return torch.from_numpy(a).to(next(model.parameters()).device)
-
-
-def _torch_tokens(tok: int, model: FolkRNN) -> Any:
-    import torch
-
-    return torch.tensor([tok], device=next(model.parameters()).device)

@@ -1,0 +1,96 @@
+"""The opt-in int8 CPU step: int8 weights with one scale per output row, float32 state.
+
+The kernel is fbgemm's dynamic-quantization linear, the one PyTorch itself uses for
+``torch.ao.nn.quantized.dynamic.Linear`` on x86 (AVX2/AVX-512 int8 GEMV and GEMM), reached through
+``torch.ops.quantized.linear_dynamic``: no new dependency, and on this project's 2-core CPU a
+2048 x 1024 product takes ~30-40 us against ~55-70 us for OpenBLAS float32 (see
+docs/benchmarks.md).  What is int8 and what is not:
+
+* the three big products (layer 1's recurrent W_hh, layers 2-3's fused [W_ih | W_hh]) hold int8
+  weights, symmetric, one float scale per output row (per channel): 5.2 MB instead of 21 MB, the
+  traffic a batch-1 step is bound by;
+* fbgemm quantizes each product's *input* row block (x and h) to 8 bits on the fly with one
+  scale for the whole [B, in] block (dynamic quantization), accumulates in int32 and hands back
+  float32 with the bias added in float32: everything between the products (gates, c, h, the
+  interventions) stays float32;
+* layer 1's input (a one-hot row lookup, or the forced mix's x @ W_ih0.T) and the output layer
+  (137 x 512, 0.3 MB, where int8 is slower than float32) stay float32.
+
+Because the input scale is shared by a product's whole row block, a batch row's numbers depend a
+little on its neighbours: int8 tunes are reproducible per seed at a fixed batch size, not across
+batch sizes.  Fidelity (KL divergence to float32, evaluate figures): docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from folkrnn_live.model.network import FolkRNN
+from folkrnn_live.model.step import NumpyStepper, Precision
+
+#: fbgemm's input quantization to 7 bits instead of 8: its AVX2 kernel multiplies u8 x s8 pairs
+#: into saturating int16 sums, and the 7-bit range keeps those from saturating (PyTorch's default
+#: for x86 dynamic quantization).
+REDUCE_RANGE = True
+
+
+def _engine() -> str:
+    """The quantized engine fbgemm's kernels are reached through on this CPU."""
+    engines = torch.backends.quantized.supported_engines
+    for name in ("x86", "fbgemm", "qnnpack"):
+        if name in engines:
+            return name
+    raise ValueError(f"precision int8 needs a quantized engine (x86, fbgemm or qnnpack); this torch has {engines}")
+
+
+def pack_int8(w: torch.Tensor, b: torch.Tensor) -> tuple[object, np.ndarray]:
+    """w [N, K] float32 as int8 with one symmetric scale per row, packed for fbgemm with bias b [N].
+    Also returns the dequantized weights (for tests and the fidelity benchmark)."""
+    w = w.detach().float().contiguous()
+    scales = (w.abs().amax(dim=1) / 127.0).clamp_min(1e-12).double()
+    zero = torch.zeros(w.shape[0], dtype=torch.long)
+    with warnings.catch_warnings():
+        # PyTorch 2.13 announces that quantized tensor *creation* functions will move to torchao;
+        # the packed-weight kernels used here are what torchao's CPU path dispatches to as well.
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", category=UserWarning)
+        qw = torch.quantize_per_channel(w, scales, zero, 0, torch.qint8)
+        packed = torch.ops.quantized.linear_prepack(qw, b.detach().float().contiguous())
+    return packed, qw.dequantize().numpy()
+
+
+class Int8Stepper(NumpyStepper):
+    """:class:`NumpyStepper` with the three big products on int8 weights (fbgemm)."""
+
+    precision: Precision = "int8"
+
+    def __init__(self, model: FolkRNN) -> None:
+        engine = _engine()
+        if torch.backends.quantized.engine != engine:
+            torch.backends.quantized.engine = engine
+        super().__init__(model)
+
+    def refresh(self) -> None:
+        super().refresh()
+        H, L = self.hidden_size, self.num_layers
+        zero_bias = torch.zeros(4 * H)
+        packed0, _ = pack_int8(torch.from_numpy(self.w_hh[0]), zero_bias)  # layer 1's bias is in embed0
+        self._packed: list[object] = [packed0]
+        for k in range(1, L):
+            w_cat = self.w_cat[k]
+            assert w_cat is not None
+            self._packed.append(pack_int8(torch.from_numpy(w_cat), torch.from_numpy(self.b[k]))[0])
+        # The float32 fused copies are not needed any more: int8 keeps 5 MB, not 21 MB, hot.
+        self.w_cat = [None] * L
+
+    def _recurrent0(self, h0: np.ndarray) -> np.ndarray:
+        return self._linear(0, h0)
+
+    def _gates(self, k: int, xh: np.ndarray) -> np.ndarray:
+        return self._linear(k, xh)
+
+    def _linear(self, k: int, a: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+        return torch.ops.quantized.linear_dynamic(x, self._packed[k], REDUCE_RANGE).numpy()
