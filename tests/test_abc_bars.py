@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from folkrnn_live.abc.bars import bar_accuracy, bar_units, check_bars
+from folkrnn_live.abc.bars import bar_accuracy, bar_units, check_bars, segments
 from folkrnn_live.tokens import V2
 
 DATA = Path(__file__).parent / "data" / "abc"
@@ -88,3 +88,22 @@ def test_random_token_soup_never_raises() -> None:
         report = check_bars(soup)
         assert 0.0 <= report.share_ok <= 1.0
     assert bar_accuracy([["garbage", "|", "M:2/4"], []]) == 0.0
+
+
+def test_bars_are_counted_as_the_player_plays_them() -> None:
+    # One reader of the duration rules: whatever a (perturbed) model writes, each bar's length is the
+    # sum of the notes the player plays between its bar lines, malformed spots included.
+    from folkrnn_live.player import Bar, Note, interpret
+
+    rng = random.Random(5)
+    rhythm = [t for t in V2.tokens if V2.lookup(t).cls not in ("meter", "mode", "start", "end")]  # type: ignore[union-attr]
+    for _ in range(300):
+        tune = ["M:6/8", "K:Cmaj", *(rng.choice(rhythm) for _ in range(rng.randint(1, 60)))]
+        played: list[Fraction] = [Fraction(0)]
+        for ev in interpret(tune)[0]:
+            if isinstance(ev, Note):
+                played[-1] += ev.length
+            elif isinstance(ev, Bar):
+                played.append(Fraction(0))
+        counted = [s.length for s in segments(tune)]
+        assert counted == played, tune

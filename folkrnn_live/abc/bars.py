@@ -1,10 +1,7 @@
 """Bar checker: which bars of a v2 token tune have the right length for its meter.
 
-Durations are read as the v2 data means them (unit 1/8): a duration token follows its note, a chord's
-duration follows ``]``, ``>`` gives the note before 3/2 and the note after 1/2 of their lengths (``<``
-mirrors; the glued forms ``2>`` ``/2<`` ... carry the preceding note's duration), ``(p`` puts the next p
-notes (chords and rests count) in the time of q (q per the reference: 3 for p = 2, 4, 8; 2 for 3, 6;
-for 5, 7, 9 3 in compound meters, else 2).
+Note lengths are read exactly as the player reads them, by :mod:`folkrnn_live.tokens.rhythm` (the one
+reader of the v2 duration, broken-rhythm, tuplet and chord rules), in the tune's first meter.
 
 Bars are read as musicians read them:
 
@@ -20,8 +17,8 @@ Bars are read as musicians read them:
 * every other bar is wrong (``too short`` / ``too long``).
 
 Empty bars (between ``:|`` and ``|:``, or before a leading ``|:``) are not bars and are not reported.
-Nothing here raises on malformed input (tunes sampled from a perturbed network): a duration with no
-note is ignored, an unclosed chord ends at the next bar line, and so on.
+Nothing here raises on malformed input (tunes sampled from a perturbed network): what the rhythm
+reader skips (a duration with no note, an empty chord, ...) adds nothing to a bar.
 """
 
 from __future__ import annotations
@@ -29,24 +26,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
 from typing import Literal
 
-from folkrnn_live.tokens import V2, TokenInfo, classify, tuplet_q
+from folkrnn_live.tokens import V2
+from folkrnn_live.tokens.rhythm import TICKS, RhythmReader, Ticks
 
 BarReason = Literal[
     "full", "pickup", "completes pickup", "split bar", "split by ending", "too short", "too long", "no meter"
 ]
 _BOUNDARY = {":|", "|:", "|1", "|2"}
-_ONE = Fraction(1)
-
-
-@lru_cache(maxsize=512)
-def _info(token: str) -> TokenInfo | None:
-    try:
-        return V2.info[V2.index[token]] if token in V2.index else classify(token)
-    except ValueError:
-        return None
 
 
 def bar_units(meter: tuple[int, int]) -> Fraction:
@@ -76,94 +64,33 @@ def segments(tokens: Sequence[str], meter: tuple[int, int] | None = None) -> lis
     return _walk(tokens, meter)[1]
 
 
-# Lengths are summed as integer ticks (fast, exact): every v2 duration, and every tuplet or broken
-# rhythm of one, is a whole number of ticks; anything else falls back to a Fraction of ticks.
-TICKS = 2**7 * 3**3 * 5 * 7  # per 1/8 unit
-_HALF, _THREE_HALVES = Fraction(1, 2), Fraction(3, 2)
-
-
-@lru_cache(maxsize=64)
-def _ticks(duration: Fraction) -> int:
-    return int(duration * TICKS)
-
-
 def _walk_ticks(
     tokens: Sequence[str], meter: tuple[int, int] | None
-) -> tuple[list[tuple[int, int | Fraction]], list[tuple[int, int, int | Fraction, str]]]:
-    # Each note: [start index, base ticks, factor]; lengths are final only once the tune is read,
-    # because a later '>' still changes the note before it.
-    notes: list[list] = []
-    segs: list[tuple[int, int, int, str]] = []  # start token, stop token, first note index, closer
-    seg_start, seg_first_note = 0, 0
-    cur: list | None = None  # the note that duration tokens attach to
-    in_chord = False
-    next_factor = _ONE
-    tuplet_factor, tuplet_left = _ONE, 0
-    if meter is None:
-        meter = find_meter(tokens)
-
-    def start_note(i: int) -> list:
-        nonlocal next_factor, tuplet_left
-        factor = next_factor
-        next_factor = _ONE
-        if tuplet_left > 0:
-            factor = factor * tuplet_factor
-            tuplet_left -= 1
-        note = [i, TICKS, factor]
-        notes.append(note)
-        return note
-
+) -> tuple[list[tuple[int, Ticks]], list[tuple[int, int, Ticks, str]]]:
+    """Note lengths and segments in ticks, read by the player's rules (:mod:`folkrnn_live.tokens.rhythm`)."""
+    reader = RhythmReader(meter if meter is not None else find_meter(tokens))
+    cuts: list[tuple[int, int, str]] = []  # start token, stop token (the bar token), closer
+    seg_start = 0
+    lookup = V2.lookup
     for i, tok in enumerate(tokens):
-        info = _info(tok)
-        if info is None:
-            continue
-        cls = info.cls
-        if cls == "pitch":
-            if not in_chord:
-                cur = start_note(i)
-        elif cls == "rest":
-            in_chord = False
-            cur = start_note(i)
-        elif cls == "chord":
-            if info.chord == "open":
-                if not in_chord:
-                    cur = start_note(i)
-                in_chord = True
-            else:
-                in_chord = False
-        elif cls == "duration":
-            if cur is not None and not in_chord:
-                cur[1] = _ticks(info.duration)
-        elif cls == "broken":
-            in_chord = False
-            if cur is not None:
-                if info.duration is not None:
-                    cur[1] = _ticks(info.duration)
-                cur[2] = cur[2] * (_THREE_HALVES if info.broken == ">" else _HALF)
-                next_factor = _HALF if info.broken == ">" else _THREE_HALVES
-        elif cls == "tuplet":
-            p = info.tuplet or 1
-            tuplet_factor, tuplet_left = Fraction(tuplet_q(p, meter), p), p
-        elif cls == "bar":
-            in_chord = False
-            cur = None
-            segs.append((seg_start, i, seg_first_note, tok))
-            seg_start, seg_first_note = i + 1, len(notes)
-        elif cls in ("end", "start", "meter", "mode"):
-            cur = None
-    segs.append((seg_start, len(tokens), seg_first_note, ""))
-    lengths: list[tuple[int, int | Fraction]] = []
-    for start, base, factor in notes:
-        if factor is not _ONE and factor != 1:
-            x = base * factor
-            base = x.numerator if x.denominator == 1 else x
-        lengths.append((start, base))
-    out: list[tuple[int, int, int | Fraction, str]] = []
-    for k, (a, b, first, closer) in enumerate(segs):
-        last = segs[k + 1][2] if k + 1 < len(segs) else len(notes)
-        total: int | Fraction = 0
-        for _, ln in lengths[first:last]:
-            total += ln
+        info = lookup(tok)
+        if info is None or info.cls == "start":
+            continue  # not a token, or a <s>: nothing to count
+        reader.feed(i, info)
+        if info.cls == "bar":
+            cuts.append((seg_start, i, tok))
+            seg_start = i + 1
+    reader.finish(len(tokens))
+    cuts.append((seg_start, len(tokens), ""))
+    lengths = [(n.step, n.ticks) for n in reader.fixed]
+    # A note belongs to the segment its first token is in.
+    out: list[tuple[int, int, Ticks, str]] = []
+    k, n = 0, len(lengths)
+    for a, b, closer in cuts:
+        total: Ticks = 0
+        while k < n and lengths[k][0] < b:
+            total += lengths[k][1]
+            k += 1
         out.append((a, b, total, closer))
     return lengths, out
 
@@ -218,8 +145,9 @@ class BarReport:
 
 
 def find_meter(tokens: Sequence[str]) -> tuple[int, int] | None:
+    """The meter of the tune's first meter token (None without one)."""
     for t in tokens:
-        info = _info(t)
+        info = V2.lookup(t)
         if info is not None and info.meter is not None:
             return info.meter
     return None

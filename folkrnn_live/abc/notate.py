@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 
-from folkrnn_live.abc.bars import TICKS
 from folkrnn_live.abc.lex import Note
 from folkrnn_live.abc.parse import Key
-from folkrnn_live.tokens import LETTER_SEMITONE, LETTERS, MODE_SIGNATURES, V2, Mode
+from folkrnn_live.tokens import LETTER_SEMITONE, LETTERS, MODE_SIGNATURES, TICKS, V2, Mode
 
 _ACC_TEXT = {1: "^", -1: "_", 0: "="}
 LOW, HIGH = V2.midi_range  # MIDI of C, and b'

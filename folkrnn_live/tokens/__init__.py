@@ -1,4 +1,5 @@
-"""Vocabulary and token classes (defined once, in :mod:`folkrnn_live.tokens.vocab`)."""
+"""Vocabulary and token classes (defined once, in :mod:`folkrnn_live.tokens.vocab`), and the one reader
+of note lengths (:mod:`folkrnn_live.tokens.rhythm`) that the player and the bar checker share."""
 
 from folkrnn_live.tokens.vocab import (
     CLASS_NAMES,
@@ -7,9 +8,11 @@ from folkrnn_live.tokens.vocab import (
     LETTERS,
     MODE_SIGNATURES,
     START,
+    TICKS,
     TOKEN_CLASSES,
     V2,
     Mode,
+    Ticks,
     TokenClass,
     TokenInfo,
     UnknownToken,
@@ -27,9 +30,11 @@ __all__ = [
     "LETTER_SEMITONE",
     "MODE_SIGNATURES",
     "START",
+    "TICKS",
     "TOKEN_CLASSES",
     "V2",
     "Mode",
+    "Ticks",
     "TokenClass",
     "TokenInfo",
     "UnknownToken",

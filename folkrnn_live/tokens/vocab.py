@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Literal
 
@@ -42,6 +42,10 @@ MODE_SIGNATURES: dict[Mode, dict[str, int]] = {
     "mix": {"B": -1},
 }
 COMPOUND_METERS = frozenset({(6, 8), (9, 8), (12, 8)})
+#: Note lengths are counted in ticks, TICKS per 1/8 unit: every v2 duration, and every tuplet or
+#: broken rhythm of one, is a whole number of ticks (integer sums are exact and fast).
+TICKS = 2**7 * 3**3 * 5 * 7
+Ticks = int | Fraction  # a Fraction only for lengths no v2 token makes (a hand-written ``1/11``)
 
 
 def tuplet_q(p: int, meter: tuple[int, int] | None) -> int:
@@ -71,6 +75,7 @@ class TokenInfo:
     midi: int | None = None
     # duration in units of 1/8 (L:1/8); for a glued broken rhythm, the duration it carries.
     duration: Fraction | None = None
+    ticks: Ticks | None = None  # the same duration in ticks (see TICKS)
     # broken rhythm direction: '>' lengthens the note before, '<' the note after.
     broken: Literal[">", "<"] | None = None
     tuplet: int | None = None
@@ -96,13 +101,22 @@ def _fraction(text: str) -> Fraction:
     return Fraction(text) if not text.startswith("/") else Fraction(1, int(text[1:]))
 
 
+def _in_ticks(duration: Fraction) -> Ticks:
+    t = duration * TICKS
+    return t.numerator if t.denominator == 1 else t
+
+
 def _duration(m: re.Match[str]) -> dict[str, object]:
-    return {"duration": _fraction(m.group(0))}
+    d = _fraction(m.group(0))
+    return {"duration": d, "ticks": _in_ticks(d)}
 
 
 def _broken(m: re.Match[str]) -> dict[str, object]:
     glued = m.group(1)
-    return {"broken": m.group(2), "duration": _fraction(glued) if glued else None}
+    if not glued:
+        return {"broken": m.group(2)}
+    d = _fraction(glued)
+    return {"broken": m.group(2), "duration": d, "ticks": _in_ticks(d)}
 
 
 _BAR_KINDS: dict[str, BarKind] = {
@@ -144,6 +158,14 @@ def classify(text: str) -> TokenInfo:
         if m:
             return TokenInfo(text=text, cls=row.cls, **row.parse(m))  # type: ignore[arg-type]
     raise ValueError(f"token {text!r} belongs to no token class ({', '.join(CLASS_NAMES)})")
+
+
+@lru_cache(maxsize=512)
+def _classify_text(text: str) -> TokenInfo | None:
+    try:
+        return classify(text)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -198,6 +220,13 @@ class Vocabulary:
     @property
     def end(self) -> int:
         return self.index[END]
+
+    def lookup(self, text: str) -> TokenInfo | None:
+        """What a token text means: the table's row for a token of this vocabulary (no pattern is
+        matched), else the class the text matches (a hand-written token no model emits, such as
+        ``(1``), else None."""
+        i = self.index.get(text)
+        return self.info[i] if i is not None else _classify_text(text)
 
     def nearest(self, text: str, n: int = 3) -> tuple[str, ...]:
         return tuple(difflib.get_close_matches(text, self.tokens, n=n, cutoff=0.3))
