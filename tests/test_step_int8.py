@@ -77,3 +77,17 @@ def test_int8_capture_matches_the_lstm_equations():
 def test_unknown_precision_or_backend_is_refused_by_name(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_stepper(random_model(), **kwargs)
+
+
+def test_generate_cli_precision_int8_is_reproducible_and_other_names_are_refused(tiny_model_dir, tmp_path, capsys):
+    from folkrnn_live.cli.main import main
+
+    def run(name: str, precision: str) -> str:
+        args = ["generate", "--model", str(tiny_model_dir), "--n", "3", "--seed", "4", "--max-tokens", "40"]
+        assert main([*args, "--format", "tokens", "--precision", precision, "--out", str(tmp_path / name)]) == 0
+        return (tmp_path / name).read_text(encoding="utf-8")
+
+    a, b = run("a.txt", "int8"), run("b.txt", "int8")
+    assert a == b and len([t for t in a.split("\n\n") if t.strip()]) == 3
+    assert main(["generate", "--model", str(tiny_model_dir), "--precision", "int4"]) == 2
+    assert "invalid choice: 'int4'" in capsys.readouterr().err

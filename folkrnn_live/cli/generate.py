@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--format", choices=("abc", "tokens"), default="abc")
     g.add_argument("--out", default="-", help="output file (default: stdout)")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (CUDA when present)")
+    g.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                   help="step weights: fp32, or int8 (CPU, faster, not token-identical; docs/benchmarks.md)")
     g.set_defaults(func=run_generate)
 
     s = sub.add_parser("score", help="log-probability of each token under a model (JSON)")
@@ -45,7 +47,7 @@ def run_generate(args: argparse.Namespace) -> int:
     # Checks the prime (every unknown token named) before anything runs or is written.
     tunes = generate_tunes(
         ckpt.model, seeds, temperature=args.temperature, prime=args.prime.split(), max_tokens=args.max_tokens,
-        batch=min(args.batch, args.n),
+        batch=min(args.batch, args.n), precision=args.precision,
     )
     out = sys.stdout if args.out == "-" else open(Path(args.out), "w", encoding="utf-8")  # noqa: SIM115
     try:

@@ -95,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="size cap of the chunk files: at N bytes recording stops (what was written is kept, exit 0)",
     )
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="step weights (int8: CPU only)")
     p.add_argument("--chunk-steps", type=bounded_int("--chunk-steps", 1, 1_000_000), default=256)
     p.add_argument("--compress", action="store_true", help="write compressed chunks (smaller, slower)")
     p.add_argument("--float16", action="store_true", help="store activations as float16 (half the size)")
@@ -228,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
     prime = args.prime.split()
     cfg.vocab.encode(prime)  # every unknown prime token reported before anything runs
     interventions.apply(Controls(cfg.vocab_size, cfg.hidden_size, cfg.num_layers), cfg.vocab)  # a dry run
-    voice = Voice(model, seed=args.seed, temperature=args.temperature, prime=prime, max_tokens=args.max_tokens)
+    voice = Voice(model, seed=args.seed, temperature=args.temperature, prime=prime, max_tokens=args.max_tokens,
+                  precision=args.precision)
     if args.stimulate is not None:
         pitches = cfg.vocab.select("@pitch")
         voice.controls.set_force(1.0 - args.stimulate, [(pitches, args.stimulate)], None)
