@@ -119,18 +119,18 @@ class Server:
 
     @SERVER.handles("subscribe")
     def cmd_subscribe(self, origin: Origin, port: int, streams: tuple[str, ...]) -> None:
-        fn = getattr(origin, "subscribe", None)
-        if fn is None:
+        subs = origin.subscriptions
+        if subs is None:
             raise CommandError("/folkrnn/subscribe", f"{origin.name} has its own feedback channel",
                                allowed="OSC clients")
-        fn(port, streams)
+        subs.subscribe(port, streams)
         self._loop_call(lambda: self.cmd_status(origin, None))  # a new subscriber starts from the state
 
     @SERVER.handles("unsubscribe")
     def cmd_unsubscribe(self, origin: Origin, port: int) -> None:
-        fn = getattr(origin, "unsubscribe", None)
-        if fn is not None:
-            fn(port)
+        subs = origin.subscriptions
+        if subs is not None:
+            subs.unsubscribe(port)
 
     @staticmethod
     def _loop_call(fn: Callable[[], Any]) -> None:

@@ -18,13 +18,41 @@ from folkrnn_live.server.transports.feedback import Feedback
 log = logging.getLogger(__name__)
 
 
+class Subscriptions(Protocol):
+    """Feedback streams sent where the sender asks (``/folkrnn/subscribe``): OSC to a port of the
+    sender's host, the web page to its own socket."""
+
+    def subscribe(self, port: int, streams: Iterable[str]) -> None: ...
+
+    def unsubscribe(self, port: int) -> None: ...
+
+
 class Origin(Protocol):
     """Where a command came from; replies (errors, pong, status) go back through it."""
 
     @property
     def name(self) -> str: ...  # e.g. "osc:127.0.0.1:51234", "mqtt", "midi", "config"
 
+    @property
+    def subscriptions(self) -> Subscriptions | None: ...  # None: subscribe is refused (own channel)
+
     def reply(self, fb: Feedback) -> None: ...
+
+
+@dataclass(frozen=True)
+class TransportOrigin:
+    """A sender whose replies need only a function: MQTT publishes them under the command's topic,
+    MIDI in logs and keeps errors (a controller cannot read them)."""
+
+    name: str
+    send: Callable[[Feedback], None] = field(repr=False, compare=False)
+
+    @property
+    def subscriptions(self) -> None:
+        return None
+
+    def reply(self, fb: Feedback) -> None:
+        self.send(fb)
 
 
 class Dispatcher(Protocol):
@@ -46,6 +74,10 @@ class NullOrigin:
 
     name: str = "internal"
 
+    @property
+    def subscriptions(self) -> None:
+        return None
+
     def reply(self, fb: Feedback) -> None:
         if fb.name == "error":
             log.warning("%s: %s", self.name, fb.data.get("message", fb.values))
@@ -57,6 +89,10 @@ class ListOrigin:
 
     name: str = "list"
     replies: list[Feedback] = field(default_factory=list)
+
+    @property
+    def subscriptions(self) -> None:
+        return None
 
     def reply(self, fb: Feedback) -> None:
         self.replies.append(fb)

@@ -22,7 +22,8 @@ import time
 import tomllib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,7 +41,7 @@ from folkrnn_live.server.commands.midi_map import (
 )
 from folkrnn_live.server.commands.registry import Call, CommandError
 from folkrnn_live.server.runtime.midi_in_settings import SECTION, VIRTUAL_NAME, MidiInSettings
-from folkrnn_live.server.transports.common import Dispatcher, Origin
+from folkrnn_live.server.transports.common import Dispatcher, Origin, TransportOrigin
 from folkrnn_live.server.transports.feedback import Feedback, error_feedback
 
 log = logging.getLogger(__name__)
@@ -60,24 +61,6 @@ class MidiInStats:
     unmapped: int = 0
     errors: int = 0
     dropped: int = 0  # queue full
-
-
-@dataclass(frozen=True)
-class MidiOrigin:
-    """Replies to commands from a controller have nobody to go to: errors are logged and kept."""
-
-    midi_in: MidiIn = field(repr=False)
-    control: str
-
-    @property
-    def name(self) -> str:
-        return f"midi:{self.control}"
-
-    def reply(self, fb: Feedback) -> None:
-        if fb.name == "error":
-            self.midi_in.note_error(f"{self.control}: {fb.data.get('message', fb.values)}")
-        else:
-            log.debug("MIDI %s: reply %s %s", self.control, fb.name, fb.values)
 
 
 def open_input_port(name: str, *, virtual: bool, callback: Callable[[mido.Message], None]) -> Any:
@@ -396,7 +379,8 @@ class MidiIn:
                 self._send(m, t == "note_on", msg.velocity if m.arg is not None else None)
 
     def _send(self, m: MidiMapping, press: bool, raw: int | None) -> None:
-        origin = MidiOrigin(self, f"{m.kind}{m.number}/ch{'*' if m.channel is None else m.channel}")
+        control = f"{m.kind}{m.number}/ch{'*' if m.channel is None else m.channel}"
+        origin = TransportOrigin(f"midi:{control}", partial(self._reply, control))
         reg, ctx = self.server.registry, self.server.context
         try:
             call = m.press(raw, reg, ctx) if press else m.release_call(reg, ctx)
@@ -406,6 +390,13 @@ class MidiIn:
             self.stats.dispatched += 1
         except (CommandError, KeyError) as exc:  # e.g. the voice was removed by a reload
             origin.reply(error_feedback(exc if isinstance(exc, CommandError) else CommandError(m.describe(), str(exc))))
+
+    def _reply(self, control: str, fb: Feedback) -> None:
+        """Replies to commands from a controller have nobody to go to: errors are logged and kept."""
+        if fb.name == "error":
+            self.note_error(f"{control}: {fb.data.get('message', fb.values)}")
+        else:
+            log.debug("MIDI %s: reply %s %s", control, fb.name, fb.values)
 
     def note_error(self, text: str) -> None:
         self.stats.errors += 1

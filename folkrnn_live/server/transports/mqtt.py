@@ -29,7 +29,8 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -37,7 +38,7 @@ import aiomqtt
 
 from folkrnn_live.server.commands.registry import Call, Command, CommandContext, CommandError, Registry
 from folkrnn_live.server.runtime.mqtt_settings import MqttConfigError, MqttSettings
-from folkrnn_live.server.transports.common import Dispatcher, RateLimiter
+from folkrnn_live.server.transports.common import Dispatcher, RateLimiter, TransportOrigin
 from folkrnn_live.server.transports.feedback import Feedback, Hub
 
 log = logging.getLogger(__name__)
@@ -58,21 +59,6 @@ class MqttStats:
     dropped: int = 0  # events not published (disconnected, event_rate, queue full)
     connects: int = 0
     failures: int = 0  # connection attempts or sessions that failed
-
-
-@dataclass(frozen=True)
-class MqttOrigin:
-    """A command's topic; replies (errors, pong, status) are published back under the prefix."""
-
-    bridge: MqttBridge = field(repr=False)
-    topic: str
-
-    @property
-    def name(self) -> str:
-        return f"mqtt:{self.topic}"
-
-    def reply(self, fb: Feedback) -> None:
-        self.bridge.publish_feedback(fb, topic=self.topic)
 
 
 class MqttBridge:
@@ -353,7 +339,8 @@ class MqttBridge:
             reg, ctx = self.server.registry, self.server.context
             cmd, target = reg.resolve(rel.split("/"), ctx, address=topic)
             call = bind_payload(reg, cmd, target, text, ctx)
-            self.server.dispatch(call, MqttOrigin(self, topic))
+            # replies (errors, pong, status) are published back under the prefix
+            self.server.dispatch(call, TransportOrigin(f"mqtt:{topic}", partial(self.publish_feedback, topic=topic)))
         except CommandError as exc:
             self._error(topic, exc, payload)
         except Exception as exc:  # a bug behind dispatch must not end the receive loop

@@ -65,6 +65,10 @@ class OscOrigin:
     def name(self) -> str:
         return f"osc:{self.addr[0]}:{self.addr[1]}"
 
+    @property
+    def subscriptions(self) -> OscOrigin:
+        return self  # feedback to a port of this sender's host
+
     def reply(self, fb: Feedback) -> None:
         self.endpoint.send(fb, self.endpoint.reply_address(self.addr))
 

@@ -85,6 +85,10 @@ class PageClient:
         return f"web:{self.peer}#{self.key}"
 
     # --- Origin ---------------------------------------------------------------------------------
+    @property
+    def subscriptions(self) -> PageClient:
+        return self  # subscribe sets this page's streams
+
     def reply(self, fb: Feedback) -> None:
         msg = {"type": "reply", "name": fb.name, "voice": fb.voice, "data": fb.data}
         if self.current_id is not None:
