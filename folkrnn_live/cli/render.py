@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from folkrnn_live.cli.common import bounded_float, bounded_int
-from folkrnn_live.player.perform import CHANNEL_RANGE, PROGRAM_RANGE, SWING_RANGE, TEMPO_RANGE, VoiceSettings
 from folkrnn_live.player.render import render
+from folkrnn_live.player.settings import CHANNEL_RANGE, PROGRAM_RANGE, SWING_RANGE, TEMPO_RANGE, VoiceSettings
 from folkrnn_live.tokens.vocab import END, V2
 
 _ABC_FIELD = re.compile(r"^\s*[A-Za-z]:", re.MULTILINE)

@@ -39,11 +39,12 @@ from folkrnn_live.player.outputs import (
     PortOutput,
     hanging_notes,
 )
-from folkrnn_live.player.perform import Accent, TimedNote, Timeline, VoiceSettings
 from folkrnn_live.player.player import Player, PlayerStats
 from folkrnn_live.player.render import Rendering, render
 from folkrnn_live.player.scheduler import Scheduler, SchedulerStats
+from folkrnn_live.player.settings import Accent, VoiceSettings
 from folkrnn_live.player.source import ListSource, TokenSource
+from folkrnn_live.player.timeline import TimedNote, Timeline
 from folkrnn_live.player.unfold import Unfolder
 
 __all__ = [

@@ -19,7 +19,7 @@ from typing import ClassVar
 import mido
 
 from folkrnn_live.player import ports
-from folkrnn_live.player.perform import _check_int
+from folkrnn_live.player.settings import check_int
 from folkrnn_live.player.smf_stream import SmfStream
 
 ALL_NOTES_OFF = 123
@@ -226,8 +226,8 @@ class MidiFileOutput(MidiOutput):
     def __init__(self, path: str | Path, *, per_tune: bool = False, ticks_per_beat: int = 480,
                  max_events: int = SESSION_FILE_EVENTS) -> None:
         super().__init__(str(path))
-        _check_int("ticks_per_beat", ticks_per_beat, 24, 32767)
-        _check_int("max_events", max_events, 1, 10_000_000)
+        check_int("ticks_per_beat", ticks_per_beat, 24, 32767)
+        check_int("max_events", max_events, 1, 10_000_000)
         self.path = Path(path)
         self.per_tune = per_tune
         self.max_events = max_events
@@ -310,7 +310,7 @@ class OscOutput(MidiOutput):
     kind = "osc"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9000, *, address: str = "/note") -> None:
-        _check_int("port", port, 1, 65535)
+        check_int("port", port, 1, 65535)
         if not address.startswith("/"):
             raise ValueError(f"address must start with '/'; got {address!r}")
         super().__init__(f"osc://{host}:{port}{address}")

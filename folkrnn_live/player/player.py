@@ -41,9 +41,10 @@ from folkrnn_live.player.events import (
 )
 from folkrnn_live.player.interpret import Interpreter
 from folkrnn_live.player.outputs import MidiOutput, all_notes_off, note_off
-from folkrnn_live.player.perform import TimedNote, Timeline, VoiceSettings
 from folkrnn_live.player.scheduler import PRIO_LAST, PRIO_OFF, PRIO_ON, Scheduler, Timer
+from folkrnn_live.player.settings import VoiceSettings
 from folkrnn_live.player.source import TokenSource
+from folkrnn_live.player.timeline import TimedNote, Timeline
 from folkrnn_live.player.unfold import Unfolder
 
 log = logging.getLogger(__name__)

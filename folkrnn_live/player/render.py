@@ -11,7 +11,8 @@ import mido
 from folkrnn_live.player.events import Note, Problem, TuneEnd
 from folkrnn_live.player.interpret import Interpreter
 from folkrnn_live.player.outputs import MidiFileOutput, note_off
-from folkrnn_live.player.perform import TimedNote, Timeline, VoiceSettings
+from folkrnn_live.player.settings import VoiceSettings
+from folkrnn_live.player.timeline import TimedNote, Timeline
 from folkrnn_live.player.unfold import Unfolder
 
 

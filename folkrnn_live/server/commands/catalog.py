@@ -9,7 +9,7 @@ them (the sampler's controls, the player's settings) so each range is written on
 
 from __future__ import annotations
 
-from folkrnn_live.player.perform import (
+from folkrnn_live.player.settings import (
     ACCENT_RANGE,
     CHANNEL_RANGE,
     GATE_RANGE,

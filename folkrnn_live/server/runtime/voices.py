@@ -28,9 +28,9 @@ from folkrnn_live.player.events import (
     TunePlayed,
 )
 from folkrnn_live.player.outputs import MidiOutput
-from folkrnn_live.player.perform import Accent, VoiceSettings
 from folkrnn_live.player.player import Player
 from folkrnn_live.player.scheduler import Scheduler
+from folkrnn_live.player.settings import Accent, VoiceSettings
 from folkrnn_live.sampler.voice import StepResult, Voice
 from folkrnn_live.server.commands.handlers import VOICE_LOOP
 from folkrnn_live.server.commands.registry import Call, CommandError

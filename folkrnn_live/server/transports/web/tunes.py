@@ -101,7 +101,7 @@ def tune_abc(tune: Tune) -> str:
 
 def tune_midi(tune: Tune, settings: Any = None) -> bytes:
     """The tune as a standard MIDI file, played by the live interpreter with the voice's
-    ``settings`` (a :class:`~folkrnn_live.player.perform.VoiceSettings`: tempo, channel, swing...)."""
+    ``settings`` (a :class:`~folkrnn_live.player.settings.VoiceSettings`: tempo, channel, swing...)."""
     from folkrnn_live.player.render import render
 
     buf = io.BytesIO()
