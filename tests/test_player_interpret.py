@@ -132,7 +132,8 @@ def test_bars_repeats_and_endings_are_events_in_order() -> None:
 
 def test_meter_and_key_of_the_header_then_new_tune_after_end() -> None:
     events, _ = interpret(toks("M:6/8 K:Cmin B </s> M:3/4 K:Cmaj B"))
-    assert [type(e).__name__ for e in events] == ["Meter", "Key", "Note", "TuneEnd", "Meter", "Key", "Note", "TuneEnd"]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["Meter", "TuneKey", "Note", "TuneEnd", "Meter", "TuneKey", "Note", "TuneEnd"]
     ns = [e for e in events if isinstance(e, Note)]
     assert [n.pitches for n in ns] == [(70,), (71,)]  # the second tune is not in C minor any more
     assert [e.reason for e in events if isinstance(e, TuneEnd)] == ["end", "exhausted"]

@@ -35,7 +35,18 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from folkrnn_live.abc import bars as barmod
-from folkrnn_live.abc.lex import Bar, Broken, Chord, Ending, InlineField, LineEnd, Note, Rest, Tuplet, lex_body
+from folkrnn_live.abc.lex import (
+    BarLine,
+    Broken,
+    Chord,
+    Ending,
+    InlineField,
+    LineEnd,
+    Rest,
+    Tuplet,
+    WrittenNote,
+    lex_body,
+)
 from folkrnn_live.abc.notate import (
     HIGH,
     LOW,
@@ -99,7 +110,7 @@ def _duration_ok(units: Fraction) -> bool:
     return tok is None or tok in V2.index
 
 
-def _bar_tokens(bar: Bar) -> list[str]:
+def _bar_tokens(bar: BarLine) -> list[str]:
     t = bar.text.replace("[", "").replace("]", "")
     if t.startswith(":") and t.endswith(":"):
         toks = [":|", "|:"]
@@ -138,7 +149,7 @@ class _Reader:
             got = self._units[key] = (units, ticks.numerator if ticks.denominator == 1 else ticks)
         return got
 
-    def event(self, kind: str, notes: list[Note], length: Fraction, tie: bool = False) -> Event:
+    def event(self, kind: str, notes: list[WrittenNote], length: Fraction, tie: bool = False) -> Event:
         units, ticks = self.units(length)
         return Event(kind, notes, units, tie, self.counted(), ticks=ticks)
 
@@ -151,7 +162,7 @@ class _Reader:
     def read(self, elements: list) -> list[Event]:
         ev: list[Event] = []
         for el in elements:
-            if isinstance(el, Note):
+            if isinstance(el, WrittenNote):
                 ev.append(self.event("note", [el], el.length, el.tie))
             elif isinstance(el, Chord):
                 kind = "note" if len(el.notes) == 1 else "chord"
@@ -170,7 +181,7 @@ class _Reader:
                     raise TuneError("tuplet not in v2", f"tuplet ({el.p} is not a v2 token")
                 ev.append(Event("tuplet", text=f"({el.p}"))
                 self.tuplet_left = el.p
-            elif isinstance(el, Bar):
+            elif isinstance(el, BarLine):
                 ev.extend(Event("bar", text=t) for t in _bar_tokens(el))
             elif isinstance(el, Ending):
                 ev.append(Event("bar", text=_ending_token(el.number)))

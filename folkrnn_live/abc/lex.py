@@ -17,7 +17,7 @@ from folkrnn_live.abc.parse import FIELD_LINE, AbcTune, TuneError
 
 
 @dataclass(slots=True)
-class Note:
+class WrittenNote:
     """A note as written: letter (upper case), octave (0 = C..B above middle C), explicit accidental
     (None when absent), length in units of L, tie to the next note."""
 
@@ -35,7 +35,7 @@ class Rest:
 
 @dataclass(slots=True)
 class Chord:
-    notes: list[Note]
+    notes: list[WrittenNote]
     length: Fraction  # the chord's length in units of L (first note's length times the outer one)
     tie: bool = False
 
@@ -54,7 +54,7 @@ class Tuplet:
 
 
 @dataclass(slots=True)
-class Bar:
+class BarLine:
     text: str  # as written, e.g. '|', '||', ':|', '::', '|]'
     ending: str | None = None  # '1', '2', '1,3' ... when an ending number follows the bar
 
@@ -77,7 +77,7 @@ class LineEnd:
     line: int
 
 
-Element = Note | Rest | Chord | Broken | Tuplet | Bar | Ending | InlineField | LineEnd
+Element = WrittenNote | Rest | Chord | Broken | Tuplet | BarLine | Ending | InlineField | LineEnd
 
 _NOTE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)(\d*)(/*)(\d*)")
 _LENGTH = re.compile(r"(\d*)(/*)(\d*)")
@@ -101,8 +101,8 @@ def _length(num: str, slashes: str, den: str) -> Fraction:
     return Fraction(n, d)
 
 
-def _note(m: re.Match[str]) -> Note:
-    return Note(*_note_fields(m.group(0)))
+def _note(m: re.Match[str]) -> WrittenNote:
+    return WrittenNote(*_note_fields(m.group(0)))
 
 
 @lru_cache(maxsize=4096)
@@ -239,7 +239,7 @@ def _lex_line(s: str, lineno: int, out: list[Element]) -> None:
             ending = m.group(1)
             if ending:
                 text = text[: -len(ending)]
-            out.append(Bar(text.lstrip("."), ending))
+            out.append(BarLine(text.lstrip("."), ending))
             i = m.end()
         elif c == "]":
             i += 1  # closing of an invisible bar [|] or stray: nothing to read
@@ -256,10 +256,10 @@ def _lex_line(s: str, lineno: int, out: list[Element]) -> None:
 
 def _tie_last(out: list[Element], where: str) -> None:
     for el in reversed(out):
-        if isinstance(el, Note | Chord):
+        if isinstance(el, WrittenNote | Chord):
             el.tie = True
             return
-        if isinstance(el, Bar | LineEnd):
+        if isinstance(el, BarLine | LineEnd):
             continue
         return
 
@@ -276,7 +276,7 @@ def _lex_bracket(s: str, i: int, where: str, out: list[Element]) -> int:
         m2 = _BAR.match(s, i)
         assert m2 is not None
         text, ending = m2.group(0), m2.group(1)
-        out.append(Bar(text[: -len(ending)] if ending else text, ending))
+        out.append(BarLine(text[: -len(ending)] if ending else text, ending))
         return m2.end()
     m = _ENDING.match(s, i)
     if m:
@@ -284,7 +284,7 @@ def _lex_bracket(s: str, i: int, where: str, out: list[Element]) -> int:
         return m.end()
     # A chord: notes (with their own lengths) up to ']', then the chord's length.
     j = i + 1
-    notes: list[Note] = []
+    notes: list[WrittenNote] = []
     n = len(s)
     while j < n and s[j] != "]":
         c = s[j]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 
-from folkrnn_live.abc.lex import Note
+from folkrnn_live.abc.lex import WrittenNote
 from folkrnn_live.abc.parse import Key
 from folkrnn_live.tokens import LETTER_SEMITONE, LETTERS, MODE_SIGNATURES, TICKS, V2, Mode
 
@@ -26,7 +26,7 @@ class Event:
     """One musical event of a tune, read from ABC, before it is written as tokens."""
 
     kind: str  # note, rest, chord, broken, tuplet, bar, eol
-    notes: list[Note] = field(default_factory=list)  # as written
+    notes: list[WrittenNote] = field(default_factory=list)  # as written
     length: Fraction = Fraction(1)  # in 1/8 units, as written (before broken rhythm and tuplet)
     tie: bool = False
     in_tuplet: bool = False

@@ -18,7 +18,8 @@ from typing import Literal, get_args
 
 from folkrnn_live.tokens import LETTER_SEMITONE, LETTERS
 
-Mode = Literal["maj", "min", "dor", "mix", "lyd", "phr", "loc"]
+#: The modes a K: field may name (the v2 vocabulary has four of them: :data:`folkrnn_live.tokens.Mode`).
+AbcMode = Literal["maj", "min", "dor", "mix", "lyd", "phr", "loc"]
 #: Why a tune is not in the corpus (the rows of the corpus report, in this order).
 DropReason = Literal[
     "meter not in v2",
@@ -184,8 +185,8 @@ def default_unit(meter: Meter | None) -> Fraction:
 
 # Position of each major key on the circle of fifths (sharps positive), and each mode's offset.
 _MAJOR_FIFTHS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F": -1}
-_MODE_FIFTHS: dict[Mode, int] = {"lyd": 1, "maj": 0, "mix": -1, "dor": -2, "min": -3, "phr": -4, "loc": -5}
-_MODE_WORDS: dict[str, Mode] = {
+_MODE_FIFTHS: dict[AbcMode, int] = {"lyd": 1, "maj": 0, "mix": -1, "dor": -2, "min": -3, "phr": -4, "loc": -5}
+_MODE_WORDS: dict[str, AbcMode] = {
     "maj": "maj",
     "ion": "maj",
     "min": "min",
@@ -210,7 +211,7 @@ class Key:
 
     letter: str
     alter: int
-    mode: Mode
+    mode: AbcMode
     mode_given: bool  # False for a bare tonic (``K:G``), where the mode is only assumed major
     signature: dict[str, int] = field(default_factory=dict)
 
@@ -219,7 +220,7 @@ class Key:
         return (LETTER_SEMITONE[self.letter] + self.alter) % 12
 
 
-def signature_for(letter: str, alter: int, mode: Mode) -> dict[str, int]:
+def signature_for(letter: str, alter: int, mode: AbcMode) -> dict[str, int]:
     fifths = _MAJOR_FIFTHS[letter] + 7 * alter + _MODE_FIFTHS[mode]
     if not -7 <= fifths <= 7:
         raise TuneError("key unsupported", f"key {letter}{'#' * alter or 'b' * -alter} {mode} needs {fifths} fifths")
@@ -247,7 +248,7 @@ def parse_key(value: str) -> Key:
     letter, acc = m.group(1), m.group(2)
     alter = {"#": 1, "b": -1, "": 0}[acc]
     rest = text[m.end() :].split()
-    mode: Mode = "maj"
+    mode: AbcMode = "maj"
     mode_given = False
     explicit: list[tuple[str, int]] = []
     exp_only = False

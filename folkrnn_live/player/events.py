@@ -63,7 +63,9 @@ DEFAULT_METER = Meter(4, 4, -1)
 
 
 @dataclass(frozen=True)
-class Key:
+class TuneKey:
+    """The tune's mode token (every v2 tune has tonic C): ``K:Cdor`` is ``TuneKey("dor", step)``."""
+
     mode: Mode
     step: int
 
@@ -74,7 +76,8 @@ class TuneEnd:
     reason: TuneEndReason  # "end": the `</s>` token; "exhausted": the source returned None
 
 
-Event = Note | Bar | Meter | Key | TuneEnd
+#: What the interpreter produces, in playing order (the player's own reports are PlayerEvent).
+MusicEvent = Note | Bar | Meter | TuneKey | TuneEnd
 
 
 @dataclass(frozen=True)

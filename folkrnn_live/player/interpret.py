@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from fractions import Fraction
 
-from folkrnn_live.player.events import DEFAULT_METER, Bar, Event, Key, Meter, Note, Problem, TuneEnd
+from folkrnn_live.player.events import DEFAULT_METER, Bar, Meter, MusicEvent, Note, Problem, TuneEnd, TuneKey
 from folkrnn_live.tokens.rhythm import TICKS, RhythmReader
 from folkrnn_live.tokens.vocab import MODE_SIGNATURES, V2, Mode, TokenInfo, Vocabulary, tuplet_q
 
@@ -39,7 +39,7 @@ class Interpreter:
         self.step = 0  # index of the next token fed
         self._report = report
         self._rhythm = RhythmReader(problem=self._problem)
-        self._handlers: dict[str, Callable[[int, TokenInfo, list[Event]], None]] = {
+        self._handlers: dict[str, Callable[[int, TokenInfo, list[MusicEvent]], None]] = {
             "bar": self._on_bar, "meter": self._on_meter, "mode": self._on_mode, "end": self._on_end,
         }
         self._new_tune()
@@ -73,7 +73,7 @@ class Interpreter:
 
     # --- feeding ---
 
-    def feed_index(self, index: int) -> list[Event]:
+    def feed_index(self, index: int) -> list[MusicEvent]:
         """Interpret the token at ``index`` of the vocabulary; returns the events it fixed, in
         playing order."""
         step = self.step
@@ -83,7 +83,7 @@ class Interpreter:
             return []
         return self._feed(step, self.vocab.info[index])
 
-    def feed(self, token: str) -> list[Event]:
+    def feed(self, token: str) -> list[MusicEvent]:
         """Interpret one token given as text (see :meth:`feed_index`)."""
         step = self.step
         self.step += 1
@@ -93,8 +93,8 @@ class Interpreter:
             return []
         return self._feed(step, info)
 
-    def _feed(self, step: int, info: TokenInfo) -> list[Event]:
-        out: list[Event] = []
+    def _feed(self, step: int, info: TokenInfo) -> list[MusicEvent]:
+        out: list[MusicEvent] = []
         if info.cls == "start":
             if self._started:
                 self._problem(step, info.text, "<s> inside a tune; skipped")
@@ -109,9 +109,9 @@ class Interpreter:
             handler(step, info, out)
         return out
 
-    def finish(self) -> list[Event]:
+    def finish(self) -> list[MusicEvent]:
         """The source is exhausted: flush the pending note and end the tune (if one was started)."""
-        out: list[Event] = []
+        out: list[MusicEvent] = []
         if not self._started:
             return out
         self._rhythm.finish(self.step)
@@ -120,19 +120,19 @@ class Interpreter:
         self._new_tune()
         return out
 
-    def _take_notes(self, out: list[Event]) -> None:
+    def _take_notes(self, out: list[MusicEvent]) -> None:
         fixed = self._rhythm.fixed
         out.extend(Note(n.pitches, Fraction(n.ticks, TICKS), n.step) for n in fixed)
         fixed.clear()
 
     # --- token classes other than notes and lengths ---
 
-    def _on_bar(self, step: int, info: TokenInfo, out: list[Event]) -> None:
+    def _on_bar(self, step: int, info: TokenInfo, out: list[MusicEvent]) -> None:
         self._bar_acc.clear()
         assert info.bar is not None
         out.append(Bar(info.bar, step))
 
-    def _on_meter(self, step: int, info: TokenInfo, out: list[Event]) -> None:
+    def _on_meter(self, step: int, info: TokenInfo, out: list[MusicEvent]) -> None:
         if self._rhythm.in_body:
             self._problem(step, info.text, "meter token inside the tune body; ignored")
             return
@@ -143,15 +143,15 @@ class Interpreter:
         self._rhythm.meter = info.meter
         out.append(self.meter)
 
-    def _on_mode(self, step: int, info: TokenInfo, out: list[Event]) -> None:
+    def _on_mode(self, step: int, info: TokenInfo, out: list[MusicEvent]) -> None:
         if self._rhythm.in_body:
             self._problem(step, info.text, "mode token inside the tune body; ignored")
             return
         assert info.mode is not None
         self.mode = info.mode
-        out.append(Key(info.mode, step))
+        out.append(TuneKey(info.mode, step))
 
-    def _on_end(self, step: int, info: TokenInfo, out: list[Event]) -> None:
+    def _on_end(self, step: int, info: TokenInfo, out: list[MusicEvent]) -> None:
         out.append(TuneEnd(step, "end"))
         self._new_tune()
 
@@ -168,10 +168,10 @@ class Interpreter:
         return natural + shift
 
 
-def interpret(tokens: Iterable[str]) -> tuple[list[Event], list[Problem]]:
+def interpret(tokens: Iterable[str]) -> tuple[list[MusicEvent], list[Problem]]:
     """Interpret a whole token sequence (offline): all events, then the problems found."""
     it = Interpreter()
-    events: list[Event] = []
+    events: list[MusicEvent] = []
     for t in tokens:
         events.extend(it.feed(t))
     events.extend(it.finish())

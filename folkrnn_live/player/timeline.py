@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from folkrnn_live.player.events import DEFAULT_METER, Bar, Event, Key, Meter, Note, TuneEnd
+from folkrnn_live.player.events import DEFAULT_METER, Bar, Meter, MusicEvent, Note, TuneEnd, TuneKey
 from folkrnn_live.player.settings import VoiceSettings
 
 
@@ -65,7 +65,7 @@ class Timeline:
         return max(1, min(127, s.velocity + extra))
 
     def advance(
-        self, event: Event, t: float, seconds_per_quarter: float | None = None
+        self, event: MusicEvent, t: float, seconds_per_quarter: float | None = None
     ) -> tuple[TimedNote | None, float]:
         """Apply one event starting at time ``t``; returns its timed note (for notes and rests) and
         the time the following event starts."""
@@ -77,7 +77,7 @@ class Timeline:
         if isinstance(event, Meter):
             self.meter = event
             return None, t
-        if isinstance(event, Key):
+        if isinstance(event, TuneKey):
             return None, t
         spu = self.seconds_per_unit(seconds_per_quarter)
         if isinstance(event, TuneEnd):

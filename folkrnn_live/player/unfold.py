@@ -11,7 +11,7 @@ import dataclasses
 from collections import deque
 from collections.abc import Iterable
 
-from folkrnn_live.player.events import Bar, Event, Note, PlayMode, TuneEnd
+from folkrnn_live.player.events import Bar, MusicEvent, Note, PlayMode, TuneEnd
 
 PLAY_MODES: tuple[PlayMode, ...] = ("linear", "unfolded")
 
@@ -25,7 +25,7 @@ def check_play_mode(mode: str) -> PlayMode:
 class Unfolder:
     def __init__(self, mode: PlayMode = "linear") -> None:
         self.mode = check_play_mode(mode)
-        self._queue: deque[Event] = deque()
+        self._queue: deque[MusicEvent] = deque()
         self._notes_queued = 0  # notes and tune ends in the queue: what the timeline waits for
         # Memory of the current section (since the tune start, the last |: or the last :|), kept in
         # both modes so switching to "unfolded" mid-section still replays the whole section.
@@ -45,7 +45,7 @@ class Unfolder:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def pop(self) -> Event | None:
+    def pop(self) -> MusicEvent | None:
         if not self._queue:
             return None
         ev = self._queue.popleft()
@@ -53,12 +53,12 @@ class Unfolder:
             self._notes_queued -= 1
         return ev
 
-    def _append(self, ev: Event) -> None:
+    def _append(self, ev: MusicEvent) -> None:
         self._queue.append(ev)
         if isinstance(ev, Note | TuneEnd):
             self._notes_queued += 1
 
-    def push(self, events: Iterable[Event]) -> None:
+    def push(self, events: Iterable[MusicEvent]) -> None:
         for ev in events:
             self._append(ev)
             if isinstance(ev, TuneEnd):
