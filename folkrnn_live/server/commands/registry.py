@@ -39,6 +39,7 @@ NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Values of one variadic argument in one message, at most: what a message may ask of the server
 # (validating, queueing, applying) must be bounded whatever the transport lets through.
 MAX_VALUES = 4096
+MAX_NUMBER_TEXT = 64  # characters of a number given as text (MQTT plain payloads, OSC strings)
 _BOOL_WORDS = {"1": True, "on": True, "true": True, "yes": True, "0": False, "off": False, "false": False, "no": False}
 
 
@@ -353,6 +354,12 @@ class Registry:
         return self.bind(cmd, [] if payload is None else [payload], ctx, target)
 
 
+def _show(v: Any) -> str:
+    """A value for an error message: its repr, cut (a reply must not echo a 60 KB argument)."""
+    text = repr(v) if not isinstance(v, list | tuple | dict) else f"{type(v).__name__} of {len(v)}"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def coerce(a: Arg, v: Any, ctx: CommandContext, address: str) -> Any:
     """One value to the argument's type, checked against its range or choices."""
 
@@ -363,15 +370,20 @@ def coerce(a: Arg, v: Any, ctx: CommandContext, address: str) -> Any:
         return a.default
     t = a.type
     if t in ("int", "float"):
+        noun = "an integer" if t == "int" else "a number"
         if isinstance(v, bool):
             raise fail(f"must be a number, not a boolean; got {v!r}")
         if isinstance(v, str):
+            if len(v) > MAX_NUMBER_TEXT:  # int() of 4,300+ digits raises, of fewer costs quadratic time
+                raise fail(f"must be {noun} written in at most {MAX_NUMBER_TEXT} characters; got {len(v)}")
             try:
                 v = int(v) if t == "int" and re.fullmatch(r"[+-]?\d+", v.strip()) else float(v)
             except ValueError as exc:
-                raise fail(f"must be {'an integer' if t == 'int' else 'a number'}; got {v!r}") from exc
+                raise fail(f"must be {noun}; got {_show(v)}") from exc
         if not isinstance(v, int | float):
-            raise fail(f"must be {'an integer' if t == 'int' else 'a number'}; got {type(v).__name__} {v!r}")
+            raise fail(f"must be {noun}; got {type(v).__name__} {_show(v)}")
+        if isinstance(v, int) and v.bit_length() > 63:  # float(v) would overflow, str(v) may raise
+            raise fail(f"is out of range; got an integer of {v.bit_length()} bits")
         if not math.isfinite(v):
             raise fail(f"must be finite; got {v!r}")
         if t == "int":
@@ -395,23 +407,23 @@ def coerce(a: Arg, v: Any, ctx: CommandContext, address: str) -> Any:
             return bool(v)
         if isinstance(v, str) and v.strip().lower() in _BOOL_WORDS:
             return _BOOL_WORDS[v.strip().lower()]
-        raise fail(f"must be on/off (true/false, 1/0); got {v!r}", allowed="on, off, true, false, 1, 0")
+        raise fail(f"must be on/off (true/false, 1/0); got {_show(v)}", allowed="on, off, true, false, 1, 0")
     if not isinstance(v, str):
-        raise fail(f"must be a string; got {type(v).__name__} {v!r}")
+        raise fail(f"must be a string; got {type(v).__name__} {_show(v)}")
     if t == "name":
         if not NAME_RE.fullmatch(v):
-            raise fail(f"must match {NAME_RE.pattern}; got {v!r}", allowed="letters, digits, _ . - (1-64)")
+            raise fail(f"must match {NAME_RE.pattern}; got {_show(v)}", allowed="letters, digits, _ . - (1-64)")
         return v
     if t == "choice":
         choices = a.choices if isinstance(a.choices, tuple) else tuple(getattr(ctx, a.choices))
         if v not in choices:
-            raise fail(f"must be one of {', '.join(choices)}; got {v!r}", allowed=", ".join(choices))
+            raise fail(f"must be one of {', '.join(choices)}; got {_show(v)}", allowed=", ".join(choices))
         return v
     if t == "token":
         if ctx.vocab is not None and v not in ctx.vocab:
             near = ctx.vocab.nearest(v)
             hint = f" (nearest: {', '.join(near)})" if near else ""
-            raise fail(f"unknown token {v!r}{hint}", allowed="a token of the model's vocabulary")
+            raise fail(f"unknown token {_show(v)}{hint}", allowed="a token of the model's vocabulary")
         return v
     if t == "selector":
         if ctx.vocab is not None:
@@ -420,7 +432,7 @@ def coerce(a: Arg, v: Any, ctx: CommandContext, address: str) -> Any:
             except UnknownTokenError as exc:
                 near = exc.unknown[0].nearest if exc.unknown else ()
                 hint = f" (nearest: {', '.join(near)})" if near else ""
-                raise fail(f"unknown token {v!r}{hint}", allowed=_SELECTOR_HELP) from exc
+                raise fail(f"unknown token {_show(v)}{hint}", allowed=_SELECTOR_HELP) from exc
             except ValueError as exc:
                 raise fail(str(exc), allowed=_SELECTOR_HELP) from exc
         return v

@@ -39,6 +39,7 @@ from folkrnn_live.server.transports.common import Origin
 from folkrnn_live.server.transports.feedback import Feedback, Hub, error_feedback
 
 log = logging.getLogger(__name__)
+STATE_LIST_MAX = 64  # items of a list in a state snapshot, at most (see _cut_lists)
 
 
 class LiveVoice:
@@ -295,7 +296,7 @@ class LiveVoice:
     def state_feedback(self) -> Feedback:
         import json
 
-        snap = self.snapshot()
+        snap = _cut_lists(self.snapshot())
         return Feedback("state", "state", self.name, (json.dumps(snap, separators=(",", ":")),), snap)
 
     def snapshot(self) -> dict[str, Any]:
@@ -324,6 +325,24 @@ class LiveVoice:
             "clock_bpm": None if p.clock is None or p.clock.bpm is None else round(p.clock.bpm, 2),
             "error": None if p.error is None else str(p.error),
         }
+
+
+def _cut_lists(snap: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot with its two unbounded lists (a prime of up to 4,096 tokens, 1,000 injected
+    tokens) cut to their first STATE_LIST_MAX items, saying so: ``prime_length`` and
+    ``truncated``.  A 4,096-token prime made the state larger than an OSC datagram may be, and
+    state feedback went silent."""
+    prime, inject = snap["prime"], snap["controls"].get("inject", [])
+    if len(prime) <= STATE_LIST_MAX and len(inject) <= STATE_LIST_MAX:
+        return snap
+    out = {**snap, "controls": dict(snap["controls"]), "truncated": []}  # the summary is shared: copy
+    if len(prime) > STATE_LIST_MAX:
+        out["prime"], out["prime_length"] = prime[:STATE_LIST_MAX], len(prime)
+        out["truncated"].append("prime")
+    if len(inject) > STATE_LIST_MAX:
+        out["controls"]["inject"], out["controls"]["inject_length"] = inject[:STATE_LIST_MAX], len(inject)
+        out["truncated"].append("controls.inject")
+    return out
 
 
 def _flat(args: dict[str, Any] | Any) -> list[Any]:

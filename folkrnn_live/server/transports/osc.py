@@ -23,16 +23,26 @@ from types import TracebackType
 from typing import Any
 
 from pythonosc.osc_message_builder import BuildError, OscMessageBuilder
-from pythonosc.osc_packet import OscPacket, ParseError
 
 from folkrnn_live.server.commands.catalog import DEFAULT_STREAMS, STREAMS
 from folkrnn_live.server.commands.registry import CommandError
 from folkrnn_live.server.transports.common import Allowlist, Dispatcher, RateLimiter
 from folkrnn_live.server.transports.feedback import Feedback, Hub, error_feedback
+from folkrnn_live.server.transports.osc_wire import OscWireError, fit_strings, parse_packet
 
 log = logging.getLogger(__name__)
 Addr = tuple[str, int]
 MAX_SCHEDULED = 10_000  # bundle messages waiting for their time tag, at most
+# /error replies are cut to the request's size or this many bytes, whichever is larger, and sent
+# at most ERROR_RATE a second per client host (ERROR_BURST at once): a 16-byte packet to an unknown
+# address used to get 500 bytes back, an amplifier for traffic aimed at a forged source address.
+ERROR_REPLY_FLOOR = 96
+ERROR_RATE, ERROR_BURST = 50.0, 50
+# Feedback datagrams larger than this are not sent (a state snapshot keeps under it by cutting its
+# long lists): IPv4 UDP carries 65,507 bytes at most, and a datagram of tens of fragments is lost
+# on a real network as soon as one fragment is.
+MAX_FEEDBACK_DATAGRAM = 16_384
+NOTICE_INTERVAL = 10.0  # seconds between two log lines of one kind caused by what clients send
 
 
 @dataclass
@@ -52,6 +62,8 @@ class OscStats:
     scheduled: int = 0
     dropped: int = 0  # feedback not sent: the socket's send buffer was full (a receiver too slow)
     evicted: int = 0  # subscriptions dropped to make room for a new one
+    errors_unsent: int = 0  # /error replies not sent: over ERROR_RATE, or too large to cut down
+    oversized: int = 0  # feedback datagrams over MAX_FEEDBACK_DATAGRAM, not sent
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,8 @@ class OscEndpoint(asyncio.DatagramProtocol):
         self._scheduled: dict[int, asyncio.TimerHandle] = {}  # bundle messages waiting for their time tag
         self._keys = itertools.count()
         self._paused = False  # asyncio's flow control: the send buffer is full, feedback is dropped
+        self._errors = RateLimiter(ERROR_RATE, ERROR_BURST)
+        self._noticed: dict[str, float] = {}  # log line kind -> when last logged
 
     def configure(self, *, allow: Iterable[str], rate_limit: float, burst: int, max_delay: float,
                   max_subscribers: int) -> None:
@@ -192,33 +206,36 @@ class OscEndpoint(asyncio.DatagramProtocol):
         if not self.allowlist.allows(host):
             self.stats.denied += 1  # no reply: a reply could be aimed at a third party
             return
-        try:
-            messages = OscPacket(data).messages
-        except (ParseError, ValueError, IndexError) as exc:
-            # Counted like one message: a flood of garbage is limited like any other flood, and
-            # never gets more replies than the rate allows.
-            if self._admit(addr, 1, ""):
-                self._reply_error(addr, CommandError("", f"malformed OSC packet ({exc})",
-                                                     allowed="OSC 1.0 message or bundle"))
+        # The rate limit first, before any parsing: a flood of anything costs one bucket lookup a
+        # packet.  Parsing is bounded (osc_wire: sizes checked, nesting capped, never loops).
+        if not self._admit(addr, 1, ""):
             return
-        if not self._admit(addr, len(messages), messages[0].message.address if messages else ""):
+        try:
+            messages = parse_packet(data)
+        except OscWireError as exc:
+            self._reply_error(addr, CommandError("", f"malformed OSC packet: {exc}",
+                                                 allowed="an OSC 1.0 message or bundle"), len(data))
+            return
+        if len(messages) > 1 and not self._admit(addr, len(messages) - 1, messages[0].message.address):
             return
         wall = time.time()
         loop = asyncio.get_running_loop()
         for tm in messages:
             delay = tm.time - wall
             if delay <= 0.0005:
-                self._handle(tm.message, addr)
+                self._handle(tm.message, addr, len(data))
             elif delay > self.max_delay:
                 self._reply_error(addr, CommandError(tm.message.address, f"time tag {delay:.1f} s ahead",
-                                                     argument="timetag", allowed=f"at most {self.max_delay:g} s ahead"))
+                                                     argument="timetag", allowed=f"at most {self.max_delay:g} s ahead"),
+                                  len(data))
             elif len(self._scheduled) >= MAX_SCHEDULED:
                 self._reply_error(addr, CommandError(tm.message.address, "too many scheduled messages",
-                                                     allowed=f"{MAX_SCHEDULED} waiting at most"))
+                                                     allowed=f"{MAX_SCHEDULED} waiting at most"), len(data))
             else:
                 self.stats.scheduled += 1
                 key = next(self._keys)
-                self._scheduled[key] = loop.call_later(delay, self._handle_scheduled, key, tm.message, addr)
+                self._scheduled[key] = loop.call_later(delay, self._handle_scheduled, key, tm.message, addr,
+                                                       len(data))
 
     def _admit(self, addr: Addr, n: int, address: str) -> bool:
         """Whether the per-client rate limit lets ``n`` messages from ``addr`` through; when not,
@@ -232,11 +249,11 @@ class OscEndpoint(asyncio.DatagramProtocol):
                                                  allowed=f"{self.limiter.rate:g} messages/s per client"))
         return False
 
-    def _handle_scheduled(self, key: int, message: Any, addr: Addr) -> None:
+    def _handle_scheduled(self, key: int, message: Any, addr: Addr, size: int) -> None:
         del self._scheduled[key]
-        self._handle(message, addr)
+        self._handle(message, addr, size)
 
-    def _handle(self, message: Any, addr: Addr) -> None:
+    def _handle(self, message: Any, addr: Addr, size: int = 0) -> None:
         self.stats.received += 1
         reg, ctx = self.server.registry, self.server.context
         try:
@@ -244,12 +261,31 @@ class OscEndpoint(asyncio.DatagramProtocol):
             call = reg.bind(cmd, message.params, ctx, target)
             self.server.dispatch(call, OscOrigin(self, addr))
         except CommandError as exc:
-            self._reply_error(addr, exc)
+            self._reply_error(addr, exc, size)
 
-    def _reply_error(self, addr: Addr, exc: CommandError) -> None:
+    def _reply_error(self, addr: Addr, exc: CommandError, size: int = 0) -> None:
+        """``/error`` to the sender of a ``size``-byte request: cut to fit the request (see
+        ERROR_REPLY_FLOOR) and rate-limited per host, so replies never amplify what was sent."""
         self.stats.errors += 1
-        log.debug("OSC error to %s: %s", addr, exc)
-        self.send(error_feedback(exc), self.reply_address(addr))
+        log.debug("OSC error to %s: %s", addr, str(exc)[:300])
+        fb = error_feedback(exc)
+        dgram = fit_strings(fb.address, tuple(str(v) for v in fb.values), max(size, ERROR_REPLY_FLOOR))
+        if dgram is None or not self._errors.take(addr[0]) or self._transport is None or self._paused:
+            self.stats.errors_unsent += 1
+            return
+        try:
+            self._transport.sendto(dgram, self.reply_address(addr))
+            self.stats.sent += 1
+        except OSError as exc2:
+            self._notice("send", "OSC: cannot send /error to %s: %s", addr, exc2)
+
+    def _notice(self, kind: str, msg: str, *args: Any) -> None:
+        """A warning caused by what clients send: one line, at most one per NOTICE_INTERVAL per
+        kind (a flood must not fill the disk with log)."""
+        now = time.monotonic()
+        if now - self._noticed.get(kind, -NOTICE_INTERVAL) >= NOTICE_INTERVAL:
+            self._noticed[kind] = now
+            log.warning(msg + f" (more like it in the next {NOTICE_INTERVAL:g} s are not logged)", *args)
 
     # --- sending ---------------------------------------------------------------------------------
     def send(self, fb: Feedback, dest: Addr) -> None:
@@ -259,10 +295,16 @@ class OscEndpoint(asyncio.DatagramProtocol):
             self.stats.dropped += 1
             return
         try:
-            self._transport.sendto(encode(fb), dest)
+            dgram = encode(fb)
+            if len(dgram) > MAX_FEEDBACK_DATAGRAM:
+                self.stats.oversized += 1
+                self._notice("size", "OSC: %s is %d bytes, over %d; not sent", fb.address, len(dgram),
+                             MAX_FEEDBACK_DATAGRAM)
+                return
+            self._transport.sendto(dgram, dest)
             self.stats.sent += 1
         except (OSError, ValueError, BuildError) as exc:  # an unencodable value or a dead route: go on
-            log.warning("OSC: cannot send %s to %s: %s", fb.address, dest, exc)
+            self._notice("send", "OSC: cannot send %s to %s: %s", fb.address, dest, exc)
 
     def reply_address(self, source: Addr) -> Addr:
         for sub in self.subscriptions.values():
@@ -286,8 +328,8 @@ class OscEndpoint(asyncio.DatagramProtocol):
             old = next(iter(self.subscriptions))
             del self.subscriptions[old]
             self.stats.evicted += 1
-            log.info("OSC: feedback to %s:%d stopped to make room for %s:%d (osc.max_subscribers = %d)",
-                     *old, *dest, self.max_subscribers)
+            self._notice("evict", "OSC: feedback to %s:%d stopped to make room for %s:%d (osc.max_subscribers = %d)",
+                         *old, *dest, self.max_subscribers)
         self.subscriptions[dest] = Subscription(dest, source, chosen)
         self._resubscribe()
 
@@ -323,6 +365,11 @@ class OscEndpoint(asyncio.DatagramProtocol):
                         dgram = encode(fb)
                     except (ValueError, TypeError, BuildError) as exc:
                         log.warning("OSC: cannot encode %s: %s", fb.address, exc)
+                        return
+                    if len(dgram) > MAX_FEEDBACK_DATAGRAM:
+                        self.stats.oversized += 1
+                        self._notice("size", "OSC: %s is %d bytes, over %d; not sent", fb.address, len(dgram),
+                                     MAX_FEEDBACK_DATAGRAM)
                         return
                 try:
                     self._transport.sendto(dgram, sub.dest)

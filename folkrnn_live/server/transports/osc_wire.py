@@ -183,3 +183,33 @@ def _string(data: bytes, pos: int, end: int, what: str) -> tuple[str, int]:
     # Strict OSC pads to a multiple of 4 bytes; a sender that did not pad the last string is
     # accepted (python-osc's client pads, some embedded senders do not).
     return text, min(end, pos + nul + 1 + (-(nul + 1) % 4))
+
+
+# --- replies out: never larger than asked for ------------------------------------------------------
+ELLIPSIS = "…"
+
+
+def fit_strings(address: str, values: tuple[str, ...], cap: int) -> bytes | None:
+    """``address values...`` (all strings) as one OSC message of at most ``cap`` bytes, the longest
+    strings cut (ending in "…") until it fits; None when even empty strings do not fit.  Replies to
+    a sender (``/error``) go through this, so a small request never buys a large reply: once the
+    server is opened to a network it must not amplify traffic aimed at a forged source address."""
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    def build(vals: list[str]) -> bytes:
+        b = OscMessageBuilder(address)
+        for v in vals:
+            b.add_arg(v, "s")
+        return b.build().dgram
+
+    vals = list(values)
+    dgram = build(vals)
+    while len(dgram) > cap:
+        longest = max(range(len(vals)), key=lambda i: len(vals[i].encode()), default=None)
+        if longest is None or not vals[longest]:
+            return None
+        raw = vals[longest].encode()
+        keep = max(0, len(raw) - (len(dgram) - cap) - len(ELLIPSIS.encode()) - 4)
+        vals[longest] = raw[:keep].decode("utf-8", "ignore") + ELLIPSIS if keep else ""
+        dgram = build(vals)
+    return dgram
