@@ -49,4 +49,7 @@ def test_no_transport_imports_another() -> None:
         for m in _imports(path):
             parts = m.split(".")
             if m.startswith(f"{PKG}.transports.") and len(parts) > 3:
-                assert parts[3] in shared | {own}, f"transports/{'/'.join(rel)} imports {m}"
+                other = parts[3]
+                # a transport's helper modules carry its name (osc_wire.py belongs to osc.py)
+                same = other == own or other.startswith(f"{own}_") or own.startswith(f"{other}_")
+                assert same or other in shared, f"transports/{'/'.join(rel)} imports {m}"

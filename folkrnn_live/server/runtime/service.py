@@ -38,7 +38,7 @@ from folkrnn_live.server.runtime.sdnotify import Notifier
 from folkrnn_live.server.runtime.token_source import LogEntry
 from folkrnn_live.server.runtime.voices import LiveVoice
 from folkrnn_live.server.transports import midi_in, mqtt, web
-from folkrnn_live.server.transports.common import NullOrigin, Origin
+from folkrnn_live.server.transports.common import NullOrigin, Origin, Transport
 from folkrnn_live.server.transports.feedback import Feedback, Hub, error_feedback
 from folkrnn_live.server.transports.osc import OscEndpoint
 
@@ -76,7 +76,7 @@ class Server:
         self._outputs: VoiceOutputs | None = None
         self._stepper: Any = None
         self._log_files: dict[str, Any] = {}
-        self.transports: list[Any] = []
+        self.transports: list[Transport] = []
 
     # --- dispatch API ------------------------------------------------------------------------------
     @property
@@ -112,6 +112,10 @@ class Server:
         for name, lv in self.voices.items():
             if voice is None or name == voice:
                 origin.reply(lv.state_feedback())
+
+    def state_feedbacks(self) -> list[Feedback]:
+        """Every voice's current state (what MQTT retains)."""
+        return [lv.state_feedback() for lv in self.voices.values()]
 
     @SERVER.handles("ping")
     def cmd_ping(self, origin: Origin, id: int) -> None:
@@ -335,12 +339,10 @@ class Server:
                                max_delay=new["osc.max_delay"], max_subscribers=new["osc.max_subscribers"])
         self._ctx = ctx_new
         for t in self.transports:
-            fn = getattr(t, "reconfigure", None)
-            if fn is not None:
-                try:
-                    fn(new)
-                except (ValueError, OSError) as exc:
-                    log.error("reload: %s: %s", type(t).__name__, exc)
+            try:
+                t.reconfigure(new)
+            except (ValueError, OSError) as exc:
+                log.error("reload: %s: %s", type(t).__name__, exc)
         for name, lv in self.voices.items():
             lv.recordings_dir = Path(new["recording.dir"]) if new["recording.dir"] else None
             lv.source.queue_limit = new["server.queue_limit"]

@@ -10,10 +10,14 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from folkrnn_live.server.commands.registry import Call, CommandContext, Registry
-from folkrnn_live.server.transports.feedback import Feedback
+from folkrnn_live.server.transports.feedback import Feedback, Hub
+
+if TYPE_CHECKING:
+    from folkrnn_live.player.clock import ExternalClock
+    from folkrnn_live.server.runtime.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,25 @@ class Dispatcher(Protocol):
     def context(self) -> CommandContext: ...
 
     def dispatch(self, call: Call, origin: Origin) -> None: ...
+
+
+class Host(Dispatcher, Protocol):
+    """What a transport's ``open_transport(server)`` may read from the server beside dispatch:
+    the config it starts from, the feedback hub, the external MIDI clock (when ``midi_in.clock``)
+    and the voices' current states (retained by MQTT)."""
+
+    config: Config
+    hub: Hub
+    clock: ExternalClock | None
+
+    def state_feedbacks(self) -> list[Feedback]: ...
+
+
+class Transport(Protocol):
+    """What the server keeps of a transport it opened: a SIGHUP reload hands it the new config
+    (it takes what it can at once and raises ValueError or OSError, logged, for what it cannot)."""
+
+    def reconfigure(self, config: Config) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mido
 
@@ -41,8 +41,11 @@ from folkrnn_live.server.commands.midi_map import (
 )
 from folkrnn_live.server.commands.registry import Call, CommandError
 from folkrnn_live.server.runtime.midi_in_settings import SECTION, VIRTUAL_NAME, MidiInSettings
-from folkrnn_live.server.transports.common import Dispatcher, Origin, TransportOrigin
+from folkrnn_live.server.transports.common import Dispatcher, Host, Origin, TransportOrigin
 from folkrnn_live.server.transports.feedback import Feedback, error_feedback
+
+if TYPE_CHECKING:
+    from folkrnn_live.server.runtime.config import Config
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 10_000  # messages waiting for the loop, at most (a stuck loop must not grow memory)
@@ -250,10 +253,10 @@ class MidiIn:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def reconfigure(self, config: Any) -> None:
+    def reconfigure(self, config: Config) -> None:
         """SIGHUP: new mappings and map file at once; a new port setting reopens the port.  A bad
         table raises (the server logs it) and leaves the running mappings as they were."""
-        values = config.values if hasattr(config, "values") else config
+        values = config.values
         new = MidiInSettings.from_config(values)
         old = self.settings
         self.settings = new
@@ -439,7 +442,7 @@ class MidiIn:
         origin.reply(Feedback("replies", "midi_saved", None, (str(path),), {"path": str(path)}))
 
 
-def open_transport(server: Any) -> MidiIn | None:
+def open_transport(server: Host) -> MidiIn | None:
     """The server's hook (``service.TRANSPORT_MODULES``): a MidiIn from the ``[midi_in]`` section
     and its ``[[midi_in.map]]`` tables, or None when ``midi_in.enabled`` is false.  Bad tables
     raise :class:`MidiMapError` (start-up fails with the key named)."""
@@ -447,4 +450,4 @@ def open_transport(server: Any) -> MidiIn | None:
     settings = MidiInSettings.from_config(values)
     if not settings.enabled:
         return None
-    return MidiIn(server, settings, values.get(f"{SECTION}.map") or [], clock=getattr(server, "clock", None))
+    return MidiIn(server, settings, values.get(f"{SECTION}.map") or [], clock=server.clock)

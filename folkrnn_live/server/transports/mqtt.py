@@ -27,22 +27,29 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
 from folkrnn_live.server.commands.registry import Call, Command, CommandContext, CommandError, Registry
 from folkrnn_live.server.runtime.mqtt_settings import MqttConfigError, MqttSettings
-from folkrnn_live.server.transports.common import Dispatcher, RateLimiter, TransportOrigin
+from folkrnn_live.server.transports.common import Host, RateLimiter, TransportOrigin
 from folkrnn_live.server.transports.feedback import Feedback, Hub
+
+if TYPE_CHECKING:
+    from folkrnn_live.server.runtime.config import Config
 
 log = logging.getLogger(__name__)
 
+MAX_JSON_DEPTH = 32  # nesting of a JSON payload, at most
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
 MAX_EVENTS_QUEUED = 10_000  # events waiting for the broker, at most (older ones are kept, newer dropped)
 CLOSE_TIMEOUT = 0.5  # seconds to publish the final states and "offline" on shutdown
 # Names the bridge publishes on itself; messages on them (our own echoes) are not commands.
@@ -71,7 +78,7 @@ class MqttBridge:
 
     def __init__(
         self,
-        server: Dispatcher,
+        server: Host,
         hub: Hub,
         settings: MqttSettings,
         *,
@@ -82,7 +89,7 @@ class MqttBridge:
         self.settings = settings
         self.prefix = settings.prefix
         # Fresh snapshots to publish on every (re)connect; by default every voice's state_feedback().
-        self._states_fn = states if states is not None else self._server_states
+        self._states_fn = states if states is not None else server.state_feedbacks
         self.stats = MqttStats()
         self.connected = asyncio.Event()
         self.last_error: str | None = None
@@ -148,12 +155,11 @@ class MqttBridge:
         """Wait until everything queued so far was handed to the broker (tests, shutdown)."""
         await self._flushed.wait()
 
-    def reconfigure(self, config: Any) -> None:
+    def reconfigure(self, config: Config) -> None:
         """SIGHUP: take the new ``[mqtt]`` settings.  Rates and streams change at once; a new
         broker, prefix, identity or TLS setting reconnects; ``enabled = false`` disconnects.  Bad
         settings raise MqttConfigError (the server logs it) and change nothing."""
-        values = config.values if hasattr(config, "values") else config
-        new = MqttSettings.from_config(values)
+        new = MqttSettings.from_config(config.values)
         old = self.settings
         if new == old:
             return
@@ -403,14 +409,6 @@ class MqttBridge:
         except Exception:  # a snapshot bug must not cost the connection
             log.exception("MQTT: cannot build state snapshots")
 
-    def _server_states(self) -> Iterable[Feedback]:
-        voices = getattr(self.server, "voices", None)
-        if isinstance(voices, Mapping):
-            for lv in voices.values():
-                fn = getattr(lv, "state_feedback", None)
-                if fn is not None:
-                    yield fn()
-
 
 def bind_payload(reg: Registry, cmd: Command, target: str | None, text: str, ctx: CommandContext) -> Call:
     """A payload to a validated call: JSON when it parses (list, object, scalar, null), else
@@ -418,8 +416,14 @@ def bind_payload(reg: Registry, cmd: Command, target: str | None, text: str, ctx
     s = text.strip()
     if not s:
         return reg.bind(cmd, [], ctx, target)
+    depth = _json_depth(s)
+    if depth > MAX_JSON_DEPTH:  # json.loads recurses per level: RecursionError at ~1,000
+        raise CommandError(cmd.address(target), f"payload nests {depth} levels deep", argument="payload",
+                           allowed=f"JSON nested at most {MAX_JSON_DEPTH} levels")
     try:
-        value = json.loads(s)
+        # Integers of more than 64 digits stay text, which validation refuses naming the argument
+        # (int() of 4,300+ digits raises ValueError; a 400-digit one overflowed float()).
+        value = json.loads(s, parse_int=lambda t: int(t) if len(t) <= 64 else t)
     except json.JSONDecodeError as exc:
         if s[0] in "[{":
             raise CommandError(cmd.address(target), f"payload is not valid JSON ({exc.msg} at {exc.pos})",
@@ -427,6 +431,15 @@ def bind_payload(reg: Registry, cmd: Command, target: str | None, text: str, ctx
                                allowed="a JSON list or object, a JSON scalar, or space-separated values") from exc
         return reg.bind_text(cmd, s, ctx, target)
     return reg.bind_json(cmd, value, ctx, target)
+
+
+def _json_depth(s: str) -> int:
+    """How deep brackets nest in ``s``, outside JSON strings (a cheap pass before json.loads)."""
+    depth = deepest = 0
+    for ch in _BRACKETS.findall(_JSON_STRING.sub("", s)):
+        depth += 1 if ch in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _payload_bytes(raw: Any) -> bytes:
@@ -456,7 +469,7 @@ def _close_failed_tls_socket(exc: BaseException) -> None:
         e = e.__cause__ or e.__context__
 
 
-def open_transport(server: Any) -> MqttBridge | None:
+def open_transport(server: Host) -> MqttBridge | None:
     """The server's hook (``service.TRANSPORT_MODULES``): a bridge from the ``[mqtt]`` section, or
     None when ``mqtt.enabled`` is false.  Bad settings raise :class:`MqttConfigError` naming the key."""
     settings = MqttSettings.from_config(server.config.values)
