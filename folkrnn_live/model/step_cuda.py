@@ -117,7 +117,10 @@ class CudaGraphStepper(TorchStepper):
         B, L, H, V = state.batch, self.num_layers, self.hidden_size, self.vocab_size
         dense = x is not None
         r = self._recorded.get((B, dense, capture)) or self._record(B, dense, capture)
-        r.inp.copy_(x if dense else tokens, non_blocking=True)
+        src = x if dense else tokens
+        if src is None:
+            raise ValueError("step needs token indices or input vectors x")
+        r.inp.copy_(src, non_blocking=True)
         torch._foreach_copy_([*r.state], [*state.h, *state.c])
         self._set_masks(r, snip_out, snip_rec, steer)
         if r.graph is not None:
