@@ -74,6 +74,31 @@ class ConfigKey:
         return v
 
 
+def check_table(
+    table: Any, keys: Sequence[ConfigKey], where: str = "config", error: Callable[[str], ValueError] = ConfigError,
+) -> dict[str, Any]:
+    """One section's table (``[mqtt]``, ``[midi_in]``) checked against its keys: the checked
+    values by key name (``raw`` ones as given).  A table that is not one, an unknown key or a bad
+    value raises ``error`` naming the section and what is allowed."""
+    section = keys[0].section
+    if not isinstance(table, Mapping):
+        raise error(f"{where}: [{section}] must be a table")
+    by_name = {k.name: k for k in keys}
+    checked: dict[str, Any] = {}
+    for name, v in table.items():
+        key = by_name.get(name)
+        if key is None:
+            raise error(f"{where}: unknown key {section}.{name}; allowed in [{section}]: " + ", ".join(by_name))
+        checked[name] = v if key.type == "raw" else key.check(v, where, error)
+    return checked
+
+
+def section_table(values: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """The server config's flat values (``"mqtt.host"`` -> value) of one section, by key name."""
+    head = section + "."
+    return {k[len(head):]: v for k, v in values.items() if k.startswith(head)}
+
+
 def _number(x: float) -> str:
     """1000000, not 1e+06: a range in an error or the docs must be exact."""
     return str(int(x)) if float(x).is_integer() else f"{x:g}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from folkrnn_live.server.commands.midi_map import MidiMapError
-from folkrnn_live.server.runtime.config_keys import ConfigKey
+from folkrnn_live.server.runtime.config_keys import ConfigKey, check_table, section_table
 
 SECTION = "midi_in"
 VIRTUAL_NAME = "folkrnn-live in"
@@ -46,19 +46,11 @@ class MidiInSettings:
     @classmethod
     def from_table(cls, table: Mapping[str, Any], where: str = "config") -> MidiInSettings:
         """A ``[midi_in]`` table without its ``map`` array."""
-        by_name = {k.name: k for k in CONFIG_KEYS}
-        kw: dict[str, Any] = {}
-        for name, v in table.items():
-           key = by_name.get(name)
-           if key is None:
-               raise MidiMapError(f"{where}: unknown key {SECTION}.{name}; allowed in [{SECTION}]: "
-                                  + ", ".join(by_name))
-           if key.type != "raw":
-               kw[name] = key.check(v, where, MidiMapError)
+        kw = check_table(table, CONFIG_KEYS, where, MidiMapError)
+        kw.pop("map", None)  # the mappings are validated against the registry (midi_map.parse_mappings)
         return cls(**kw)
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any], where: str = "config") -> MidiInSettings:
         """The server config's flat values (``"midi_in.port"`` -> value)."""
-        return cls.from_table({k[len(SECTION) + 1:]: v for k, v in values.items() if k.startswith(SECTION + ".")},
-                             where)
+        return cls.from_table(section_table(values, SECTION), where)

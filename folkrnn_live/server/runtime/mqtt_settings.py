@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from folkrnn_live.server.commands.catalog import DEFAULT_STREAMS, STREAMS
-from folkrnn_live.server.runtime.config_keys import ConfigError, ConfigKey
+from folkrnn_live.server.runtime.config_keys import ConfigError, ConfigKey, check_table, section_table
 
 SECTION = "mqtt"
 DEFAULT_PORT = 1883
@@ -99,22 +99,12 @@ class MqttSettings:
     @classmethod
     def from_table(cls, table: Mapping[str, Any], where: str = "config") -> MqttSettings:
         """A ``[mqtt]`` table: unknown keys and bad values raise :class:`MqttConfigError`."""
-        if not isinstance(table, Mapping):
-           raise MqttConfigError(f"{where}: [{SECTION}] must be a table")
-        values: dict[str, Any] = {}
-        for name, v in table.items():
-           key = _BY_NAME.get(name)
-           if key is None:
-               raise MqttConfigError(f"{where}: unknown key {SECTION}.{name}; allowed in [{SECTION}]: "
-                                     + ", ".join(_BY_NAME))
-           values[name] = key.check(v, where, MqttConfigError)
-        return cls._build(values, where)
+        return cls._build(check_table(table, CONFIG_KEYS, where, MqttConfigError), where)
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any], where: str = "config") -> MqttSettings:
         """The server config's flat values (``"mqtt.host"`` -> value); other sections are ignored."""
-        table = {k[len(SECTION) + 1:]: v for k, v in values.items() if k.startswith(SECTION + ".")}
-        return cls.from_table(table, where)
+        return cls.from_table(section_table(values, SECTION), where)
 
     @classmethod
     def _build(cls, values: Mapping[str, Any], where: str) -> MqttSettings:
