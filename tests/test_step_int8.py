@@ -91,3 +91,18 @@ def test_generate_cli_precision_int8_is_reproducible_and_other_names_are_refused
     assert a == b and len([t for t in a.split("\n\n") if t.strip()]) == 3
     assert main(["generate", "--model", str(tiny_model_dir), "--precision", "int4"]) == 2
     assert "invalid choice: 'int4'" in capsys.readouterr().err
+
+
+def test_a_voice_switched_to_int8_mid_tune_goes_on_from_its_state_and_back(shipped):
+    ref = Voice(shipped, seed=9)
+    v = Voice(shipped, seed=9)
+    for _ in range(10):
+        assert v.step().token == ref.step().token
+    v.set_precision("int8")
+    assert v.precision == "int8"
+    r8, r32 = v.preview(), ref.preview()
+    assert _kl(r32, r8) < 0.01 and not np.array_equal(r8, r32)  # same state, other weights
+    v.set_precision("fp32")
+    np.testing.assert_array_equal(v.preview(), r32)
+    with pytest.raises(ValueError, match="precision must be one of fp32, int8; got 'fp16'"):
+        v.set_precision("fp16")

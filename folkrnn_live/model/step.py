@@ -32,6 +32,7 @@ off nothing extra is computed or kept.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -409,3 +410,16 @@ def make_stepper(model: FolkRNN, backend: str = "auto", precision: str = "fp32")
     if backend == "numpy" or (backend == "auto" and device.type == "cpu"):
         return NumpyStepper(model)
     return TorchStepper(model)
+
+
+_SHARED: weakref.WeakKeyDictionary[FolkRNN, dict[tuple[str, str], Stepper]] = weakref.WeakKeyDictionary()
+
+
+def shared_stepper(model: FolkRNN, backend: str = "auto", precision: str = "fp32") -> Stepper:
+    """One stepper per (model, backend, precision), built on first use: voices that switch precision
+    share it instead of each packing its own int8 weights (a step holds no per-voice state)."""
+    per_model = _SHARED.setdefault(model, {})
+    key = (backend, precision)
+    if key not in per_model:
+        per_model[key] = make_stepper(model, backend, precision)
+    return per_model[key]

@@ -22,7 +22,7 @@ import numpy as np
 
 from folkrnn_live.model.draw import sample_index, softmax
 from folkrnn_live.model.network import FolkRNN
-from folkrnn_live.model.step import Activations, Stepper, StepState, make_stepper
+from folkrnn_live.model.step import Activations, Stepper, StepState, make_stepper, shared_stepper
 from folkrnn_live.sampler.controls import (
     DEFAULT_MAX_TOKENS,
     MAX_TOKENS_RANGE,
@@ -124,6 +124,23 @@ class Voice:
         self._preview: tuple[Any, ...] | None = None
         self.tunes_started += 1
 
+    @property
+    def precision(self) -> str:
+        return self.stepper.precision
+
+    def set_precision(self, precision: str) -> None:
+        """Step on fp32 or int8 weights from the next token on; the tune goes on from its state
+        (both CPU steppers keep the same float32 state).  int8 is a CPU path: ValueError elsewhere."""
+        if precision == self.stepper.precision:
+            return
+        device = next(self.model.parameters()).device
+        new = shared_stepper(self.model, "auto" if device.type == "cpu" else "torch", precision)
+        old = self.stepper
+        self.state = StepState([new.from_numpy(old.to_numpy(a)) for a in self.state.h],
+                               [new.from_numpy(old.to_numpy(a)) for a in self.state.c])  # fmt: skip
+        self.stepper = new
+        self._preview = None
+
     # --- the step ---------------------------------------------------------------------------------
     def _input(self) -> tuple[Any, Any]:
         """(tokens, x) for the step: plain one-hot, or the forced mix as a dense vector."""
@@ -207,10 +224,11 @@ class Voice:
             listener(result)
         return result
 
-    def next_token(self) -> str | None:
-        """The player's TokenSource interface: the next token text, or None after the tune ended."""
+    def next_token(self) -> int | None:
+        """The player's TokenSource interface: the next token's index in ``vocab``, or None after
+        the tune ended."""
         r = self.step()
-        return None if r is None else r.text
+        return None if r is None else r.token
 
     def generate(self) -> list[str]:
         """Run the current tune to its end; returns its tokens (without ``<s>``)."""

@@ -102,6 +102,10 @@ _SAMPLER = (
     Command("steer_clear", "voice", "step", "sampler", "Stop steering."),
     Command("clear", "voice", "step", "sampler",
             "Remove every intervention (bias, suppress, snips, force, inject, steer); temperature stays."),
+    Command("precision", "voice", "step", "sampler",
+            "Step weights of this voice from the next token on: fp32, or int8 (CPU only; faster, close to "
+            "but not token-identical with fp32). The tune goes on from its state.",
+            (Arg("precision", "choice", "step weights", choices=("fp32", "int8")),)),
 )
 
 _PLAYER = (

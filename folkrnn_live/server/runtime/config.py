@@ -43,6 +43,8 @@ SCHEMA: tuple[ConfigKey, ...] = (
     ConfigKey("model", "path", "str", "", "model directory (model.json + model.safetensors); empty: the shipped model"),
     ConfigKey("model", "device", "str", "auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:N"),
     ConfigKey("model", "backend", "str", "auto", "step backend", choices=("auto", "numpy", "torch")),
+    ConfigKey("model", "precision", "str", "fp32", "step weights of every voice: fp32, or int8 (CPU only); "
+              "a voice's precision command overrides it", choices=("fp32", "int8")),
     ConfigKey("osc", "enabled", "bool", True, "listen for OSC commands"),
     ConfigKey("osc", "host", "str", "127.0.0.1", "address to listen on; 0.0.0.0 opens it to the network (set allow)"),
     ConfigKey("osc", "port", "int", DEFAULT_OSC_PORT, "UDP port (7400: clear of SuperCollider, TouchOSC, Sonic Pi)",

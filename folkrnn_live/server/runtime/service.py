@@ -173,9 +173,9 @@ class Server:
         self.model = model
         limit_blas_threads(1)  # batch-1 steps on the loop's thread, never waiting for a BLAS pool
         mc = model.config
-        from folkrnn_live.model.step import make_stepper
+        from folkrnn_live.model.step import shared_stepper
 
-        self._stepper = make_stepper(model, cfg["model.backend"])
+        self._stepper = shared_stepper(model, cfg["model.backend"], cfg["model.precision"])
         self._ctx = CommandContext.for_model(mc.vocab, mc.num_layers, mc.hidden_size, [v.name for v in cfg.voices])
         plans = [(v, cfg.voice_calls(v, self._ctx)) for v in cfg.voices]  # every key checked first
         self._scheduler = await stack.enter_async_context(Scheduler())

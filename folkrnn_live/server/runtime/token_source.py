@@ -170,6 +170,10 @@ class ControlledSource:
     def cmd_temperature(self, value: float) -> None:
         self.voice.controls.set_temperature(value)
 
+    @VOICE_STEP.handles("precision")
+    def cmd_precision(self, precision: str) -> None:
+        self.voice.set_precision(precision)
+
     @VOICE_STEP.handles("seed")
     def cmd_seed(self, seed: int) -> None:
         self.next_seed = seed
