@@ -53,7 +53,7 @@ def test_output_tokens_are_all_v2_tokens_and_start_with_meter_and_mode() -> None
 def test_latin1_file_is_read() -> None:
     (result,) = convert_abc(read_abc_file(DATA / "latin1.abc"))
     assert "Mädchen" in result.tune.title
-    assert result.tokens == tuple(toks("M:4/4 K:Cmaj c d e f g 2 e 2 | f 2 d 2 c 4 |"))
+    assert result.tokens == tuple(toks("M:4/4 K:Cmaj C D E F G 2 E 2 | F 2 D 2 C 4 |"))  # G goes down a fifth
 
 
 def test_free_text_and_comments_between_tunes_are_not_tunes() -> None:

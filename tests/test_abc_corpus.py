@@ -68,7 +68,7 @@ def test_folder_source_is_searched_recursively_in_sorted_order(tmp_path: Path) -
     assert main(["corpus", "build", str(folder), "--out", str(out_file)]) == 0
     tunes = [" ".join(t) for t in read_corpus(out_file)]
     assert tunes[:N_TUNES] == expected_lines()
-    assert tunes[N_TUNES:] == ["M:4/4 K:Cmaj c d e f g 2 e 2 | f 2 d 2 c 4 |"]
+    assert tunes[N_TUNES:] == ["M:4/4 K:Cmaj C D E F G 2 E 2 | F 2 D 2 C 4 |"]
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,7 @@ from folkrnn_live.abc.parse import (
     parse_unit,
     split_tunes,
 )
+from folkrnn_live.abc.repeats import DOUBLE, v2_repeats
 from folkrnn_live.tokens import LETTER_SEMITONE, LETTERS, MODE_SIGNATURES, V2, Mode, tuplet_q
 
 _METER_MAP: dict[Meter, Meter] = {m: m for m in V2.meters} | {(2, 2): (4, 4)}
@@ -90,6 +91,7 @@ class Converted:
     tokens: tuple[str, ...] | None
     reason: DropReason | None = None
     detail: str | None = None
+    folds: int = 0  # written-out repeats folded into |: ... :| (see folkrnn_live.abc.repeats)
 
 
 def map_meter(meter: Meter | None) -> Meter:
@@ -105,6 +107,16 @@ def map_meter(meter: Meter | None) -> Meter:
     return mapped
 
 
+def v2_shifts(key: Key) -> list[tuple[int, int]]:
+    """Transpositions to C in the v2 data's order: tonics C..G go down to C, A..B up (a G tune goes down
+    a fifth, so a G jig's opening D becomes ``G,``); the other way and the octaves only when the
+    preferred one leaves the vocabulary's range or spelling."""
+    cands = shifts(key)
+    down = LETTERS.index(key.letter) <= LETTERS.index("G")
+    preferred = next(c for c in cands if (c[0] >= 0) == down and abs(c[0]) < 7)
+    return [preferred, *(c for c in cands if c != preferred)]
+
+
 def _duration_ok(units: Fraction) -> bool:
     tok = duration_token(units)
     return tok is None or tok in V2.index
@@ -118,6 +130,8 @@ def _bar_tokens(bar: BarLine) -> list[str]:
         toks = [":|"]
     elif t.endswith(":"):
         toks = ["|:"]
+    elif t in ("||", "|") and bar.text != "|":
+        toks = [DOUBLE]  # '||', '|]', '[|': a section boundary for the repeat rules, written '|' at the end
     else:
         toks = ["|"]
     if bar.ending is not None:
@@ -332,6 +346,11 @@ def _merge_ties(events: list[Event]) -> list[Event]:
 
 def convert_tune(tune: AbcTune, options: ConvertOptions = ConvertOptions()) -> list[str]:
     """One ABC tune to v2 tokens (no ``<s>``/``</s>``).  Raises TuneError with the drop reason."""
+    return _convert(tune, options)[0]
+
+
+def _convert(tune: AbcTune, options: ConvertOptions) -> tuple[list[str], int]:
+    """The tokens and the number of written-out repeats folded."""
     k_value = tune.header("K")
     if k_value is None:
         raise TuneError("unparseable", "no K: field")
@@ -358,7 +377,9 @@ def convert_tune(tune: AbcTune, options: ConvertOptions = ConvertOptions()) -> l
             raise exc from None
 
 
-def _convert_body(tune: AbcTune, meter: Meter, unit: Fraction, key: Key, options: ConvertOptions) -> list[str]:
+def _convert_body(
+    tune: AbcTune, meter: Meter, unit: Fraction, key: Key, options: ConvertOptions
+) -> tuple[list[str], int]:
     events = _imply_bars(_Reader(meter, unit, key).read(lex_body(tune)), meter)
     _resolve_pitches(events, key)
     events = _merge_ties(events)
@@ -372,7 +393,7 @@ def _convert_body(tune: AbcTune, meter: Meter, unit: Fraction, key: Key, options
     modes: list[Mode] = ["maj", "mix", "dor", "min"] if infer else [_V2_MODES[key.mode]]
     best: tuple[list[str], Mode] | None = None
     failures: list[Unspellable] = []
-    for shift in shifts(key):
+    for shift in v2_shifts(key):
         mode = best_mode(events, shift, modes)
         try:
             best = (emit(events, shift, mode), mode)
@@ -386,7 +407,7 @@ def _convert_body(tune: AbcTune, meter: Meter, unit: Fraction, key: Key, options
         f = next(f for f in failures if LOW <= f.midi <= HIGH)
         raise TuneError("pitch not in vocabulary", f"{f.text} has no v2 token (nor has any enharmonic spelling)")
     body, mode = best
-    tokens = [f"M:{meter[0]}/{meter[1]}", f"K:C{mode}", *body]
+    tokens, folds = v2_repeats([f"M:{meter[0]}/{meter[1]}", f"K:C{mode}", *body], meter)
     unknown = [t for t in tokens if t not in V2.index]
     if unknown:
         raise TuneError("token not in vocabulary", f"{unknown[0]!r} is not one of the 137 v2 tokens")
@@ -396,13 +417,14 @@ def _convert_body(tune: AbcTune, meter: Meter, unit: Fraction, key: Key, options
             w = report.wrong[0] if report.wrong else None
             detail = f"bar {w.index + 1} is {w.length} eighths, expected {w.expected}" if w else "no bars"
             raise TuneError("wrong bar lengths", detail)
-    return tokens
+    return tokens, folds
 
 
 def convert_tunes(tunes: list[AbcTune], options: ConvertOptions = ConvertOptions()) -> Iterator[Converted]:
     for tune in tunes:
         try:
-            yield Converted(tune, tuple(convert_tune(tune, options)))
+            tokens, folds = _convert(tune, options)
+            yield Converted(tune, tuple(tokens), folds=folds)
         except TuneError as exc:
             yield Converted(tune, None, exc.reason, exc.detail)
 

@@ -9,6 +9,7 @@ kept once (the later copies count as "duplicate").
 from __future__ import annotations
 
 import importlib.util
+import random
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -21,9 +22,16 @@ from folkrnn_live.abc.parse import DROP_REASONS, decode_abc, split_tunes
 #: music21's folk collections, each named by its folder under ``music21/corpus``.
 COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk", "essenFolksong")
 ALL_MUSIC21 = "music21"
+#: The session-dance collections (O'Neill's, Ryan's Mammoth, Aird's Airs, misc folk): the shipped model's
+#: data.  Essen's German songs (rests between phrases, few repeats) are another music.
+DANCE = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
+DANCE_NAME = "dance"
 # The Essen K: names the tonic with a major signature; the mode is read from the notes.
 _OPTIONS: dict[str, ConvertOptions] = {"essenFolksong": ConvertOptions(infer_mode=True)}
-_ALLOWED = f"an ABC file, a folder of *.abc files, {', '.join(COLLECTIONS)} or {ALL_MUSIC21} (all five)"
+_ALLOWED = (
+    f"an ABC file, a folder of *.abc files, {', '.join(COLLECTIONS)}, {DANCE_NAME} (all but essenFolksong) "
+    f"or {ALL_MUSIC21} (all five)"
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class SourceStats:
     name: str
     read: int = 0
     kept: int = 0
+    folds: int = 0  # written-out repeats folded into |: ... :| in the kept tunes
     dropped: Counter[str] = field(default_factory=Counter)
 
 
@@ -55,6 +64,7 @@ class CorpusResult:
         for s in self.stats:
             t.read += s.read
             t.kept += s.kept
+            t.folds += s.folds
             t.dropped.update(s.dropped)
         return t
 
@@ -70,6 +80,8 @@ def resolve_source(spec: str) -> list[Source]:
     """A SOURCE argument to sources: a collection name, ``music21``, an ABC file or a folder."""
     if spec == ALL_MUSIC21:
         return [s for name in COLLECTIONS for s in resolve_source(name)]
+    if spec == DANCE_NAME:
+        return [s for name in DANCE for s in resolve_source(name)]
     if spec in COLLECTIONS:
         folder = music21_corpus_dir() / spec
         files = tuple(sorted(folder.rglob("*.abc")))
@@ -122,6 +134,7 @@ def build_corpus(specs: Sequence[str]) -> CorpusResult:
                     seen.add(result.tokens)
                     tunes.append(result.tokens)
                     st.kept += 1
+                    st.folds += result.folds
     return CorpusResult(tunes, stats, time.perf_counter() - start)
 
 
@@ -144,11 +157,11 @@ def format_report(result: CorpusResult) -> str:
     """Tunes read, kept and dropped per source, dropped by reason per source, totals and time."""
     rows = [*result.stats, result.total]
     name_w = max(12, *(len(s.name) for s in rows))
-    lines = [f"{'source':<{name_w}} {'read':>7} {'kept':>7} {'dropped':>8}"]
+    lines = [f"{'source':<{name_w}} {'read':>7} {'kept':>7} {'dropped':>8} {'folded':>7}"]
     for s in rows:
         if s is rows[-1]:
-            lines.append("-" * (name_w + 25))
-        lines.append(f"{s.name:<{name_w}} {s.read:>7} {s.kept:>7} {s.read - s.kept:>8}")
+            lines.append("-" * (name_w + 33))
+        lines.append(f"{s.name:<{name_w}} {s.read:>7} {s.kept:>7} {s.read - s.kept:>8} {s.folds:>7}")
     reasons = [r for r in DROP_REASONS if result.total.dropped[r]]
     if reasons:
         reason_w = max(len("dropped by reason"), *(len(r) for r in reasons))
@@ -163,3 +176,19 @@ def format_report(result: CorpusResult) -> str:
     lines.append("")
     lines.append(f"elapsed {result.elapsed_s:.1f} s")
     return "\n".join(lines)
+
+
+def split_corpus(
+    tunes: Sequence[Sequence[str]], test_fraction: float, seed: int
+) -> tuple[list[Sequence[str]], list[Sequence[str]]]:
+    """(train, test): a seeded split by tune, order kept within each part.  The test tunes are for a
+    held-out loss that neither training nor its early stop ever sees."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test fraction must be in range (0, 1), got {test_fraction}")
+    order = list(range(len(tunes)))
+    random.Random(seed).shuffle(order)
+    n_test = max(1, round(len(tunes) * test_fraction))
+    test_idx = set(order[:n_test])
+    train = [t for k, t in enumerate(tunes) if k not in test_idx]
+    test = [t for k, t in enumerate(tunes) if k in test_idx]
+    return train, test
