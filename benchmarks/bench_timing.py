@@ -39,6 +39,7 @@ import numpy as np
 
 from folkrnn_live.player import MemoryOutput, Player, Scheduler, VoiceSettings
 from folkrnn_live.player.scheduler import freeze_gc, realtime_priority
+from folkrnn_live.tokens import V2
 
 TUNES = [
     "M:4/4 K:Cdor |: c C C /2 C /2 C G C C /2 C /2 C | c C C /2 C /2 C B 2 A B | c C C /2 C /2 C G C C "
@@ -54,17 +55,18 @@ class SyntheticSource:
 
     def __init__(self, burn: float = 0.0005) -> None:
         self.burn = burn
+        self.vocab = V2
         self.tokens = [t for tune in TUNES for t in (*tune.split(), "</s>")]
         self.i = 0
 
-    def next_token(self) -> str:
+    def next_token(self) -> int:
         end = time.perf_counter() + self.burn
         x = 0
         while time.perf_counter() < end:
             x += 1
         tok = self.tokens[self.i % len(self.tokens)]
         self.i += 1
-        return tok
+        return self.vocab.index[tok]
 
 
 class ContinuousSampler:
@@ -86,9 +88,10 @@ class ContinuousSampler:
             model = FolkRNN(ModelConfig()).eval()
             self.model_name = "random v2-size weights"
         self.voice = Voice(model, seed=1, capture=True, prime=["M:4/4", "K:Cmaj"])
+        self.vocab = self.voice.vocab
         self.step_times: list[float] = []
 
-    def next_token(self) -> str:
+    def next_token(self) -> int:
         t0 = time.perf_counter()
         tok = self.voice.next_token()
         if tok is None:

@@ -32,7 +32,7 @@ class FailingSource(ListSource):
         super().__init__(tokens)
         self.fail_at = fail_at
 
-    def next_token(self) -> str | None:
+    def next_token(self) -> int | None:
         if self.position == self.fail_at:
             raise RuntimeError("model step failed")
         return super().next_token()

@@ -20,6 +20,7 @@ from folkrnn_live.player import (
     VoiceSettings,
     hanging_notes,
 )
+from folkrnn_live.tokens import V2
 
 # 600 BPM in 4/4: one eighth (one unit) lasts 0.05 s; tests stay short.
 FAST = VoiceSettings(tempo=600, gate=0.5)
@@ -76,16 +77,18 @@ async def test_velocity_and_program_and_channel_reach_the_output() -> None:
 class SteerableSource:
     """One token per note; the pitch can be changed at any time (like a sampler's control)."""
 
+    vocab = V2
+
     def __init__(self, n: int) -> None:
         self.pitch = "c"
         self.pulled = 0
         self.n = n
 
-    def next_token(self) -> str | None:
+    def next_token(self) -> int | None:
         if self.pulled >= self.n:
             return None
         self.pulled += 1
-        return self.pitch
+        return V2.index[self.pitch]
 
 
 @pytest.mark.asyncio
@@ -115,7 +118,7 @@ async def test_pulls_only_what_fixes_the_next_note_so_a_control_reaches_the_next
 class SlowSource(ListSource):
     """A token source that blocks the loop 2 ms per token, like a slow model step."""
 
-    def next_token(self) -> str | None:
+    def next_token(self) -> int | None:
         time.sleep(0.002)
         return super().next_token()
 
@@ -292,7 +295,7 @@ class StallingSource(ListSource):
         super().__init__(tokens)
         self.stall_at = stall_at
 
-    def next_token(self) -> str | None:
+    def next_token(self) -> int | None:
         if self.position == self.stall_at:
             time.sleep(0.2)
         return super().next_token()

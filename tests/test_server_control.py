@@ -40,7 +40,7 @@ def run(src: ControlledSource, n: int) -> list[str]:
     for _ in range(n):
         tok = src.next_token()
         assert tok is not None
-        out.append(tok)
+        out.append(src.vocab.tokens[tok])
     return out
 
 

@@ -102,7 +102,7 @@ class Player:
         self.stats = PlayerStats()
         self.state: PlayerState = "idle"
         self.error: BaseException | None = None
-        self.interpreter = Interpreter(report=self._on_problem)
+        self.interpreter = Interpreter(report=self._on_problem, vocab=source.vocab)
         self.unfolder = Unfolder(self.settings.mode)
         self.timeline = Timeline(self.settings)
         self._next_onset: float | None = None
@@ -282,16 +282,18 @@ class Player:
     # --- internals ---
 
     def _pull(self) -> None:
-        token = self.source.next_token()
+        index = self.source.next_token()
         self._tokens_since_note += 1
         step = self.interpreter.step
-        self.stats.tokens += token is not None
-        if token is None:
+        if index is None:
             self._exhausted = True
             self.unfolder.push(self.interpreter.finish())
+            text = None
         else:
-            self.unfolder.push(self.interpreter.feed(token))
-        self._emit(TokenPulled(step, token, self.scheduler.now()))
+            self.stats.tokens += 1
+            self.unfolder.push(self.interpreter.feed_index(index))
+            text = self.interpreter.vocab.tokens[index] if 0 <= index < len(self.interpreter.vocab) else str(index)
+        self._emit(TokenPulled(step, text, self.scheduler.now()))
 
     def _schedule_onset(self, when: float) -> None:
         self._cancel_onset()

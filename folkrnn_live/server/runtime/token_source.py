@@ -30,7 +30,7 @@ from folkrnn_live.server.commands.handlers import VOICE_STEP
 from folkrnn_live.server.commands.registry import Call, CommandContext, CommandError
 from folkrnn_live.server.transports.common import NullOrigin, Origin
 from folkrnn_live.server.transports.feedback import error_feedback
-from folkrnn_live.tokens.vocab import END
+from folkrnn_live.tokens.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +132,18 @@ class ControlledSource:
         return [LogEntry.from_json(json.loads(s)) for s in self._log]
 
     # --- TokenSource ---------------------------------------------------------------------------
-    def next_token(self) -> str | None:
+    @property
+    def vocab(self) -> Vocabulary:
+        return self.voice.vocab
+
+    def next_token(self) -> int | None:
         if self.queue:
             self.drain(in_step=True)
         v = self.voice
         if v.ended is not None:
             if self._boundary_due:
                 self._boundary_due = False
-                return END  # the interpreter closes the capped tune like any other
+                return v.vocab.end  # the interpreter closes the capped tune like any other
             if not self.continuous:
                 return None
             self.restart("next", cut=False)
@@ -148,7 +152,7 @@ class ControlledSource:
             return None
         if r.ended == "length" and self.continuous:
             self._boundary_due = True
-        return r.text
+        return r.token
 
     # --- restarts ------------------------------------------------------------------------------
     def restart(self, how: str, cut: bool = True) -> None:
