@@ -7,11 +7,14 @@ aiomqtt clients on 127.0.0.1.  Waits have generous deadlines; nothing asserts on
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -299,6 +302,34 @@ async def test_tls(server: Server, tls_broker: Mosquitto) -> None:
     async with bridge_for(server, settings_for(tls_broker, tls=True)) as bridge:  # the system CAs: refused
         await until(lambda: bridge.stats.failures >= 1, "TLS failure")
         assert "TLS failed" in str(bridge.last_error) and "mqtt.ca_file" in str(bridge.last_error)
+
+
+def _open_sockets() -> int:
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if _readlink(fd).startswith("socket:"))
+
+
+def _readlink(p: Path) -> str:
+    try:
+        return os.readlink(p)
+    except OSError:  # closed while listing
+        return ""
+
+
+@pytest.mark.asyncio
+async def test_failed_tls_handshakes_leave_no_socket_open(server: Server, tls_broker: Mosquitto) -> None:
+    # paho leaves the socket of a failed handshake to the garbage collector; with it off, every
+    # retry would keep one open (the bridge's SSL socket closes itself instead)
+    gc.collect()
+    gc.disable()
+    try:
+        before = _open_sockets()
+        async with bridge_for(server, settings_for(tls_broker, tls=True)) as bridge:
+            await until(lambda: bridge.stats.failures >= 8, "8 TLS failures")
+            leaked = _open_sockets() - before
+        assert leaked <= 1, f"{leaked} sockets left open by 8 failed TLS handshakes"
+    finally:
+        gc.enable()
 
 
 # --- wired into the server: [mqtt] in the config file, SIGHUP reload ------------------------------

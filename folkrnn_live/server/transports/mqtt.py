@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import re
+import ssl
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -220,20 +221,15 @@ class MqttBridge:
 
     def _make_client(self) -> aiomqtt.Client:
         s = self.settings
-        tls = None
-        if s.use_tls:
-            tls = aiomqtt.TLSParameters(ca_certs=s.ca_file or None, certfile=s.cert_file or None,
-                                        keyfile=s.key_file or None)
         return aiomqtt.Client(
             s.host, s.port, username=s.username or None, password=s.read_password(),
-            identifier=s.identifier(), keepalive=s.keepalive, timeout=s.timeout, tls_params=tls,
+            identifier=s.identifier(), keepalive=s.keepalive, timeout=s.timeout, tls_context=_tls_context(s),
             will=aiomqtt.Will(f"{self.prefix}/online", "false", qos=1, retain=True),
             logger=logging.getLogger(f"{__name__}.client"), clean_session=True,
         )
 
     def _failed(self, exc: BaseException) -> None:
         self.stats.failures += 1
-        _close_failed_tls_socket(exc)
         try:
             msg = self._explain(exc)
         except Exception:  # explaining must never be what kills the reconnect loop
@@ -448,25 +444,34 @@ def _payload_bytes(raw: Any) -> bytes:
     return b"" if raw is None else str(raw).encode()
 
 
-def _close_failed_tls_socket(exc: BaseException) -> None:
-    """paho-mqtt (2.x) leaves the socket open when a TLS handshake fails (``_ssl_wrap_socket``
-    raises without closing it); close it here so retries do not pile up open sockets until the
-    garbage collector finds them."""
-    import socket
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """An SSL socket that closes itself when its handshake fails.  paho-mqtt 2.x wraps the TCP
+    socket with ``do_handshake_on_connect=False`` and calls ``do_handshake()`` without closing the
+    socket when it raises, so every failed TLS retry would leave an open socket for the garbage
+    collector.  ``SSLContext.sslsocket_class`` is the standard library's documented hook for this."""
 
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        tb = e.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_name == "_ssl_wrap_socket":
-                for name in ("ssl_sock", "tcp_sock"):
-                    sock = tb.tb_frame.f_locals.get(name)
-                    if isinstance(sock, socket.socket) and sock.fileno() != -1:
-                        sock.close()
-            tb = tb.tb_next
-        e = e.__cause__ or e.__context__
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
+def _tls_context(s: MqttSettings) -> ssl.SSLContext | None:
+    """What paho's ``tls_set`` builds from these files (certificates and host name verified;
+    the system CAs when there is no ca_file), with :class:`_ClosingSSLSocket`; None without TLS."""
+    if not s.use_tls:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # as paho's: not create_default_context's stricter flags
+    if s.ca_file:
+        ctx.load_verify_locations(s.ca_file)
+    else:
+        ctx.load_default_certs()
+    if s.cert_file:
+        ctx.load_cert_chain(s.cert_file, s.key_file or None)
+    ctx.sslsocket_class = _ClosingSSLSocket
+    return ctx
 
 
 def open_transport(server: Host) -> MqttBridge | None:
