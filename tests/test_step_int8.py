@@ -106,3 +106,24 @@ def test_a_voice_switched_to_int8_mid_tune_goes_on_from_its_state_and_back(shipp
     np.testing.assert_array_equal(v.preview(), r32)
     with pytest.raises(ValueError, match="precision must be one of fp32, int8; got 'fp16'"):
         v.set_precision("fp16")
+
+
+def test_the_precision_voice_command_switches_the_very_next_token_to_int8():
+    from folkrnn_live.server.commands.catalog import COMMANDS
+    from folkrnn_live.server.commands.registry import CommandContext, CommandError
+    from folkrnn_live.server.runtime.token_source import ControlledSource
+    from folkrnn_live.server.transports.common import ListOrigin
+
+    m = random_model(hidden=64, seed=8)
+    ctx = CommandContext.for_model(m.config.vocab, 3, 64, ["1"])
+    src, ref = (ControlledSource(Voice(m, seed=4), continuous=True) for _ in range(2))
+    for _ in range(5):
+        assert src.next_token() == ref.next_token()
+    src.enqueue(COMMANDS.bind("precision", ["int8"], ctx, "1"), ListOrigin())
+    src.next_token()
+    ref.next_token()
+    assert src.voice.precision == "int8" and src.log[-1].command == "precision"
+    got, want = src.voice.step(), ref.voice.step()  # the step after: int8 weights, close to fp32
+    assert 0.0 < _kl(want.probs, got.probs) < 0.05
+    with pytest.raises(CommandError, match="fp32"):
+        COMMANDS.bind("precision", ["int4"], ctx, "1")
