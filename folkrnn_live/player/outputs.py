@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,7 +322,8 @@ class OscOutput(MidiOutput):
         from pythonosc.udp_client import SimpleUDPClient
 
         try:
-            self._client = SimpleUDPClient(self.host, self.port)
+            self._client = client = SimpleUDPClient(self.host, self.port)
+            _bind_towards(client._sock, client._address, self.port)
         except OSError as exc:
             raise OSError(f"cannot open OSC output to {self.host}:{self.port}: {exc}") from exc
 
@@ -340,3 +342,13 @@ class OscOutput(MidiOutput):
         if sock is not None:
             sock.close()
         self._client = None
+
+def _bind_towards(sock: socket.socket, host: str, port: int) -> None:
+    """Bind a send-only UDP socket to the local address that reaches ``host`` (loopback for a
+    receiver on this machine) instead of letting the first send bind it to every interface: an
+    unread socket open to the network on an ephemeral port is attack surface for nothing.  Not
+    connected, so an ICMP "port unreachable" (the patch not open yet) never fails a later send."""
+    with socket.socket(sock.family, socket.SOCK_DGRAM) as probe:
+        probe.connect((host, port))  # picks the route; sends nothing
+        local = probe.getsockname()[0]
+    sock.bind((local, 0))

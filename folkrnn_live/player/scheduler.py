@@ -125,6 +125,29 @@ class Scheduler:
             finally:
                 self._task = None
 
+    def describe(self) -> str:
+        """What the scheduler task is doing, on one line: its stack, or how it ended (for logs)."""
+        task = self._task
+        if task is None:
+            return "scheduler not started"
+        if task.done():
+            return "scheduler task ended: " + ("cancelled" if task.cancelled() else repr(task.exception()))
+        frames = task.get_stack(limit=8)
+        where = " < ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames)) or "?"
+        return (f"scheduler at {where}; {len(self._heap)} timed action(s), {len(self._workers)} worker(s), "
+                f"step estimate {self.step_estimate * 1000:.1f} ms")
+
+    def has_worker(self, worker: Worker) -> bool:
+        return worker in self._workers
+
+    def revive(self) -> bool:
+        """A new scheduler task when the old one ended (a bug); True when one was started."""
+        if self._closed or self._task is None or not self._task.done():
+            return False
+        self._task = None
+        self.ensure_running()
+        return True
+
     async def __aenter__(self) -> Scheduler:
         self.ensure_running()
         return self

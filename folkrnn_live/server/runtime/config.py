@@ -29,15 +29,15 @@ from folkrnn_live.server.commands.registry import (
     CommandContext,
     CommandError,
 )
-from folkrnn_live.server.runtime import midi_in_settings, mqtt_settings
+from folkrnn_live.server.runtime import midi_in_settings, mqtt_settings, preflight
 from folkrnn_live.server.runtime.config_keys import ConfigError, ConfigKey, toml_value
 from folkrnn_live.server.transports.web import settings as web_settings
 
 VOICE_GROUPS = ("sampler", "player")  # command groups a voice table may set
 VOICE_KEYS = ("name", "seed", "autostart")
 # What a SIGHUP reload cannot change (whole sections end in "."): reported, applied at the next start.
-RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "midi.", "midi_in.clock", "web.host", "web.port",
-                "web.enabled", "web.expose")
+RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "osc.pinned", "midi.", "midi_in.clock", "web.host",
+                "web.port", "web.enabled", "web.expose")
 
 SCHEMA: tuple[ConfigKey, ...] = (
     ConfigKey("model", "path", "str", "", "model directory (model.json + model.safetensors); empty: the shipped model"),
@@ -55,6 +55,8 @@ SCHEMA: tuple[ConfigKey, ...] = (
     ConfigKey("osc", "max_delay", "float", 60.0, "latest accepted bundle time tag, in seconds from now", 0, 3600),
     ConfigKey("osc", "max_subscribers", "int", 32,
         "feedback receivers at most (a new one replaces the oldest); 0: no feedback", 0, 1024),
+    ConfigKey("osc", "pinned", "list", [], "feedback receivers (host:port) always sent the default streams, never "
+        "replaced by new subscribers: the performer's own patch"),
     ConfigKey("midi", "output", "str", "auto", "auto: a MIDI port when one opens, else files; port; file; none",
         choices=("auto", "port", "file", "none")),
     ConfigKey("midi", "port", "str", "", "output port name (empty: the first port; a virtual port: folkrnn-live)"),
@@ -218,6 +220,8 @@ def load(path: str | Path | None, overrides: Mapping[str, Any] | None = None) ->
             raise ConfigError(f"{src}: cannot read config: {exc.strerror or exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{src}: not valid TOML: {exc}") from exc
+        except RecursionError as exc:  # tomllib recurses per nested array or table: 5,000 '[' ended here
+            raise ConfigError(f"{src}: not valid TOML: nested too deeply; allowed: ordinary nesting") from exc
     overrides = dict(overrides or {})
     vd = {p.split(".", 1)[1]: overrides.pop(p) for p in list(overrides) if p.startswith("voice_defaults.")}
     if vd:  # --set voice_defaults.tempo=140: as if written in the file's [voice_defaults]
@@ -231,6 +235,7 @@ def load(path: str | Path | None, overrides: Mapping[str, Any] | None = None) ->
         cfg.values[p] = check_value(key, v, "command line")
     if "server.voices" in overrides and not doc.get("voice"):
         cfg.voices = _voices([], dict(doc.get("voice_defaults", {})), cfg.values["server.voices"], "command line")
+    preflight.check(cfg.values, str(src) if src else "config")  # the whole config, before anything opens
     return cfg
 
 

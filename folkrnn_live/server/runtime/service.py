@@ -31,6 +31,7 @@ from folkrnn_live.server.commands.catalog import COMMANDS
 from folkrnn_live.server.commands.handlers import MIDI_IN, SERVER
 from folkrnn_live.server.commands.registry import ALL, Call, CommandContext, CommandError, Registry
 from folkrnn_live.server.runtime import config as config_mod
+from folkrnn_live.server.runtime import preflight, watchdog
 from folkrnn_live.server.runtime.blas_threads import limit_blas_threads
 from folkrnn_live.server.runtime.config import RESTART_KEYS, Config, VoiceConfig
 from folkrnn_live.server.runtime.midi_targets import VoiceOutputs
@@ -50,14 +51,8 @@ TRANSPORTS = (mqtt.open_transport, midi_in.open_transport, web.open_transport)
 
 
 class Server:
-    def __init__(
-        self,
-        config: Config,
-        *,
-        overrides: Mapping[str, Any] | None = None,
-        model: Any = None,
-        notifier: Notifier | None = None,
-    ) -> None:
+    def __init__(self, config: Config, *, overrides: Mapping[str, Any] | None = None, model: Any = None,
+                 notifier: Notifier | None = None) -> None:
         self.config = config
         self.overrides = dict(overrides or {})
         self.registry: Registry = COMMANDS
@@ -178,6 +173,7 @@ class Server:
         self._stepper = shared_stepper(model, cfg["model.backend"], cfg["model.precision"])
         self._ctx = CommandContext.for_model(mc.vocab, mc.num_layers, mc.hidden_size, [v.name for v in cfg.voices])
         plans = [(v, cfg.voice_calls(v, self._ctx)) for v in cfg.voices]  # every key checked first
+        preflight.check_all(cfg.values, self.registry, self._ctx)  # the rest, before anything opens
         self._scheduler = await stack.enter_async_context(Scheduler())
         if cfg["midi_in.enabled"] and cfg["midi_in.clock"]:
             self.clock = ExternalClock()  # fed by the MIDI-in transport
@@ -188,11 +184,12 @@ class Server:
             self.osc = await stack.enter_async_context(OscEndpoint(
                 self, self.hub, host=cfg["osc.host"], port=cfg["osc.port"], allow=cfg["osc.allow"],
                 rate_limit=cfg["osc.rate_limit"], burst=cfg["osc.burst"], max_delay=cfg["osc.max_delay"],
-                max_subscribers=cfg["osc.max_subscribers"],
+                max_subscribers=cfg["osc.max_subscribers"], pinned=cfg["osc.pinned"],
             ))
             host, port = self.osc.address
             log.info("listening for OSC on %s:%d (commands: /folkrnn/<voice>/<command>)", host, port)
         await self._open_transports(stack)
+        await stack.enter_async_context(watchdog.VoiceWatchdog(self))  # restarts a voice that froze
         freeze_gc()  # the model and imports out of the collector's reach: collections stay short
         if cfg["server.realtime_priority"]:
             log.info("event loop scheduling: %s", realtime_priority(cfg["server.realtime_priority"]))

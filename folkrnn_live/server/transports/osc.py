@@ -50,6 +50,7 @@ class Subscription:
     dest: Addr
     source: Addr
     streams: frozenset[str]
+    pinned: bool = False  # from osc.pinned: never replaced by a new subscriber, nor unsubscribed
 
 
 @dataclass
@@ -113,6 +114,7 @@ class OscEndpoint(asyncio.DatagramProtocol):
         burst: int = 500,
         max_delay: float = 60.0,
         max_subscribers: int = 32,
+        pinned: Iterable[str] = (),
     ) -> None:
         self.server, self.hub = server, hub
         self.host, self.port = host, port
@@ -128,6 +130,10 @@ class OscEndpoint(asyncio.DatagramProtocol):
         self._keys = itertools.count()
         self._paused = False  # asyncio's flow control: the send buffer is full, feedback is dropped
         self._errors = RateLimiter(ERROR_RATE, ERROR_BURST)
+        for entry in pinned:  # "host:port", checked by the config
+            host, _, port_text = entry.rpartition(":")
+            dest = (host, int(port_text))
+            self.subscriptions[dest] = Subscription(dest, dest, frozenset(DEFAULT_STREAMS), pinned=True)
         self._noticed: dict[str, float] = {}  # log line kind -> when last logged
 
     def configure(self, *, allow: Iterable[str], rate_limit: float, burst: int, max_delay: float,
@@ -144,6 +150,8 @@ class OscEndpoint(asyncio.DatagramProtocol):
             await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, self.port))
         except OSError as exc:
             raise OSError(f"cannot listen for OSC on {self.host}:{self.port}: {exc.strerror or exc}") from exc
+        if self.subscriptions:  # osc.pinned receivers get feedback from the start
+            self._resubscribe()
         return self
 
     async def __aexit__(
@@ -321,23 +329,27 @@ class OscEndpoint(asyncio.DatagramProtocol):
         if self.max_subscribers == 0:
             raise CommandError("/folkrnn/subscribe", "feedback is off (osc.max_subscribers = 0)", argument="port",
                                allowed="nothing; raise osc.max_subscribers in the config")
-        self.subscriptions.pop(dest, None)  # a renewed subscription counts as the newest
-        while len(self.subscriptions) >= self.max_subscribers:
+        was = self.subscriptions.pop(dest, None)  # a renewed subscription counts as the newest
+        pinned = was is not None and was.pinned
+        while not pinned and sum(not s.pinned for s in self.subscriptions.values()) >= self.max_subscribers:
             # Full: the oldest goes.  Clients that vanish never unsubscribe (a patch reopened on a
-            # new port, a script that ended), so refusing here would lock out the live performer.
-            old = next(iter(self.subscriptions))
+            # new port, a script that ended), so refusing here would lock out the live performer;
+            # osc.pinned receivers are never the ones to go.
+            old = next(d for d, s in self.subscriptions.items() if not s.pinned)
             del self.subscriptions[old]
             self.stats.evicted += 1
             self._notice("evict", "OSC: feedback to %s:%d stopped to make room for %s:%d (osc.max_subscribers = %d)",
                          *old, *dest, self.max_subscribers)
-        self.subscriptions[dest] = Subscription(dest, source, chosen)
+        self.subscriptions[dest] = Subscription(dest, source, chosen, pinned)
         self._resubscribe()
 
     def unsubscribe(self, source: Addr, port: int) -> None:
         if port:
-            self.subscriptions.pop((source[0], port), None)
+            if not getattr(self.subscriptions.get((source[0], port)), "pinned", False):
+                self.subscriptions.pop((source[0], port), None)
         else:
-            for dest in [d for d, s in self.subscriptions.items() if s.source == source or d == source]:
+            for dest in [d for d, s in self.subscriptions.items()
+                         if (s.source == source or d == source) and not s.pinned]:
                 del self.subscriptions[dest]
         self._resubscribe()
 
