@@ -61,12 +61,12 @@ class LiveVoice:
         log_limit: int = 100_000,
         log_sink: Callable[[str, LogEntry], None] | None = None,
         clock: ExternalClock | None = None,
+        recording_max_bytes: int | None = None,
     ) -> None:
         self.name = name
         self.model = model
         self.hub = hub or Hub()
         self.voice = Voice(model, seed=seed, stepper=stepper)
-        self.voice.name = name  # type: ignore[attr-defined]  # the recorder names the voice by it
         self.voice.listeners.append(self._on_step)
         self.source = ControlledSource(
             self.voice, queue_limit=queue_limit, log_limit=log_limit,
@@ -78,6 +78,8 @@ class LiveVoice:
         )
         self.recordings_dir = Path(recordings_dir) if recordings_dir is not None else None
         self.recorder: Any = None
+        self.recording_max_bytes = recording_max_bytes  # each recording's size cap (recording.max_bytes)
+        self._record_origin: Origin | None = None  # who started the recording: told when it is full
         self._recording: AsyncExitStack | None = None
         self.log_sink = log_sink
         self._loop = asyncio.get_running_loop()
@@ -108,6 +110,8 @@ class LiveVoice:
         entry = LogEntry(self.voice.total_steps, self.voice.tunes_started, call.name, dict(call.args))
         try:
             VOICE_LOOP.run(self, call)
+            if call.name == "record_start":
+                self._record_origin = origin
         except (ValueError, KeyError, OSError) as exc:
             err = exc if isinstance(exc, CommandError) else CommandError(call.address, str(exc))
             origin.reply(error_feedback(err))
@@ -188,7 +192,8 @@ class LiveVoice:
         meta = {"voice": self.name, "seed": self.voice.seed, "tune": self.voice.tunes_started,
                 "step": self.voice.total_steps, "source": "folkrnn-live serve"}
         try:
-            rec = Recorder(path, self.model, meta=meta)
+            rec = Recorder(path, self.model, meta=meta, max_bytes=self.recording_max_bytes,
+                           on_limit=lambda full: self._loop.call_soon_threadsafe(self._recording_full, full))
         except OSError as exc:
             raise ValueError(f"cannot record to {path} (recording.dir in the config): {exc.strerror or exc}") from exc
         # The recording is an outside resource with its own async context manager; its __aenter__
@@ -199,6 +204,19 @@ class LiveVoice:
         rec.attach(self.voice, name=self.name)
         self.recorder = rec
         log.info("voice %s: recording to %s", self.name, path)
+
+    def _recording_full(self, full: Exception) -> None:
+        """The recording reached recording.max_bytes (a runaway voice filled 400 MB in 10 s): one
+        log line, an /error to whoever started it, and the recording is closed (it stays readable)."""
+        if self.recorder is None or self.recorder.limit_reached is not full:
+            return  # already stopped, or another recording's
+        log.error("voice %s: %s", self.name, full)
+        err = CommandError(f"/folkrnn/{self.name}/record_start", str(full), argument="max_bytes",
+                           allowed=f"recording.max_bytes = {self.recording_max_bytes} bytes per recording")
+        if self._record_origin is not None:
+            self._record_origin.reply(error_feedback(err))
+        self.cmd_record_stop()
+        self.schedule_state()
 
     @VOICE_LOOP.handles("record_stop")
     def cmd_record_stop(self) -> None:
