@@ -9,6 +9,13 @@ from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.tokens import V2
 
 
+def tiny_model(hidden: int = 16, layers: int = 3, seed: int = 0) -> FolkRNN:
+    """The tests' small model: PyTorch's initial weights for ``seed`` (the same every run), in
+    eval mode.  Far from the shipped model's behaviour, but every code path is the same."""
+    torch.manual_seed(seed)
+    return FolkRNN(ModelConfig(hidden_size=hidden, num_layers=layers)).eval()
+
+
 def random_model(hidden: int = 32, layers: int = 3, seed: int = 0, scale: float = 0.3, tokens=V2.tokens) -> FolkRNN:
     """A model with weights large enough that its distributions are far from uniform, and a
     random unit-norm hid_init per layer like the v2 files."""

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from folkrnn_live.server.runtime.config import Config
 from folkrnn_live.server.runtime.service import Server
 
 WAIT = 20.0
 T = TypeVar("T")
+
+
+def free_port(kind: Literal["udp", "tcp"] = "udp") -> int:
+    """A port on 127.0.0.1 that nothing is bound to right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from live_server import free_port
 
 USER, PASSWORD = "folk", "rnn-secret"
 
@@ -31,12 +32,6 @@ def mosquitto_binary() -> str:
         if cand and os.access(cand, os.X_OK):
             return cand
     pytest.fail("mosquitto is not installed: run scripts/test (it installs the Debian package mosquitto)")
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_password_file(path: Path, users: dict[str, str]) -> None:
@@ -87,7 +82,7 @@ class Mosquitto:
     def __init__(self, workdir: Path, *, users: dict[str, str] | None = None, tls: TlsFiles | None = None) -> None:
         self.workdir = workdir
         self.host = "127.0.0.1"
-        self.port = free_tcp_port()
+        self.port = free_port("tcp")
         self.users = users
         self.tls = tls
         self.log = workdir / "mosquitto.log"

@@ -13,11 +13,9 @@ from typing import Any
 
 import mido
 import pytest
-import torch
+from _models import tiny_model
 from live_server import serving, until
 
-from folkrnn_live.model.config import ModelConfig
-from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.server.commands.catalog import COMMANDS
 from folkrnn_live.server.commands.midi_map import MidiMapError, parse_mapping, parse_mappings
 from folkrnn_live.server.commands.registry import Call, CommandContext, Registry
@@ -342,12 +340,11 @@ async def test_threadsafe_feed_and_async_source() -> None:
 # --- end to end: the real server -----------------------------------------------------------------
 @pytest.mark.asyncio
 async def test_pad_and_knob_steer_the_real_server() -> None:
-    torch.manual_seed(0)
     cfg = config_mod.parse({"midi": {"output": "none"}, "osc": {"enabled": False}, "recording": {"dir": ""},
                             "voice": [{"name": "1", "tempo": 600.0}]})
     tables = [{"note": 36, "command": "snip_random", "voice": "1", "args": [1, 0.5, 3, "all"]},
               {"cc": 21, "command": "temperature", "voice": "all", "min": 0.5, "max": 1.5}]
-    async with serving(cfg, model=FolkRNN(ModelConfig(hidden_size=16)).eval()) as srv, \
+    async with serving(cfg, model=tiny_model()) as srv, \
             MidiIn(srv, None, tables) as m:
         tokens: list[int] = []
         srv.hub.subscribe(lambda fb: tokens.append(fb.data["total"]), ["tokens"])
@@ -375,8 +372,7 @@ async def test_server_builds_midi_in_from_its_config(tmp_path: Path) -> None:
 
     write('[midi_in]\nenabled = true\nport = "no such controller"\n'
           '[[midi_in.map]]\ncc = 21\ncommand = "temperature"\nvoice = "1"\nmin = 0.5\nmax = 1.5\n')
-    torch.manual_seed(0)
-    model = FolkRNN(ModelConfig(hidden_size=16)).eval()
+    model = tiny_model()
     async with serving(config_mod.load(path), model=model) as srv:
         m = next(t for t in srv.transports if isinstance(t, MidiIn))
         assert m.port is None and "no such controller" in str(m.port_error)
@@ -407,8 +403,7 @@ async def test_the_server_follows_midi_clock_from_the_input_port(tmp_path: Path)
     path.write_text('[midi]\noutput = "none"\n[osc]\nenabled = false\n[recording]\ndir = ""\n'
                     '[midi_in]\nenabled = true\nclock = true\nport = "no such controller"\n'
                     '[[voice]]\nname = "1"\nautostart = false\n[[voice]]\nname = "2"\nautostart = false\n')
-    torch.manual_seed(0)
-    async with serving(config_mod.load(path), model=FolkRNN(ModelConfig(hidden_size=16)).eval()) as srv:
+    async with serving(config_mod.load(path), model=tiny_model()) as srv:
         m = next(t for t in srv.transports if isinstance(t, MidiIn))
         players = [lv.player for lv in srv.voices.values()]
         assert {p.state for p in players} == {"idle"}

@@ -21,6 +21,7 @@ import aiomqtt
 import pytest
 import pytest_asyncio
 import torch
+from _models import tiny_model
 from live_server import serving, until
 from mqtt_broker import PASSWORD, USER, Mosquitto, auth_broker, broker, broker_factory, tls_broker
 
@@ -40,8 +41,7 @@ BARS = frozenset(V2.tokens[i] for i in V2.select("@bar"))
 @pytest_asyncio.fixture
 async def server() -> AsyncIterator[Server]:
     """Two voices of a tiny random model playing fast to no MIDI output, OSC off."""
-    torch.manual_seed(0)
-    model = FolkRNN(ModelConfig(hidden_size=16)).eval()
+    model = tiny_model()
     cfg = config_mod.parse({
         "midi": {"output": "none"}, "osc": {"enabled": False}, "recording": {"dir": ""},
         "server": {"state_interval": 0.5},
@@ -346,8 +346,7 @@ async def test_server_opens_the_bridge_from_its_config_and_reloads_it(broker: Mo
 
     path = tmp_path / "folkrnn.toml"
     write(first)
-    torch.manual_seed(0)
-    async with serving(config_mod.load(path), model=FolkRNN(ModelConfig(hidden_size=16)).eval()) as srv:
+    async with serving(config_mod.load(path), model=tiny_model()) as srv:
         bridge = next(t for t in srv.transports if isinstance(t, MqttBridge))
         await asyncio.wait_for(bridge.connected.wait(), DEADLINE)
         async with observer(broker, first) as obs:

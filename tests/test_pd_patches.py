@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_server import serving
+from live_server import free_port, serving
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from folkrnn_live.server.commands.catalog import COMMANDS
@@ -44,12 +44,6 @@ def _generator() -> Any:
     sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     return module
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def osc(address: str, *args: Any) -> bytes:

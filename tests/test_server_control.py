@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from _models import tiny_model
 
-from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.sampler.voice import Voice
 from folkrnn_live.server.commands.catalog import COMMANDS
@@ -19,8 +18,7 @@ from folkrnn_live.tokens.vocab import END
 
 @pytest.fixture(scope="module")
 def model() -> FolkRNN:
-    torch.manual_seed(0)
-    return FolkRNN(ModelConfig(hidden_size=16, num_layers=3)).eval()
+    return tiny_model()
 
 
 def ctx_for(model: FolkRNN) -> CommandContext:
