@@ -13,9 +13,11 @@ import atexit
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -51,8 +53,11 @@ def start() -> JackServer:
     log = f"/tmp/{name}.log"
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
     with open(log, "wb") as fh:
-        proc = subprocess.Popen([jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", str(RATE),
-                                 "-p", str(PERIOD)], stdout=fh, stderr=subprocess.STDOUT, env=env)
+        # Synchronous mode (-S): the server waits for every client to finish its cycle (up to -t ms)
+        # instead of dropping a late client's MIDI events; on a loaded 2-core CI machine a client's
+        # thread (not real-time here) misses a 5 ms cycle now and then.
+        proc = subprocess.Popen([jackd, "--no-realtime", "-S", "-t", "2000", "-n", name, "-d", "dummy",
+                                 "-r", str(RATE), "-p", str(PERIOD)], stdout=fh, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 15
     while not os.path.exists(_socket(name)):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -88,3 +93,57 @@ def jack(monkeypatch: pytest.MonkeyPatch) -> Iterator[JackServer]:
     ports.select_api("jack")
     yield server
     ports._selected = None
+
+
+@dataclass(frozen=True)
+class Got:
+    at: float  # seconds since the first message, by rtmidi's JACK timestamps (the cycle it came in)
+    msg: Any  # mido.Message
+
+
+class Receiver:
+    """Another program's MIDI input: a virtual JACK port of a client named ``client``.
+
+    rtmidi queues what JACK delivers in C, on JACK's thread, and a Python thread polls the queue: a
+    callback into Python would need the GIL inside JACK's cycle, and a test process whose event loop
+    spins for exact timing would make that client miss cycles (JACK then drops its events)."""
+
+    def __init__(self, client: str, port: str = "in") -> None:
+        import rtmidi
+
+        self._rt = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, client, queue_size_limit=65536)
+        self._rt.ignore_types(sysex=False, timing=False, active_sense=True)
+        self._rt.open_virtual_port(port)
+        self.got: list[Got] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name=f"receiver {client}", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        import mido
+
+        t = 0.0
+        while not self._stop.is_set():
+            item = self._rt.get_message()
+            if item is None:
+                time.sleep(0.001)
+                continue
+            data, delta = item
+            t += delta
+            with self._lock:
+                self.got.append(Got(t, mido.Message.from_bytes(data)))
+
+    def messages(self, *types: str) -> list[Any]:
+        with self._lock:
+            return [g.msg for g in self.got if not types or g.msg.type in types]
+
+    def timed(self) -> list[Got]:
+        with self._lock:
+            return list(self.got)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._rt.close_port()
+        self._rt.delete()

@@ -1,52 +1,23 @@
 """Real MIDI ports: a voice plays into a JACK MIDI port and another JACK client receives every message.
 
 JACK runs with its dummy driver (no sound card); the receiving end is a plain rtmidi input in this
-process, so what is checked is what arrived at a port, not what we handed to our own send call.
+process (polled from a thread, see jack_server.Receiver), so what is checked is what arrived at a port,
+not what we handed to our own send call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import mido
 import pytest
-from jack_server import JackServer, jack  # noqa: F401
+from jack_server import JackServer, Receiver, jack  # noqa: F401
 
 from folkrnn_live.player import ListSource, MemoryOutput, Player, PortOutput, VoiceSettings, ports
 
 TUNE = "M:4/4 K:Cmaj | G A B c | d 2 B G | A /2 B /2 c A F | G 4 | c B A G | [ C E G ] 4 |"
-
-
-@dataclass(frozen=True)
-class Got:
-    at: float  # time.monotonic() when the receiving port's callback ran
-    msg: mido.Message
-
-
-class Receiver:
-    """A virtual JACK input port (another program's, as far as folkrnn-live can tell)."""
-
-    def __init__(self, name: str) -> None:
-        self.got: list[Got] = []
-        self._lock = threading.Lock()
-        self.port = ports.open_input(f"virtual:{name}", callback=self._on)
-
-    def _on(self, msg: mido.Message) -> None:
-        at = time.monotonic()
-        with self._lock:
-            self.got.append(Got(at, msg))
-
-    def messages(self, *types: str) -> list[mido.Message]:
-        with self._lock:
-            return [g.msg for g in self.got if not types or g.msg.type in types]
-
-    def close(self) -> None:
-        self.port.close()
 
 
 @pytest.fixture
@@ -116,23 +87,25 @@ async def test_a_voice_plays_every_note_into_a_jack_port_in_order(receiver: Rece
 @pytest.mark.asyncio
 async def test_midi_clock_out_arrives_at_24_ppqn(receiver: Receiver) -> None:
     settings = VoiceSettings(tempo=240, channel=0, send_clock=True)
-    async with PortOutput("synth-under") as port:
-        player = Player(ListSource("M:4/4 K:Cmaj C D E F | G A B c |"), [port], settings, max_late=10.0)
+    mem = MemoryOutput()
+    async with PortOutput("synth-under") as port, mem:
+        player = Player(ListSource("M:4/4 K:Cmaj C D E F | G A B c |"), [port, mem], settings, max_late=10.0)
         async with player:
             player.start()
             await asyncio.wait_for(player.finished(), 30)
     await wait_for(lambda: any(m.type == "stop" for m in receiver.messages()))
-    with receiver._lock:
-        got = list(receiver.got)
+    got = receiver.timed()
     kinds = [g.msg.type for g in got if g.msg.type in ("start", "stop", "clock")]
     assert kinds[0] == "start" and kinds[-1] == "stop"
     ticks = [g.at for g in got if g.msg.type == "clock"]
-    # Eight eighths at 240 quarters a minute: 4 quarters of 24 ticks each, 1/96 s apart.
-    assert 4 * 24 <= len(ticks) <= 4 * 24 + 2
-    gaps = sorted(b - a for a, b in itertools.pairwise(ticks))
-    median = gaps[len(gaps) // 2]
-    assert median == pytest.approx(60 / 240 / 24, rel=0.05)
-    # Ticks sit between notes: a quarter note's onset comes every 24 ticks.
+    # Every tick sent arrives: eight eighths at 240 quarters a minute are 4 quarters of 24 ticks
+    # each (the tick that falls on the stop may or may not go first), 1/96 s apart.
+    assert len(ticks) == len(mem.messages("clock"))
+    assert 4 * 24 - 1 <= len(ticks) <= 4 * 24 + 1
+    # JACK delivers in whole periods (5.3 ms here) and a loaded machine delays some cycles, so
+    # single gaps jitter (bench_midi_ports.py measures that); their mean over the run does not.
+    mean_gap = (ticks[-1] - ticks[0]) / (len(ticks) - 1)
+    assert mean_gap == pytest.approx(60 / 240 / 24, rel=0.03)
+    # The first note sounds with the first tick (the start of the bar), within a JACK period.
     ons = [g.at for g in got if g.msg.type == "note_on" and g.msg.velocity > 0]
-    first_tick = ticks[0]
-    assert ons[0] == pytest.approx(first_tick, abs=0.005)
+    assert ons[0] == pytest.approx(ticks[0], abs=256 / 48_000 + 0.001)

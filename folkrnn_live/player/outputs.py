@@ -207,7 +207,7 @@ class PortOutput(MidiOutput):
 
     def _close(self) -> None:
         if self._port is not None:
-            self._port.close()
+            ports.close_output(self._port)
             self._port = None
 
 

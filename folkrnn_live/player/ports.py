@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -158,13 +159,14 @@ def is_virtual(spec: str | None) -> bool:
     return bool(spec) and (spec == VIRTUAL or str(spec).startswith(VIRTUAL + ":"))
 
 
-def open_output(spec: str | None, *, virtual: bool = False, virtual_name: str = CLIENT_NAME) -> Any:
+def open_output(spec: str | None, *, virtual: bool = False, virtual_name: str = CLIENT_NAME,
+                client_name: str = CLIENT_NAME) -> Any:
     """A mido output port: ``spec`` by name or part of one, the default port (None or ""), or a
     virtual one (``virtual=True``, or ``spec`` ``virtual``/``virtual:NAME``)."""
     backend = _backend()
     if virtual or is_virtual(spec):
         name = _virtual(spec, virtual_name)
-        return backend.open_output(name, virtual=True, client_name=CLIENT_NAME)
+        return backend.open_output(name, virtual=True, client_name=client_name)
     names = list(backend.get_output_names())
     if spec:
         return backend.open_output(resolve(spec, names, "output"))
@@ -176,12 +178,12 @@ def open_output(spec: str | None, *, virtual: bool = False, virtual_name: str = 
 
 
 def open_input(spec: str | None, *, callback: Callable[[Any], None], virtual: bool = False,
-               virtual_name: str = CLIENT_NAME + " in") -> Any:
+               virtual_name: str = CLIENT_NAME + " in", client_name: str = CLIENT_NAME) -> Any:
     """A mido input port calling ``callback`` on rtmidi's thread (same naming as :func:`open_output`)."""
     backend = _backend()
     if virtual or is_virtual(spec):
         return backend.open_input(_virtual(spec, virtual_name), virtual=True, callback=callback,
-                                  client_name=CLIENT_NAME)
+                                  client_name=client_name)
     names = list(backend.get_input_names())
     if not names:
         raise OSError(f"no MIDI input port ({select_api().title})")
@@ -193,3 +195,16 @@ def _virtual(spec: str | None, fallback: str) -> str:
     if spec and spec.startswith(VIRTUAL + ":"):
         return spec.split(":", 1)[1] or fallback
     return fallback if not spec or spec == VIRTUAL else spec
+
+
+JACK_DRAIN = 0.05  # seconds: several JACK periods (a period is 1-20 ms)
+
+
+def close_output(port: Any) -> None:
+    """Close a mido output port so that what was just sent still arrives.
+
+    JACK hands a port's messages over in its next process cycle; a port closed before then loses them
+    (the All Notes Off sent on close among them), so wait a few periods first."""
+    if "JACK" in str(getattr(port, "_device_type", "")):
+        time.sleep(JACK_DRAIN)
+    port.close()
