@@ -1,12 +1,16 @@
 """Step latency and throughput of the v2 network, against the plain numpy baseline.
 
-    python3 benchmarks/bench_step.py            # everything, incl. 30,000 tunes (several minutes)
-    python3 benchmarks/bench_step.py --quick    # a couple of minutes; the 30,000-tune time is projected
+    python3 benchmarks/bench_step.py                     # everything, incl. 30,000 tunes per precision
+    python3 benchmarks/bench_step.py --quick             # a few minutes; the 30,000-tune time is projected
+    python3 benchmarks/bench_step.py --runs 5 --parts batch1      # the batch-1 comparison, 5 times
+    python3 benchmarks/bench_step.py --device cuda --parts batch1 throughput tunes   # on a GPU
 
 Baseline, side by side in the same run: ``folkrnn_live.model.reference.ReferenceLSTM``, a plain
 numpy implementation of the v2 equations with one matrix per gate, as the original fast sampler
-did.  Targets (issue 2): batch-1 step >= 2.5x faster than the baseline on CPU; <= 50 us per step on
-a GPU; 30,000 tunes in <= 10 min on this CPU (<= 1 min on a GPU); capture on <= 10 % slower.
+did.  Targets: batch-1 step >= 2.5x faster than the baseline on CPU (issue 2, and in every run of
+5, issue 17) and >= 4x with int8 weights (issue 17); <= 30 us per step on a GPU; 30,000 tunes in
+<= 2.5 min on this CPU with the fastest path (issue 17), <= 20 s on a GPU; capture on <= 10 %
+slower.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from folkrnn_live.model import checkpoint
 from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.model.reference import ReferenceLSTM
-from folkrnn_live.model.step import NumpyStepper, TorchStepper
+from folkrnn_live.model.step import NumpyStepper, Stepper, TorchStepper
+from folkrnn_live.model.step_int8 import Int8Stepper
 from folkrnn_live.sampler.batch import generate_tunes
 from folkrnn_live.sampler.voice import Voice
 
@@ -87,40 +92,39 @@ def timed(fn: Callable[[], object], n: int, warmup: int = 50) -> dict[str, float
     return interleaved({"path": fn}, n, warmup)["path"]
 
 
-def bench_batch1(model: FolkRNN, n: int) -> dict[str, dict[str, float]]:
-    fns: dict[str, Callable[[], object]] = {}
-    ref = ReferenceLSTM(lasagne_params(model), model.config.num_layers)
-    tok = 5
-    fns["baseline numpy per-gate"] = lambda: ref.step(tok)
-    st = NumpyStepper(model)
-    state = [st.initial_state(1)]
-    toks = np.array([tok])
+def _stepping(st: Stepper, batch: int = 1, tok: int = 5) -> Callable[[], object]:
+    """A closure running one step of ``st`` at ``batch`` rows, carrying the state."""
+    state = [st.initial_state(batch)]
+    toks = st.from_numpy(np.full(batch, tok, dtype=np.int64))
+    sync = torch.cuda.synchronize if isinstance(st, TorchStepper) and st.device.type == "cuda" else None
 
-    def np_step() -> None:
+    def run() -> None:
         _, state[0], _ = st.step(toks, state[0])
+        if sync is not None:
+            sync()
 
-    fns["numpy stepper (ours)"] = np_step
-    tst = TorchStepper(model)
-    tstate = [tst.initial_state(1)]
-    ttoks = torch.tensor([tok])
+    return run
 
-    def torch_step() -> None:
-        _, tstate[0], _ = tst.step(ttoks, tstate[0])
 
-    fns["torch stepper, CPU"] = torch_step
+def cuda_model(model: FolkRNN) -> FolkRNN:
+    gm = FolkRNN(model.config)
+    checkpoint.load_state_tensors(gm, checkpoint.state_tensors(model))
+    return gm.cuda().eval()
+
+
+def bench_batch1(model: FolkRNN, n: int, torch_cpu: bool = False) -> dict[str, dict[str, float]]:
+    ref = ReferenceLSTM(lasagne_params(model), model.config.num_layers)
+    fns: dict[str, Callable[[], object]] = {"baseline numpy per-gate": lambda: ref.step(5)}
+    fns["numpy stepper fp32 (ours)"] = _stepping(NumpyStepper(model))
+    fns["int8 stepper (ours)"] = _stepping(Int8Stepper(model))
+    if torch_cpu:
+        fns["torch stepper, CPU"] = _stepping(TorchStepper(model))
     if torch.cuda.is_available():
-        gm = FolkRNN(model.config)
-        checkpoint.load_state_tensors(gm, checkpoint.state_tensors(model))
-        gm = gm.cuda().eval()
-        gst = TorchStepper(gm)
-        gstate = [gst.initial_state(1)]
-        gtoks = torch.tensor([tok], device="cuda")
+        from folkrnn_live.model.step_cuda import CudaGraphStepper
 
-        def gpu_step() -> None:
-            _, gstate[0], _ = gst.step(gtoks, gstate[0])
-            torch.cuda.synchronize()
-
-        fns["torch stepper, GPU"] = gpu_step
+        gm = cuda_model(model)
+        fns["torch stepper, GPU eager"] = _stepping(TorchStepper(gm))
+        fns["CUDA graph stepper, GPU"] = _stepping(CudaGraphStepper(gm))
     return interleaved(fns, n)
 
 
@@ -136,23 +140,23 @@ def bench_voice_capture(model: FolkRNN, n: int) -> dict[str, dict[str, float]]:
     return res
 
 
-def bench_throughput(model: FolkRNN, batch: int, steps: int) -> float:
+def bench_throughput(model: FolkRNN, batch: int, steps: int, precision: str = "fp32") -> float:
     """Tokens per second of batched generation (the batch kept full)."""
     seeds = iter(range(10**9))
     t0 = time.perf_counter()
     count = 0
-    for tune in generate_tunes(model, seeds, batch=batch, max_tokens=1000):
+    for tune in generate_tunes(model, seeds, batch=batch, max_tokens=1000, precision=precision):
         count += len(tune.tokens)
         if count >= steps:
             break
     return count / (time.perf_counter() - t0)
 
 
-def bench_tunes(model: FolkRNN, n: int, batch: int) -> dict[str, float]:
+def bench_tunes(model: FolkRNN, n: int, batch: int, precision: str = "fp32") -> dict[str, float]:
     t0 = time.perf_counter()
     tokens = 0
     ended = 0
-    for tune in generate_tunes(model, range(1, n + 1), batch=batch):
+    for tune in generate_tunes(model, range(1, n + 1), batch=batch, precision=precision):
         tokens += len(tune.tokens)
         ended += tune.ended == "end"
     dt = time.perf_counter() - t0
@@ -160,9 +164,54 @@ def bench_tunes(model: FolkRNN, n: int, batch: int) -> dict[str, float]:
             "ended_with_end_token": ended / n}
 
 
+PARTS = ("batch1", "capture", "throughput", "tunes")
+
+
+def part_batch1(model: FolkRNN, n: int, runs: int, torch_cpu: bool) -> list[dict[str, dict[str, float]]]:
+    out = []
+    for run in range(1, runs + 1):
+        b1 = bench_batch1(model, n, torch_cpu)
+        out.append(b1)
+        base = b1["baseline numpy per-gate"]["median_us"]
+        print(f"batch-1 step, run {run} of {runs} (median / p99 over {n} steps, load {os.getloadavg()[0]:.2f}):")
+        for name, r in b1.items():
+            print(f"  {name:28s} {r['median_us']:8.1f} us  {r['p99_us']:8.1f} us  "
+                  f" {base / r['median_us']:.2f}x baseline")
+    for name, target in (("numpy stepper fp32 (ours)", 2.5), ("int8 stepper (ours)", 4.0)):
+        ratios = [b["baseline numpy per-gate"]["median_us"] / b[name]["median_us"] for b in out]
+        met = sum(x >= target for x in ratios)
+        print(f"{name}: {', '.join(f'{x:.2f}x' for x in ratios)} -> >= {target}x in {met} of {runs} runs")
+    return out
+
+
+def part_tunes(model: FolkRNN, n_tunes: int, precisions: list[str], quick: bool) -> dict[str, dict[str, float]]:
+    out = {}
+    for precision in precisions:
+        tunes = bench_tunes(model, n_tunes, 512, precision)
+        if quick:
+            tunes["projected_seconds_for_30000"] = tunes["seconds"] * 30_000 / n_tunes
+        out[precision] = tunes
+        print(f"{n_tunes} tunes at batch 512, {precision}: {tunes['seconds']:.1f} s "
+              f"({tunes['mean_tokens_per_tune']:.0f} tokens/tune, {tunes['ended_with_end_token'] * 100:.1f} % "
+              f"ended with </s>, load {os.getloadavg()[0]:.2f})", flush=True)
+        if quick:
+            # An upper bound: in a short run the last batch's slow tail (a few tunes running to the
+            # 1000-token cap while the batch empties) is a large share of the time; the full run measures.
+            print(f"  projected for 30,000 tunes: at most {tunes['projected_seconds_for_30000'] / 60:.1f} min "
+                  "(a short run's tail inflates it; run without --quick to measure)")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="shorter runs; project the 30,000-tune time")
+    ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    ap.add_argument("--runs", type=int, default=1, help="repeat the batch-1 comparison (each interleaved)")
+    ap.add_argument("--tunes", type=int, default=None, help="tunes to generate (default 30,000; --quick 2,000)")
+    ap.add_argument("--precisions", nargs="+", choices=("fp32", "int8"), default=["fp32", "int8"],
+                    help="paths for throughput and tunes (CPU)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="throughput and tunes on this device")
+    ap.add_argument("--torch-cpu", action="store_true", help="also time the torch stepper on the CPU")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
     model, which = load_model()
@@ -171,38 +220,32 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
         "model": which,
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "load_before": os.getloadavg()[0],
     }
-    b1 = bench_batch1(model, n)
-    results["batch1"] = b1
-    base = b1["baseline numpy per-gate"]["median_us"]
-    print(f"model: {which}\n\nbatch-1 step latency (median / p99 over {n} steps):")
-    for name, r in b1.items():
-        print(f"  {name:28s} {r['median_us']:8.1f} us  {r['p99_us']:8.1f} us   {base / r['median_us']:.2f}x baseline")
-    cap = bench_voice_capture(model, n)
-    results["capture"] = cap
-    off, on = cap["voice step, capture off"]["median_us"], cap["voice step, capture on"]["median_us"]
-    print(f"\nvoice step (forward + sampling): capture off {off:.1f} us, on {on:.1f} us "
-          f"({(on / off - 1) * 100:+.1f} %)")
-    tput = {}
-    print("\ntokens/s (batched generation, batch kept full):")
-    for batch, steps in ((1, 2000), (64, 20_000), (512, 100_000)):
-        if args.quick:
-            steps //= 2
-        tput[batch] = bench_throughput(model, batch, steps)
-        print(f"  batch {batch:4d}: {tput[batch]:10.0f} tokens/s")
-    results["tokens_per_s"] = tput
-    n_tunes = 2000 if args.quick else 30_000
-    tunes = bench_tunes(model, n_tunes, 512)
-    if args.quick:
-        tunes["projected_seconds_for_30000"] = tunes["seconds"] * 30_000 / n_tunes
-    results["tunes"] = tunes
-    print(f"\n{n_tunes} tunes at batch 512: {tunes['seconds']:.1f} s ({tunes['mean_tokens_per_tune']:.0f} "
-          f"tokens/tune, {tunes['ended_with_end_token'] * 100:.1f} % ended with </s>)")
-    if args.quick:
-        # An upper bound: in a short run the last batch's slow tail (a few tunes running to the
-        # 1000-token cap while the batch empties) is a large share of the time; the full run measures.
-        print(f"  projected for 30,000 tunes: at most {tunes['projected_seconds_for_30000'] / 60:.1f} min "
-              "(a short run's tail inflates it; run without --quick to measure)")
+    print(f"model: {which}; load average {os.getloadavg()[0]:.2f}")
+    if "batch1" in args.parts:
+        results["batch1"] = part_batch1(model, n, args.runs, args.torch_cpu)
+    if "capture" in args.parts:
+        cap = bench_voice_capture(model, n)
+        results["capture"] = cap
+        off, on = cap["voice step, capture off"]["median_us"], cap["voice step, capture on"]["median_us"]
+        print(f"\nvoice step (forward + sampling): capture off {off:.1f} us, on {on:.1f} us "
+              f"({(on / off - 1) * 100:+.1f} %)")
+    gen_model = cuda_model(model) if args.device == "cuda" else model
+    precisions = ["fp32"] if args.device == "cuda" else args.precisions
+    if "throughput" in args.parts:
+        tput: dict[str, dict[int, float]] = {}
+        print("\ntokens/s (batched generation, batch kept full):")
+        for precision in precisions:
+            tput[precision] = {}
+            for batch, steps in ((1, 2000), (64, 20_000), (512, 100_000)):
+                tput[precision][batch] = bench_throughput(gen_model, batch, steps // 2 if args.quick else steps,
+                                                          precision)
+                print(f"  {precision} batch {batch:4d}: {tput[precision][batch]:10.0f} tokens/s", flush=True)
+        results["tokens_per_s"] = tput
+    if "tunes" in args.parts:
+        n_tunes = args.tunes or (2000 if args.quick else 30_000)
+        results["tunes"] = part_tunes(gen_model, n_tunes, precisions, args.quick)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from folkrnn_live.model.network import FolkRNN
-from folkrnn_live.model.step import Stepper, make_stepper
+from folkrnn_live.model.step import Stepper, StepState, make_stepper
 from folkrnn_live.sampler.controls import DEFAULT_MAX_TOKENS, MAX_TOKENS_RANGE, TEMPERATURE_RANGE, check_range
 from folkrnn_live.sampler.voice import EndReason, encode_prime, validate_seed
 from folkrnn_live.tokens.vocab import Vocabulary
@@ -70,6 +70,21 @@ class _Rows:
         self.count[r] = 0
         self.uniforms[r] = np.random.default_rng(seed).random(self.uniforms.shape[1])
 
+    def keep(self, idx: np.ndarray) -> None:
+        """Only the rows ``idx`` go on (in that order)."""
+        for name in ("seed", "active", "count", "tokens", "uniforms"):
+            setattr(self, name, getattr(self, name)[idx])
+
+
+def _compact(stepper: Stepper, state: StepState, rows: _Rows) -> tuple[StepState, np.ndarray]:
+    """Once no seeds are left, the batch drains: a step costs the same for 512 rows as for the few
+    long tunes still running, so the rows still running are moved together (halving the batch at
+    most every few steps; the last tunes of 30,000 used to run hundreds of full-size steps)."""
+    idx = np.flatnonzero(rows.active)
+    rows.keep(idx)
+    sel = stepper.from_numpy(idx)
+    return StepState([h[sel] for h in state.h], [c[sel] for c in state.c]), idx
+
 
 def _generate(
     stepper: Stepper, vocab: Vocabulary, seed_iter: Iterator[int], temperature: float, prime_idx: list[int],
@@ -80,11 +95,14 @@ def _generate(
     prime = np.array([*prime_idx, 0], np.int64)  # [0]: a valid index for rows past the prime
     pending = np.full(batch, vocab.start, dtype=np.int64)
     every = np.arange(batch)
+    exhausted = False
 
     def fill(r: int) -> None:
+        nonlocal exhausted
         seed = next(seed_iter, None)
         rows.active[r] = False
         if seed is None:
+            exhausted = True
             return
         rows.start(r, validate_seed(seed))
         stepper.reset_rows(state, r)
@@ -93,6 +111,9 @@ def _generate(
     for r in range(batch):
         fill(r)
     while rows.active.any():
+        if exhausted and 2 * rows.active.sum() <= len(rows.active) > 1:
+            state, idx = _compact(stepper, state, rows)
+            pending, every = pending[idx], np.arange(len(idx))
         logits, state, _ = stepper.step(stepper.from_numpy(pending), state)
         n = rows.count
         in_prime = n < len(prime_idx)
