@@ -130,8 +130,12 @@ def test_continuous_mode_and_length_cap(model: FolkRNN) -> None:
     assert toks[4] == END and toks[9] == END  # a capped tune is closed for the player
     assert src.voice.tunes_started == 2
     src.enqueue(call(model, "continuous", False), ListOrigin())
-    while src.next_token() is not None:
-        pass
+    # Without continuous mode the voice stops at the end of a tune (at most 4 tokens and END):
+    # a bounded number of pulls, so a voice that never stops fails here instead of hanging.
+    rest = [src.next_token() for _ in range(8)]
+    assert None in rest, f"the voice did not stop: {rest}"
+    stop = rest.index(None)
+    assert stop <= 5 and rest[stop:] == [None] * (8 - stop), rest
 
 
 def test_apply_errors_go_to_the_origin_not_up(model: FolkRNN) -> None:

@@ -443,7 +443,7 @@ class MidiIn:
 
 
 def open_transport(server: Host) -> MidiIn | None:
-    """The server's hook (``service.TRANSPORT_MODULES``): a MidiIn from the ``[midi_in]`` section
+    """The server's hook (listed in ``runtime.service.TRANSPORTS``): a MidiIn from the ``[midi_in]`` section
     and its ``[[midi_in.map]]`` tables, or None when ``midi_in.enabled`` is false.  Bad tables
     raise :class:`MidiMapError` (start-up fails with the key named)."""
     values = server.config.values

@@ -475,7 +475,7 @@ def _tls_context(s: MqttSettings) -> ssl.SSLContext | None:
 
 
 def open_transport(server: Host) -> MqttBridge | None:
-    """The server's hook (``service.TRANSPORT_MODULES``): a bridge from the ``[mqtt]`` section, or
+    """The server's hook (listed in ``runtime.service.TRANSPORTS``): a bridge from the ``[mqtt]`` section, or
     None when ``mqtt.enabled`` is false.  Bad settings raise :class:`MqttConfigError` naming the key."""
     settings = MqttSettings.from_config(server.config.values)
     if not settings.enabled:
