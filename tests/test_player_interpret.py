@@ -8,7 +8,7 @@ from fractions import Fraction as F
 import pytest
 
 from folkrnn_live.player import Bar, Interpreter, Meter, Note, TuneEnd, interpret, tuplet_ratio
-from folkrnn_live.tokens import V2
+from folkrnn_live.tokens import V2, Vocabulary
 
 
 def toks(text: str) -> list[str]:
@@ -187,3 +187,17 @@ def test_random_token_soup_never_raises() -> None:
                 total += 1
     it.finish()
     assert total > 1000 and it.problem_count > 0
+
+
+def test_indices_are_read_in_the_models_own_vocabulary_order() -> None:
+    # A model carries its own token order; the player is handed indices into it.
+    shuffled = list(V2.tokens)
+    random.Random(7).shuffle(shuffled)
+    vocab = Vocabulary(tuple(shuffled))
+    tune = toks("M:6/8 K:Cdor |: G 2> A ^F [ c e ] 3/2 (3 B c d :| z 2 </s>")
+    by_index, by_text = Interpreter(vocab=vocab), Interpreter()
+    played = [ev for i in vocab.encode(tune) for ev in by_index.feed_index(i)]
+    assert played == [ev for t in tune for ev in by_text.feed(t)]
+    assert [e.length for e in played if isinstance(e, Note)][:3] == [3, F(1, 2), 1]
+    assert by_index.problems == [] and by_index.feed_index(len(vocab)) == []
+    assert "token index must be in range 0..136" in by_index.problems[0].reason

@@ -21,6 +21,7 @@ from folkrnn_live.player.events import (
     OutputFailed,
     PlayerEvent,
     PlayerState,
+    PlayerStats,
     PlayMode,
     Problem,
     ProblemFound,
@@ -39,7 +40,7 @@ from folkrnn_live.player.outputs import (
     PortOutput,
     hanging_notes,
 )
-from folkrnn_live.player.player import Player, PlayerStats
+from folkrnn_live.player.player import Player
 from folkrnn_live.player.render import Rendering, render
 from folkrnn_live.player.scheduler import Scheduler, SchedulerStats
 from folkrnn_live.player.settings import Accent, VoiceSettings

@@ -144,4 +144,15 @@ class StateChanged:
     at: float
 
 
+@dataclass
+class PlayerStats:
+    """A voice's running counts (read by the server's state replies and the benchmarks)."""
+
+    tokens: int = 0
+    notes: int = 0
+    underruns: int = 0  # a note was due before its tokens had arrived (pulled late, on the spot)
+    resyncs: int = 0  # the timeline was moved because a note came more than max_late late
+    problems: int = 0
+
+
 PlayerEvent = TokenPulled | NotePlayed | BarPlayed | TunePlayed | ProblemFound | OutputFailed | StateChanged

@@ -10,14 +10,9 @@ Off on the channels used.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import functools
 import logging
-import math
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -32,6 +27,7 @@ from folkrnn_live.player.events import (
     OutputFailed,
     PlayerEvent,
     PlayerState,
+    PlayerStats,
     Problem,
     ProblemFound,
     StateChanged,
@@ -40,29 +36,17 @@ from folkrnn_live.player.events import (
     TunePlayed,
 )
 from folkrnn_live.player.interpret import Interpreter
-from folkrnn_live.player.outputs import MidiOutput, all_notes_off, note_off
-from folkrnn_live.player.scheduler import PRIO_LAST, PRIO_OFF, PRIO_ON, Scheduler, Timer
+from folkrnn_live.player.outputs import MidiOutput
+from folkrnn_live.player.pace import PullPace
+from folkrnn_live.player.scheduler import PRIO_LAST, PRIO_ON, Scheduler, Timer
 from folkrnn_live.player.settings import VoiceSettings
+from folkrnn_live.player.sounding import SoundingNotes
 from folkrnn_live.player.source import TokenSource
 from folkrnn_live.player.timeline import TimedNote, Timeline
 from folkrnn_live.player.unfold import Unfolder
 
 log = logging.getLogger(__name__)
-# Model steps one voice may take per beat of its tempo.  A tune needs about 10 tokens a beat at
-# most (sixteenths with accidentals and bar lines); a perturbed model that emits no notes (only bar
-# lines, say) would otherwise step as fast as the CPU allows (~1,000 steps/s), filling a recording
-# with 40 MB a second.  Past the budget the voice waits for the next beat.
-MAX_STEPS_PER_BEAT = 32
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(VoiceSettings))
-
-
-@dataclass
-class PlayerStats:
-    tokens: int = 0
-    notes: int = 0
-    underruns: int = 0  # a note was due before its tokens had arrived (pulled late, on the spot)
-    resyncs: int = 0  # the timeline was moved because a note came more than max_late late
-    problems: int = 0
 
 
 class Player:
@@ -91,14 +75,14 @@ class Player:
                 raise ValueError(f"{field_name} must be in range 0..{hi:g} s; got {value!r}")
         self.name = name
         self.source = source
-        self.outputs: list[MidiOutput] = list(outputs)
-        self.failed_outputs: list[tuple[MidiOutput, BaseException]] = []
         self.settings = settings or VoiceSettings()
         self.scheduler = scheduler or Scheduler()
+        self._notes = SoundingNotes(outputs, self.scheduler, lambda: self.settings.channel, self._output_failed)
         self._own_scheduler = scheduler is None
         self.clock = clock
         self.listener = listener
-        self.lookahead, self.start_delay, self.max_late = lookahead, start_delay, max_late
+        self.start_delay, self.max_late = start_delay, max_late
+        self._pace = PullPace(lookahead)
         self.stats = PlayerStats()
         self.state: PlayerState = "idle"
         self.error: BaseException | None = None
@@ -107,17 +91,11 @@ class Player:
         self.timeline = Timeline(self.settings)
         self._next_onset: float | None = None
         self._onset_timer: Timer | None = None
-        self._sounding: dict[tuple[int, int], Timer] = {}  # (channel, pitch) -> its note-off
-        self._used_channels: set[int] = set()
         self._exhausted = False
         self._program_due = True
         self._done = asyncio.Event()
         self._clock_out: ClockOut | None = None
-        self._tokens_per_note: deque[int] = deque(maxlen=16)
-        self._tokens_since_note = 0
         self._overdue = False  # a note is due but not fixed yet: the onset waits for the next pull
-        self._beat_start = -math.inf  # when the current step budget (MAX_STEPS_PER_BEAT) began
-        self._beat_steps = 0
         if clock is not None:
             clock.subscribe(self._on_transport)
 
@@ -148,7 +126,17 @@ class Player:
 
     @property
     def sounding(self) -> frozenset[tuple[int, int]]:
-        return frozenset(self._sounding)
+        """(channel, pitch) pairs this voice has sounding now."""
+        return self._notes.keys
+
+    @property
+    def outputs(self) -> list[MidiOutput]:
+        """The outputs still in use (a failed one is dropped: see :attr:`failed_outputs`)."""
+        return self._notes.outputs
+
+    @property
+    def failed_outputs(self) -> list[tuple[MidiOutput, BaseException]]:
+        return self._notes.failed
 
     # --- transport ---
 
@@ -177,14 +165,14 @@ class Player:
         if self.state in ("playing", "paused"):
             self._halt("stopped")
             return
-        self._silence()  # a finished voice may still have its last notes sounding
+        self._notes.silence()  # a finished voice may still have its last notes sounding
         if self.state == "finished":
             self._done.set()
 
     def reset(self) -> None:
         """Silence and forget the tune in progress (queued notes included); the next tokens start a
         new tune.  A playing voice goes on playing."""
-        self._silence()
+        self._notes.silence()
         self.interpreter.reset()
         self.unfolder.clear()
         self.timeline.reset()
@@ -211,7 +199,7 @@ class Player:
         if new.program is not None and (new.program != old.program or new.channel != old.channel):
             if self.state in ("playing", "paused"):
                 self._program_due = False
-                self._send(mido.Message("program_change", channel=new.channel, program=new.program), now)
+                self._notes.send(mido.Message("program_change", channel=new.channel, program=new.program), now)
             else:  # outputs may not be open yet: send it with the first note
                 self._program_due = True
         if new.send_clock != old.send_clock and self.state == "playing":
@@ -233,7 +221,7 @@ class Player:
         self._cancel_onset()
         self._overdue = False
         self.scheduler.remove_worker(self)
-        self._silence()
+        self._notes.silence()
         if self._clock_out is not None:
             self._clock_out.stop(self.scheduler.now())
         self._set_state(state)
@@ -257,20 +245,10 @@ class Player:
     def work_window(self) -> tuple[float, float] | None:
         if self.state != "playing" or self._exhausted or self._next_onset is None or self.unfolder.has_note():
             return None
-        # Start early enough for the most tokens a recent note needed (a perturbed model may emit
-        # many non-note tokens in a row), never later than ``lookahead`` before the note.
-        lead = max(self.lookahead, 2.0 * max(self._tokens_per_note, default=1) * self.scheduler.step_estimate)
-        opens, deadline = self._next_onset - lead, self._next_onset
-        if self._beat_steps >= MAX_STEPS_PER_BEAT:  # this beat's steps are spent: wait for the next
-            resume = self._beat_start + self._seconds_per_beat()
-            return max(opens, resume), max(deadline, resume)
-        return opens, deadline
+        return self._pace.window(self._next_onset, self.scheduler.step_estimate, self._seconds_per_beat)
 
     def work(self) -> None:
-        now = self.scheduler.now()
-        if now - self._beat_start >= self._seconds_per_beat():
-            self._beat_start, self._beat_steps = now, 0
-        self._beat_steps += 1
+        self._pace.step_taken(self.scheduler.now(), self._seconds_per_beat())
         try:
             self._pull()
             if self._overdue and (self.unfolder.has_note() or self._exhausted):
@@ -283,7 +261,6 @@ class Player:
 
     def _pull(self) -> None:
         index = self.source.next_token()
-        self._tokens_since_note += 1
         step = self.interpreter.step
         if index is None:
             self._exhausted = True
@@ -334,11 +311,10 @@ class Player:
         while (ev := self.unfolder.pop()) is not None:
             timed, nxt = self.timeline.advance(ev, t, spq)
             if isinstance(ev, Bar):
-                self._checkpoint(t)
+                self._notes.checkpoint(t)
                 self._emit(BarPlayed(ev, self.timeline.bar_index, t))
             elif isinstance(ev, TuneEnd):
-                for out in self.outputs:
-                    out.tune_boundary(t)
+                self._notes.tune_boundary(t)
                 self._program_due = True
                 last = ev.reason == "exhausted" and not self.unfolder.has_note()
                 if not last:
@@ -349,8 +325,7 @@ class Player:
                 return
             elif isinstance(ev, Note):
                 assert timed is not None
-                self._tokens_per_note.append(self._tokens_since_note)
-                self._tokens_since_note = 0
+                self._pace.note_played()
                 # The next onset is scheduled first: a listener may pause, stop or reset the voice.
                 self._schedule_onset(nxt)
                 self._play(timed)
@@ -361,32 +336,13 @@ class Player:
     def _play(self, timed: TimedNote) -> None:
         ch = timed.channel
         if self._program_due and self.settings.program is not None:
-            self._send(mido.Message("program_change", channel=ch, program=self.settings.program), timed.onset)
+            self._notes.send(mido.Message("program_change", channel=ch, program=self.settings.program), timed.onset)
         self._program_due = False
-        for pitch in timed.note.pitches:
-            if not 0 <= pitch <= 127:
-                continue
-            key = (ch, pitch)
-            old = self._sounding.pop(key, None)
-            if old is not None:  # still sounding (a late note): release before striking again
-                old.cancel()
-                self._send(note_off(ch, pitch), timed.onset)
-            self._send(
-                mido.Message("note_on", channel=ch, note=pitch, velocity=timed.velocity),
-                timed.onset,
-                timed.off - timed.onset,
-            )
-            self._sounding[key] = self.scheduler.at(timed.off, functools.partial(self._note_off, key), PRIO_OFF)
-            self._used_channels.add(ch)
+        self._notes.strike(ch, timed.note.pitches, timed.velocity, timed.onset, timed.off)
         self.stats.notes += 1
         self._emit(
             NotePlayed(timed.note, timed.onset, timed.off, timed.velocity, ch, timed.bar, timed.position)
         )
-
-    def _note_off(self, key: tuple[int, int]) -> None:
-        timer = self._sounding.pop(key, None)
-        if timer is not None:
-            self._send(note_off(*key), timer.when)
 
     def _finish(self, t: float) -> None:
         self._next_onset = None
@@ -394,47 +350,11 @@ class Player:
         if self._clock_out is not None:
             self._clock_out.stop(t)
         self._set_state("finished")
-        last_off = max((tm.when for tm in self._sounding.values()), default=t)
+        last_off = self._notes.last_off(default=t)
         self.scheduler.at(max(t, last_off), self._done.set, PRIO_LAST)
 
-    def _silence(self) -> None:
-        """Note-offs for this voice's sounding notes, then All Notes Off on the channels it used."""
-        now = self.scheduler.now()
-        for (ch, pitch), timer in sorted(self._sounding.items()):
-            timer.cancel()
-            self._send(note_off(ch, pitch), now)
-        self._sounding.clear()
-        for ch in sorted(self._used_channels):
-            self._send(all_notes_off(ch), now)
-
-    def _send(self, msg: mido.Message, when: float, duration: float | None = None) -> None:
-        for out in tuple(self.outputs):
-            try:
-                out.send(msg, when, duration)
-            except Exception as exc:
-                self._output_failed(out, exc, when)
-
-    def _checkpoint(self, when: float) -> None:
-        """A bar line: outputs that write files put what came before it on disk (a kill -9
-        then loses at most the bar in progress)."""
-        for out in tuple(self.outputs):
-            try:
-                out.checkpoint(when)
-            except Exception as exc:
-                self._output_failed(out, exc, when)
-
     def _output_failed(self, out: MidiOutput, exc: Exception, when: float) -> None:
-        # Drop the output (no more note-ons to it), then try to silence it: a transient error
-        # (a USB hiccup) must not leave its notes hanging.
-        self.outputs.remove(out)
-        self.failed_outputs.append((out, exc))
         log.warning("voice %s: output %s failed: %s", self.name, out.name, exc)
-        for ch, pitch in sorted(self._sounding):
-            with contextlib.suppress(Exception):
-                out.send(note_off(ch, pitch), when)
-        for ch in sorted(self._used_channels | {self.settings.channel}):
-            with contextlib.suppress(Exception):
-                out.send(all_notes_off(ch), when)
         self._emit(OutputFailed(out.name, str(exc), when))
 
     def _fail(self, exc: BaseException) -> None:
@@ -446,7 +366,7 @@ class Player:
         if self._clock_out is None:
             self._clock_out = ClockOut(
                 self.scheduler,
-                lambda msg, when: self._send(msg, when),
+                lambda msg, when: self._notes.send(msg, when),
                 lambda: self.timeline.seconds_per_unit(self._external_spq()) * 2.0,
             )
         return self._clock_out
