@@ -9,7 +9,7 @@ import pytest
 from folkrnn_live.server.commands.catalog import COMMANDS
 from folkrnn_live.server.commands.registry import CommandContext, CommandError
 from folkrnn_live.server.runtime.mqtt_settings import CONFIG_KEYS, MqttConfigError, MqttSettings
-from folkrnn_live.server.transports.mqtt import bind_payload
+from folkrnn_live.server.transports.mqtt_payload import bind_payload
 from folkrnn_live.tokens import V2
 
 

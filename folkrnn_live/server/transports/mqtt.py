@@ -27,8 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
-import ssl
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -38,19 +36,18 @@ from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
-from folkrnn_live.server.commands.registry import Call, Command, CommandContext, CommandError, Registry
+from folkrnn_live.server.commands.registry import CommandError
 from folkrnn_live.server.runtime.mqtt_settings import MqttConfigError, MqttSettings
 from folkrnn_live.server.transports.common import Host, RateLimiter, TransportOrigin
 from folkrnn_live.server.transports.feedback import Feedback, Hub
+from folkrnn_live.server.transports.mqtt_link import explain_failure, tls_context
+from folkrnn_live.server.transports.mqtt_payload import bind_payload, payload_bytes
 
 if TYPE_CHECKING:
     from folkrnn_live.server.runtime.config import Config
 
 log = logging.getLogger(__name__)
 
-MAX_JSON_DEPTH = 32  # nesting of a JSON payload, at most
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_BRACKETS = re.compile(r"[\[\]{}]")
 MAX_EVENTS_QUEUED = 10_000  # events waiting for the broker, at most (older ones are kept, newer dropped)
 CLOSE_TIMEOUT = 0.5  # seconds to publish the final states and "offline" on shutdown
 # Names the bridge publishes on itself; messages on them (our own echoes) are not commands.
@@ -223,7 +220,7 @@ class MqttBridge:
         s = self.settings
         return aiomqtt.Client(
             s.host, s.port, username=s.username or None, password=s.read_password(),
-            identifier=s.identifier(), keepalive=s.keepalive, timeout=s.timeout, tls_context=_tls_context(s),
+            identifier=s.identifier(), keepalive=s.keepalive, timeout=s.timeout, tls_context=tls_context(s),
             will=aiomqtt.Will(f"{self.prefix}/online", "false", qos=1, retain=True),
             logger=logging.getLogger(f"{__name__}.client"), clean_session=True,
         )
@@ -231,7 +228,7 @@ class MqttBridge:
     def _failed(self, exc: BaseException) -> None:
         self.stats.failures += 1
         try:
-            msg = self._explain(exc)
+            msg = explain_failure(self.settings, exc, connected=self.connected.is_set())
         except Exception:  # explaining must never be what kills the reconnect loop
             msg = f"MQTT broker {self.settings.describe()}: {exc!r}"
         if msg != self.last_error:  # say it once, not on every retry
@@ -239,23 +236,6 @@ class MqttBridge:
         else:
             log.debug("%s", msg)
         self.last_error = msg
-
-    def _explain(self, exc: BaseException) -> str:
-        s = self.settings
-        text = str(exc) or type(exc).__name__
-        where = f"MQTT broker {s.describe()}"
-        low = text.lower()
-        if isinstance(exc, aiomqtt.MqttCodeError) and (
-            "user name or password" in low or "not authorized" in low or "bad username" in low
-        ):
-            who = f"user {s.username!r}" if s.username else "anonymous connections"
-            return (f"{where} refused the connection ({text}): {who} not accepted; "
-                    "check mqtt.username and mqtt.password / mqtt.password_file")
-        if "ssl" in low or "certificate" in low or "tls" in low:
-            return f"{where}: TLS failed ({text}); check mqtt.ca_file, mqtt.cert_file, mqtt.key_file"
-        if self.connected.is_set() or "disconnect" in low:
-            return f"{where}: connection lost ({text}); reconnecting"
-        return f"{where}: cannot connect ({text}); retrying"
 
     async def _session(self, client: aiomqtt.Client) -> None:
         s, p = self.settings, self.prefix
@@ -286,7 +266,7 @@ class MqttBridge:
 
     async def _receive_loop(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            self.handle_message(str(message.topic), _payload_bytes(message.payload), retained=bool(message.retain))
+            self.handle_message(str(message.topic), payload_bytes(message.payload), retained=bool(message.retain))
 
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         s = self.settings
@@ -404,74 +384,6 @@ class MqttBridge:
                 self.publish_feedback(fb)
         except Exception:  # a snapshot bug must not cost the connection
             log.exception("MQTT: cannot build state snapshots")
-
-
-def bind_payload(reg: Registry, cmd: Command, target: str | None, text: str, ctx: CommandContext) -> Call:
-    """A payload to a validated call: JSON when it parses (list, object, scalar, null), else
-    plain space-separated text.  Empty: no values."""
-    s = text.strip()
-    if not s:
-        return reg.bind(cmd, [], ctx, target)
-    depth = _json_depth(s)
-    if depth > MAX_JSON_DEPTH:  # json.loads recurses per level: RecursionError at ~1,000
-        raise CommandError(cmd.address(target), f"payload nests {depth} levels deep", argument="payload",
-                           allowed=f"JSON nested at most {MAX_JSON_DEPTH} levels")
-    try:
-        # Integers of more than 64 digits stay text, which validation refuses naming the argument
-        # (int() of 4,300+ digits raises ValueError; a 400-digit one overflowed float()).
-        value = json.loads(s, parse_int=lambda t: int(t) if len(t) <= 64 else t)
-    except json.JSONDecodeError as exc:
-        if s[0] in "[{":
-            raise CommandError(cmd.address(target), f"payload is not valid JSON ({exc.msg} at {exc.pos})",
-                               argument="payload",
-                               allowed="a JSON list or object, a JSON scalar, or space-separated values") from exc
-        return reg.bind_text(cmd, s, ctx, target)
-    return reg.bind_json(cmd, value, ctx, target)
-
-
-def _json_depth(s: str) -> int:
-    """How deep brackets nest in ``s``, outside JSON strings (a cheap pass before json.loads)."""
-    depth = deepest = 0
-    for ch in _BRACKETS.findall(_JSON_STRING.sub("", s)):
-        depth += 1 if ch in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
-
-
-def _payload_bytes(raw: Any) -> bytes:
-    if isinstance(raw, bytes | bytearray):
-        return bytes(raw)
-    return b"" if raw is None else str(raw).encode()
-
-
-class _ClosingSSLSocket(ssl.SSLSocket):
-    """An SSL socket that closes itself when its handshake fails.  paho-mqtt 2.x wraps the TCP
-    socket with ``do_handshake_on_connect=False`` and calls ``do_handshake()`` without closing the
-    socket when it raises, so every failed TLS retry would leave an open socket for the garbage
-    collector.  ``SSLContext.sslsocket_class`` is the standard library's documented hook for this."""
-
-    def do_handshake(self, block: bool = False) -> None:
-        try:
-            super().do_handshake(block)
-        except BaseException:
-            self.close()
-            raise
-
-
-def _tls_context(s: MqttSettings) -> ssl.SSLContext | None:
-    """What paho's ``tls_set`` builds from these files (certificates and host name verified;
-    the system CAs when there is no ca_file), with :class:`_ClosingSSLSocket`; None without TLS."""
-    if not s.use_tls:
-        return None
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # as paho's: not create_default_context's stricter flags
-    if s.ca_file:
-        ctx.load_verify_locations(s.ca_file)
-    else:
-        ctx.load_default_certs()
-    if s.cert_file:
-        ctx.load_cert_chain(s.cert_file, s.key_file or None)
-    ctx.sslsocket_class = _ClosingSSLSocket
-    return ctx
 
 
 def open_transport(server: Host) -> MqttBridge | None:
