@@ -73,10 +73,14 @@ FILES = {
     "windows": ["windows.json", "windows.png"],
     "select": ["selection_layer1.json", "selection_layer1.osc", "selection_layer1.png"],
     "gramians": ["gramian_onehot.png", "gramian_softmax_l1.png", "gramians_layer1.png", "gates_layer1.png",
-                 "gramians.npz", "gramians.json", "gramian_onehot.csv", "softmax_l1.csv"],
+                 "gramians.npz", "gramians.json", "gramian_onehot.csv", "softmax_l1.csv", "gramian_similarity.png",
+                 "gramian_similarity.csv"],
     "params": ["params.json", "output_singular_values.csv", "output_loadings.csv", "input_column_norms.csv",
                "input_gramians.npz", "output_loadings.png", "input_gramians.png", "output_bias_correlation.png"],
     "ablation": ["ablation_layer1.json", "ablation_layer1.csv", "ablation_layer1.png"],
+    "traces": ["bar_correlations.csv", "bar_correlations.json", "unit_traces.png"],
+    "softmax": ["delta_softmax.png", "delta_softmax.json"],
+    "projections": ["projections.png", "projections.csv"],
 }  # fmt: skip
 
 
@@ -148,8 +152,13 @@ def test_report_has_an_index_with_the_tune_figures_and_commands(recording: Path,
     images = re.findall(r"<img src='([^']+)'", page)
     assert all((out / i).is_file() for i in images)
     for f in ("posterior.png", "heatmap_h_layer0.png", "histogram_h.png", "mean_spectra_hann.png",
-              "mean_spectra_rect.png", "windows.png", "selection_layer1.png", "ablation_layer1.png"):  # fmt: skip
+              "mean_spectra_rect.png", "mean_spectra_hann_keepmean.png", "windows.png", "selection_layer1.png",
+              "unit_traces.png", "delta_softmax.png", "projections.png", "ablation_layer1.png"):  # fmt: skip
         assert f in images, f
+    # The ablation generated its tunes with the recording's prime (its meter and mode), and the page
+    # says which band of periods it used and why.
+    assert json.loads((out / "ablation_layer1.json").read_text())["settings"]["prime"] == ["M:4/4", "K:Cmaj"]
+    assert "measured bar period" in page or "fewer than two bar tokens" in page
     assert page.count("Left out (--skip).") == 2 and not (out / "params.json").exists()
     md = (out / "index.md").read_text()
     assert md.count("![") == len(images) and "## Ablation: snipping layer 1 units" in md
@@ -176,10 +185,10 @@ def test_bad_input_exits_2_with_one_line_naming_the_field(recording: Path, tmp_p
         (["analyze", str(broken), "posterior", *out], "chunk_000001.npz: not a readable chunk"),
         (["analyze", str(recording), "fourier", *out],
          "analysis must be one of posterior, heatmaps, distributions, spectra, windows, select, gramians, params, "
-         "ablation; got fourier"),
+         "ablation, traces, softmax, projections; got fourier"),
         (["analyze", str(recording), "spectra", "--window", "ham", *out],
          "--window must be one of hann, rect; got 'ham'"),
-        (["analyze", str(recording), "select", "--band", "9", *out], "--band must be two periods LOW,HIGH"),
+        (["analyze", str(recording), "select", "--band", "9", *out], "--band must be auto or two periods LOW,HIGH"),
         (["analyze", str(recording), "select", "--band", "9.3,8.7", *out], "with 2 <= LOW < HIGH; got '9.3,8.7'"),
         (["analyze", str(recording), "heatmaps", "--gate", "x", *out], "--gate must be one of i, f, o, g_pre, g, c, h"),
         (["analyze", str(recording), "select", "--layer", "2", *out], "--layer must be in range 0..1"),
@@ -189,6 +198,10 @@ def test_bad_input_exits_2_with_one_line_naming_the_field(recording: Path, tmp_p
         (["analyze", "gramians", *out], "gramians need a recording"),
         (["analyze", "ablation", "--mode", "cut", *out], "--mode must be one of out, all; got 'cut'"),
         (["analyze", "windows", "--periods", "1.5", *out], "--periods must be at least 2 steps"),
+        (["analyze", str(recording), "traces", "--units", "0-3", *out], "--units must be LAYER:UNIT pairs"),
+        (["analyze", str(recording), "traces", "--units", "5:1", *out], "--units: layer must be in range 0..1"),
+        (["analyze", "--reproduce", "part3", *out], "--reproduce must be one of part1, part7, part8, part9 or all"),
+        (["analyze", "--reproduce", "part7"], "--reproduce takes no recording or analyses, and needs --out DIR"),
         (["record", "--out", str(recording), "--model", str(recording)], "model.json"),
     ]  # fmt: skip
     for argv, msg in cases:

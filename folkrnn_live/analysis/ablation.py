@@ -9,6 +9,12 @@ length), beside random units of the same count.
    one tune per seed is generated with the same seeds and settings.
 3. Each tune's bars are checked by :func:`folkrnn_live.abc.bars.check_bars`; the figure is the
    share of right bars pooled over the seeds' tunes.
+4. Per fraction, the band-selected and random snips are compared seed by seed (each tune's share of
+   right bars; a tune without any bar scores 0) with a paired test and confidence intervals
+   (:mod:`folkrnn_live.analysis.stats`).
+
+The band defaults to the reference tunes' measured bar period (:mod:`.bar_period`), so a 6/8 or
+3/4 prime is not analysed with the 4/4 band.
 
 Layers are 0-based: ``layer=2`` is the posts' third LSTM layer.
 """
@@ -23,8 +29,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from folkrnn_live.analysis.bar_period import band_around, pooled_bar_period
 from folkrnn_live.analysis.selection import SnipMode, UnitSelection, random_units, top_by_band
 from folkrnn_live.analysis.spectra import band_nfft, band_power_fraction, check_band, check_window
+from folkrnn_live.analysis.stats import PairedComparison, paired_comparison
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.sampler.voice import Voice
 
@@ -37,6 +45,11 @@ class TuneResult:
     tokens: tuple[str, ...]
     bars: int
     bars_ok: int
+
+    @property
+    def score(self) -> float:
+        """This tune's share of right bars; 0 for a tune without a bar (it did not count at all)."""
+        return self.bars_ok / self.bars if self.bars else 0.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,21 @@ class AblationResult:
             out.append((f, float(np.mean(v)), float(np.min(v)), float(np.max(v))))
         return out
 
+    def seed_scores(self, kind: Kind, fraction: float) -> list[float]:
+        """Per seed (in ``seeds`` order): the tune's score, averaged over the sets of this kind."""
+        pts = [p for p in self.points if p.fraction == fraction and p.kind == kind]
+        if not pts:
+            raise ValueError(f"no {kind} snips at fraction {fraction}")
+        return [float(np.mean([p.tunes[j].score for p in pts])) for j in range(len(self.seeds))]
+
+    def comparisons(self) -> list[PairedComparison]:
+        """Band-selected against random snips at every fraction above 0, paired by seed."""
+        return [
+            paired_comparison(f, self.seed_scores("band", f), self.seed_scores("random", f))
+            for f in self.fractions
+            if f > 0
+        ]
+
     def rows(self) -> list[dict[str, Any]]:
         return [
             {
@@ -119,6 +147,7 @@ class AblationResult:
             "settings": self.settings,
             "band_share": [round(float(x), 6) for x in self.band_share],
             "rows": self.rows(),
+            "comparisons": [c.to_json() for c in self.comparisons()],
             "selections": [
                 {"fraction": p.fraction, "kind": p.kind, "set": p.set_index, **p.selection.to_json()}
                 for p in self.points
@@ -185,7 +214,7 @@ def run_ablation(
     fractions: Sequence[float],
     seeds: Sequence[int],
     *,
-    band: tuple[float, float] = (8.7, 9.3),
+    band: tuple[float, float] | None = None,
     window_name: str = "hann",
     pad_to: int | None = None,
     mode: SnipMode = "out",
@@ -197,12 +226,13 @@ def run_ablation(
 ) -> AblationResult:
     """Run the experiment (see the module docstring).  ``pad_to``: DFT length for the band shares
     (default :func:`~folkrnn_live.analysis.spectra.band_nfft`: at least 1024, so the narrow band
-    holds several bins)."""
+    holds several bins).  ``band`` None: the reference tunes' measured bar period ± 0.3 steps."""
     L, H = model.config.num_layers, model.config.hidden_size
     if not 0 <= layer < L:
         raise ValueError(f"layer must be in range 0..{L - 1} (0 is the first LSTM layer); got {layer}")
     check_window(window_name)
-    band = check_band(band)
+    if band is not None:
+        band = check_band(band)
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     if mode not in ("out", "all"):
@@ -216,16 +246,19 @@ def run_ablation(
 
     # 1. Reference tunes (fraction 0) with the layer's h recorded.
     ref: list[TuneResult] = []
-    shares = []
+    states = []
     for s in seeds:
         tokens, h = _generate(voice, int(s), prime, layer)
         nb, ok = _check_bars(tokens)
         ref.append(TuneResult(int(s), tuple(tokens), nb, ok))
         if h is not None and len(h) >= 2:
-            shares.append(band_power_fraction(h, band, window_name, band_nfft(len(h), pad_to)))
-    if not shares:
+            states.append(h)
+    if not states:
         raise ValueError("every reference tune is shorter than 2 steps; no spectrum to rank units by")
-    share = np.mean(shares, axis=0)
+    period = pooled_bar_period([t.tokens for t in ref])
+    if band is None:
+        band = band_around(period)
+    share = np.mean([band_power_fraction(h, band, window_name, band_nfft(len(h), pad_to)) for h in states], axis=0)
     crit = {"window": window_name, "pad_to": pad_to, "ranked_over_seeds": list(map(int, seeds))}
     result = AblationResult(
         layer,
@@ -242,6 +275,7 @@ def run_ablation(
             "random_sets": random_sets,
             "random_seed": random_seed,
             "pad_to": pad_to,
+            "measured_bar_period": period,
         },
     )
     result.points.append(

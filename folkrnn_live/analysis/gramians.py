@@ -136,3 +136,33 @@ def _is_bar(tok: str) -> bool:
         return classify(tok).cls == "bar"
     except ValueError:
         return False
+
+
+def same_token(tokens: np.ndarray) -> np.ndarray:
+    """[T, T]: 1 where two steps have the same token (XᵀX of their one-hot vectors)."""
+    t = np.asarray(tokens)
+    return (t[:, None] == t[None, :]).astype(np.float64)
+
+
+def offdiag_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r between two T x T matrices over their pairs of different steps (t < s); 0 when
+    either is constant there."""
+    if a.shape != b.shape or a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"the Gramians must be square and of one shape; got {a.shape} and {b.shape}")
+    iu = np.triu_indices(a.shape[0], k=1)
+    x, y = a[iu] - a[iu].mean(), b[iu] - b[iu].mean()
+    den = float(np.linalg.norm(x) * np.linalg.norm(y))
+    return float(x @ y / den) if den > 0 else 0.0
+
+
+def onehot_similarity(
+    mats: dict[str, np.ndarray], input_tokens: np.ndarray, output_tokens: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Seed 001's comparison, measured: each Gramian's correlation with the one-hot Gramian of the
+    tokens input at the same steps (XᵀX) and of the tokens generated there (XᵀX shifted by one
+    step: the token generated at step t is input at t + 1)."""
+    g_in, g_out = same_token(input_tokens), same_token(output_tokens)
+    return {
+        name: {"input token (XᵀX)": offdiag_correlation(m, g_in), "generated token (shifted 1)": offdiag_correlation(m, g_out)}  # noqa: E501
+        for name, m in mats.items()
+    }

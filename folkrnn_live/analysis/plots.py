@@ -179,34 +179,24 @@ def unit_spectra(sp: Spectra, path: str | Path, title: str, floor_db: float = -6
     return _save(fig, path)
 
 
-def mean_spectra(means: dict[str, MeanSpectrum], path: str | Path, title: str) -> Path:
+def mean_spectra(means: dict[str, MeanSpectrum], path: str | Path, title: str, mean_removed: bool = False) -> Path:
     """Seed 003's figure: mean normalised magnitude (dB) per layer with ±1 standard error shaded."""
     fig = _figure(9.0, 5.0)
     ax = fig.add_subplot()
+    # With each sequence's mean removed, DC holds (almost) nothing by construction (exactly 0 with
+    # the rectangular window): a plunge there is the removal, not the network, so DC is left out.
+    k0 = 1 if mean_removed else 0
     for name, m in means.items():
-        (line,) = ax.plot(m.freqs, m.mean_db, lw=1.2, label=name)
-        ax.fill_between(m.freqs, m.lower_db, m.upper_db, color=line.get_color(), alpha=0.25, lw=0)
-    lows = [float(np.percentile(m.mean_db, 1)) for m in means.values()]
+        (line,) = ax.plot(m.freqs[k0:], m.mean_db[k0:], lw=1.2, label=name)
+        ax.fill_between(m.freqs[k0:], m.lower_db[k0:], m.upper_db[k0:], color=line.get_color(), alpha=0.25, lw=0)
+    if mean_removed:
+        ax.annotate("DC left out:\nmeans removed", (0.0, 1.0), xycoords=("data", "axes fraction"), va="top",
+                    fontsize=7)  # fmt: skip
+    lows = [float(np.percentile(m.mean_db[k0:], 1)) for m in means.values()]
     ax.set_ylim(bottom=max(min(lows) - 10, -120))
     _period_axis(ax)
     ax.set_ylabel("mean normalised magnitude (dB)")
     ax.set_title(title)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
-
-
-def window_responses(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, n: int) -> Path:
-    """|W| in dB against offset in bins, one line per window."""
-    fig = _figure(8.0, 4.5)
-    ax = fig.add_subplot()
-    for name, (bins, db) in curves.items():
-        ax.plot(bins, db, lw=1.2, label=name)
-    ax.axhline(-6.02, color="k", ls=":", lw=0.8)
-    ax.set_ylim(-100, 3)
-    ax.set_xlabel(f"offset from the main lobe's centre (bins of 1/{n} cycles per step)")
-    ax.set_ylabel("dB")
-    ax.set_title(f"Window magnitude responses, n = {n} (periodic windows)")
     ax.legend()
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -232,8 +222,10 @@ def gramian(
     _bar_lines(ax, bars, "both", color="tab:green", alpha=0.6)
     if tokens:
         _token_ticks(ax, tokens, "both", max_labels=120)
+    ax.set_xlabel("step (token)")
+    ax.set_ylabel("step (token)")
     ax.set_title(title)
-    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.colorbar(im, ax=ax, fraction=0.03, label="inner product of unit vectors" if signed else "|cos| between steps")
     return _save(fig, path)
 
 
@@ -245,17 +237,25 @@ def gramian_grid(
     n = len(mats)
     cols = min(4, n)
     rows = math.ceil(n / cols)
-    fig = _figure(4.0 * cols, 4.0 * rows + 0.6)
+    fig = _figure(4.6 * cols, 4.2 * rows + 0.6)
+    label = "inner product of unit vectors" if signed else "|cos| between steps"
+    axes = []
     for j, (name, g) in enumerate(mats.items()):
         ax = fig.add_subplot(rows, cols, j + 1)
         if signed:
-            ax.imshow(g, origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+            im = ax.imshow(g, origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
         else:
-            ax.imshow(g, origin="lower", cmap=MAGNITUDE_CMAP, vmin=0.0, vmax=1.0, interpolation="nearest")
+            im = ax.imshow(g, origin="lower", cmap=MAGNITUDE_CMAP, vmin=0.0, vmax=1.0, interpolation="nearest")
         _bar_lines(ax, bars, "both", color="tab:green", alpha=0.5)
         ax.set_title(name, fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_xticks([0, len(g) - 1])
+        ax.set_yticks([0, len(g) - 1])
+        ax.set_xlabel("step", fontsize=8, labelpad=-6)
+        ax.set_ylabel("step", fontsize=8, labelpad=-6)
+        axes.append(ax)
+    # Every panel has the same colour scale: one colour bar serves them all (a bar per panel doubles
+    # the axes to draw).
+    fig.colorbar(im, ax=axes, fraction=0.02, pad=0.02, label=label)
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -368,17 +368,21 @@ def token_gramians(
 ) -> Path:
     """One V x V image per gate, tokens grouped by class."""
     n = len(gs)
-    fig = _figure(6.0 * min(n, 2), 5.5 * math.ceil(n / 2))
+    fig = Figure(figsize=(7.0 * min(n, 2), 6.5 * math.ceil(n / 2)), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)  # constrained layout leaves room for every panel's class labels
     o = list(order)
     toks = [vocab_tokens[i] for i in o]
     for j, (name, g) in enumerate(gs.items()):
         ax = fig.add_subplot(math.ceil(n / 2), min(n, 2), j + 1)
         img = g[np.ix_(o, o)]
         lim = float(np.abs(img).max()) or 1.0
-        ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, origin="lower", interpolation="nearest")
+        im = ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, origin="lower", interpolation="nearest")
         ax.set_title(f"gate {name}")
         _class_axis(ax, toks, "x")
         _class_axis(ax, toks, "y")
+        ax.set_xlabel("token (grouped by class)")
+        ax.set_ylabel("token (grouped by class)")
+        fig.colorbar(im, ax=ax, fraction=0.046, label="inner product of token columns")
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -394,30 +398,4 @@ def band_selection(share: np.ndarray, threshold: float, path: str | Path, title:
     ax.set_ylabel("share of power in band (%)")
     ax.set_title(title)
     ax.legend()
-    return _save(fig, path)
-
-
-def ablation(
-    fractions: Sequence[float],
-    band: Sequence[float],
-    random_mean: Sequence[float],
-    random_lo: Sequence[float],
-    random_hi: Sequence[float],
-    path: str | Path,
-    title: str,
-) -> Path:
-    fig = _figure(7.0, 4.5)
-    ax = fig.add_subplot()
-    x = np.asarray(fractions) * 100
-    ax.plot(x, np.asarray(band) * 100, "o-", label="units by band power")
-    ax.plot(x, np.asarray(random_mean) * 100, "s--", label="random units (mean)")
-    ax.fill_between(
-        x, np.asarray(random_lo) * 100, np.asarray(random_hi) * 100, alpha=0.2, color="tab:orange"
-    )
-    ax.set_xlabel("units snipped (% of the layer)")
-    ax.set_ylabel("bars of the right length (%)")
-    ax.set_ylim(-2, 102)
-    ax.set_title(title)
-    ax.legend()
-    ax.grid(alpha=0.3)
     return _save(fig, path)

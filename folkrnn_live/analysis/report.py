@@ -32,10 +32,27 @@ def _bar_summary(tokens: list[str]) -> str:
     )
 
 
-#: Report order; the spectra run once per window.
+#: Report order; the spectra run once per window, and once more with the means kept.
 REPORT_ORDER = (
-    "posterior", "heatmaps", "distributions", "spectra", "windows", "select", "gramians", "params", "ablation"
+    "posterior", "heatmaps", "distributions", "spectra", "windows", "select", "traces", "gramians", "params",
+    "softmax", "projections", "ablation",
 )
+
+
+def recording_prime(rec: Recording) -> tuple[str, ...]:
+    """The prime the tune was made with: the one ``record`` stored, else the tokens injected at the
+    tune's start (the server's prime), else its leading meter and key tokens."""
+    user = rec.meta.get("meta", {})
+    stored = user.get("prime") if isinstance(user, dict) else None
+    if isinstance(stored, list) and stored and all(isinstance(t, str) for t in stored):
+        return tuple(stored)
+    toks = rec.tokens
+    lead = 0
+    while lead < len(toks) and bool(rec.injected[lead]):
+        lead += 1
+    if lead:
+        return tuple(toks[:lead])
+    return tuple(t for t in toks[:2] if t.startswith(("M:", "K:")))
 
 
 def make_report(
@@ -77,25 +94,30 @@ def make_report(
             cached.append(model if isinstance(model, FolkRNN) else model())
         return cached[0]
 
+    if not opts.prime:  # the ablation generates its tunes with this tune's prime (its meter and mode)
+        opts = replace(opts, prime=recording_prime(rec))
     ctx = Context(out, opts, rec, load_model)
+    band_line = ctx.band()[1]
     sections: list[Section] = []
     for name in REPORT_ORDER:
         a = ANALYSES[name]
         if name in skip:
             sections.append(Section(name, a.summary.capitalize(), ["Left out (--skip)."]))
             continue
-        if a.needs == "model" and model is None:
+        if a.needs in ("model", "recording+model") and model is None:
             sections.append(Section(name, a.summary.capitalize(), ["Left out: no model (pass --model DIR)."]))
             continue
         if a.needs == "recording" and rec.n_steps < 2 and name != "posterior":
             sections.append(Section(name, a.summary.capitalize(), [f"Left out: the tune has {rec.n_steps} steps."]))
             continue
-        windows = sp.WINDOWS if name == "spectra" else (opts.window,)
-        for w in windows:
-            say(f"{name} ({w})" if name == "spectra" else name)
-            ctx.options = replace(opts, window=w)
+        # The spectra: both windows with the means removed, then Hann with them kept (seed 003's figure).
+        runs = [(w, True) for w in sp.WINDOWS] + [("hann", False)] if name == "spectra" else [(opts.window, None)]
+        for w, removed in runs:
+            say(f"{name} ({w}{'' if removed is not False else ', means kept'})" if name == "spectra" else name)
+            ctx.options = replace(opts, window=w, remove_mean=opts.remove_mean if removed is None else removed)
             sections.append(run_analysis(name, ctx))
     head = _header(rec, tune, commands)
+    head["facts"].append(("band of periods", band_line))
     (out / "index.md").write_text(_markdown(head, sections), encoding="utf-8")
     index = out / "index.html"
     index.write_text(_html(head, sections), encoding="utf-8")
@@ -153,6 +175,7 @@ def _markdown(head: dict[str, Any], sections: list[Section]) -> str:
         md += ["", f'<a id="{s.key}"></a>', f"## {s.title}", ""]
         for t in s.text:
             md += [t, ""]
+        md += [f"**Warning:** {w}" + "\n" for w in s.warnings]
         for c in s.code:
             md += ["```", c.rstrip("\n"), "```", ""]
         for header, rows in s.tables:
@@ -195,6 +218,7 @@ def _html(head: dict[str, Any], sections: list[Section]) -> str:
     for s in sections:
         h.append(f"<h2 id='{s.key}'>{e(s.title)}</h2>")
         h += [f"<p>{_inline(t)}</p>" for t in s.text]
+        h += [f"<p><b>Warning:</b> {_inline(w)}</p>" for w in s.warnings]
         h += [f"<pre>{e(c)}</pre>" for c in s.code]
         for header, rows in s.tables:
             h.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in header) + "</tr>")

@@ -27,6 +27,7 @@ class Section:
     tables: list[tuple[list[str], list[list[str]]]] = field(default_factory=list)  # (header, rows)
     images: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
     files: list[str] = field(default_factory=list)  # number files written
+    warnings: list[str] = field(default_factory=list)  # one line each: printed by the CLI, shown in the report
 
 
 def jsonable(o: Any) -> Any:

@@ -13,11 +13,13 @@ from typing import Any, Literal
 
 from folkrnn_live.analysis import spectra as sp
 from folkrnn_live.analysis import windows as wi
+from folkrnn_live.analysis.bar_period import POSTS_BAND, band_around, band_text, bar_period
 from folkrnn_live.analysis.sections import Section
 from folkrnn_live.analysis.tasks_activity import distributions_task, heatmaps_task, posterior_task
 from folkrnn_live.analysis.tasks_gramians import gramians_task
 from folkrnn_live.analysis.tasks_model import ablation_task, params_task
 from folkrnn_live.analysis.tasks_spectral import selection_task, spectra_task, windows_task
+from folkrnn_live.analysis.tasks_units import projections_task, softmax_task, traces_task
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.model.step import GATE_NAMES
 from folkrnn_live.recording.recording import Recording
@@ -34,7 +36,7 @@ class Options:
     window: str = "hann"
     pad_to: int | None = None  # zero padding of the spectra's DFT
     remove_mean: bool = True
-    band: tuple[float, float] = (8.7, 9.3)  # periods in steps
+    band: tuple[float, float] | None = None  # periods in steps; None: the tune's measured bar period ± 0.3
     min_fraction: float = 0.05
     random_sets: int | None = None  # select: default 3; ablation: default 1
     osc_voice: str | None = None  # voice in printed snip commands (default: the recording's)
@@ -47,16 +49,19 @@ class Options:
     temperature: float = 1.0
     max_tokens: int = 1000
     directions: int = 5
-
+    units: tuple[tuple[int, int], ...] = ()  # traces: (layer, unit) pairs; () the most bar-correlated
     def check(self) -> None:
         """Raise ValueError naming the option and what is allowed."""
         if self.gate not in GATE_NAMES:
             raise ValueError(f"--gate must be one of {', '.join(GATE_NAMES)}; got {self.gate!r}")
         if self.window not in sp.WINDOWS:
             raise ValueError(f"--window must be one of {', '.join(sp.WINDOWS)}; got {self.window!r}")
-        lo, hi = self.band
-        if not (math.isfinite(lo) and math.isfinite(hi) and 2.0 <= lo < hi):
-            raise ValueError(f"--band must be two periods LOW,HIGH in steps with 2 <= LOW < HIGH; got {lo:g},{hi:g}")
+        if self.band is not None:
+            lo, hi = self.band
+            if not (math.isfinite(lo) and math.isfinite(hi) and 2.0 <= lo < hi):
+                raise ValueError(
+                    f"--band must be two periods LOW,HIGH in steps with 2 <= LOW < HIGH; got {lo:g},{hi:g}"
+                )
         if any(not (p >= 2.0) for p in self.periods):
             raise ValueError(f"--periods must be at least 2 steps each (or inf); got {list(self.periods)}")
         if any(not 0.0 <= f <= 1.0 for f in self.fractions):
@@ -85,8 +90,20 @@ class Context:
             raise ValueError("this analysis needs a model: pass --model DIR")
         return self.model()
 
+    def band(self) -> tuple[tuple[float, float], str]:
+        """The band of periods and a line saying where it comes from: ``--band``, else the tune's
+        measured bar period ± 0.3 steps (the posts' 4/4 band when the tune has under two bars)."""
+        if self.options.band is not None:
+            b = self.options.band
+            return b, f"band {b[0]:g}-{b[1]:g} steps (set by --band)"
+        if self.rec is None:
+            return POSTS_BAND, f"band {POSTS_BAND[0]:g}-{POSTS_BAND[1]:g} steps (no recording: the posts' 4/4 band)"
+        period = bar_period(self.rec.tokens)
+        b = band_around(period)
+        return b, band_text(b, period)
 
-Needs = Literal["recording", "model", "nothing"]
+
+Needs = Literal["recording", "model", "nothing", "recording+model"]
 
 
 @dataclass(frozen=True)
@@ -120,7 +137,7 @@ def _ablation(c: Context) -> Section:
         model.config.num_layers - 1 if o.layer is None else o.layer,
         o.fractions,
         o.seeds,
-        band=o.band,
+        band=o.band if o.band is not None or c.rec is None else c.band()[0],
         window_name=o.window,
         pad_to=o.pad_to,
         mode=o.mode,  # type: ignore[arg-type]  # checked by Options.check
@@ -141,16 +158,22 @@ _LIST = [
              lambda c: distributions_task(c.recording(), c.out, c.options.gate)),
     Analysis("spectra", "recording", "per-unit magnitude spectra and mean normalised spectrum per layer",
              lambda c: spectra_task(c.recording(), c.out, c.options.window, c.options.pad_to, c.options.remove_mean,
-                                    c.options.gate, c.options.band)),
+                                    c.options.gate, c.band()[0])),
     Analysis("windows", "nothing", "main-lobe support and first sidelobes of both windows", _windows),
     Analysis("select", "recording", "units with power in --band, as snip commands, and random sets",
-             lambda c: selection_task(c.recording(), c.out, c.options.layer, c.options.band, c.options.min_fraction,
+             lambda c: selection_task(c.recording(), c.out, c.options.layer, c.band()[0], c.options.min_fraction,
                                       c.options.window, c.options.pad_to, _voice(c), c.options.random_sets or 3)),
     Analysis("gramians", "recording", "one-hot, softmax L1, magnitude Gramians per layer, gate inner products",
              lambda c: gramians_task(c.recording(), c.out, _layers(c))),
     Analysis("params", "model", "output SVD and loadings, input column norms and Gramians, bias correlation",
              lambda c: params_task(c.the_model(), c.out, c.options.directions)),
     Analysis("ablation", "model", "right bars vs fraction snipped by band power, beside random units", _ablation),
+    Analysis("traces", "recording", "single units against bar tokens; units ranked by correlation with bars in/out",
+             lambda c: traces_task(c.recording(), c.out, list(c.options.units) or None)),
+    Analysis("softmax", "model", "how a change of one softmax input moves a token's probability (Δsoftmax)",
+             lambda c: softmax_task(c.rec, c.the_model(), c.out)),
+    Analysis("projections", "recording+model", "last layer's h on the output matrix's singular directions",
+             lambda c: projections_task(c.recording(), c.the_model(), c.out)),
 ]  # fmt: skip
 ANALYSES: dict[str, Analysis] = {a.name: a for a in _LIST}
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from folkrnn_live.analysis import gramians as gr
-from folkrnn_live.analysis import plots
+from folkrnn_live.analysis import plots, plots_units
 from folkrnn_live.analysis.sections import Section, check_layers, write_csv, write_json, write_npz
 from folkrnn_live.recording.recording import Recording
 
@@ -51,11 +51,13 @@ def gramians_task(rec: Recording, out: Path, layers: Sequence[int] | None = None
     )
     summary: dict[str, Any] = {"softmax_l1": summ.to_json(), "layers": {}}
     rows = []
+    compared: dict[str, np.ndarray] = {"softmax (1 - L1/2)": 1.0 - d / 2.0}
     for k in check_layers(rec, layers):
         lg = gr.layer_gramians(rec.gates, k)
         summary["layers"][f"layer{k}"] = {}
         for name, m in lg.items():
             store[f"layer{k}_{name}"] = m
+            compared[f"layer {k} {LABELS.get(name, name)}"] = m
             off = m[~np.eye(len(m), dtype=bool)]
             mean_off = float(off.mean()) if off.size else float("nan")
             summary["layers"][f"layer{k}"][name] = {"mean_offdiag": mean_off}
@@ -83,7 +85,31 @@ def gramians_task(rec: Recording, out: Path, layers: Sequence[int] | None = None
                 signed=True,
             )
             sec.images.append((img.name, f"layer {k}: inner products between different gates"))
+    sim = gr.onehot_similarity(compared, np.array(inputs), np.array(outputs))
+    summary["onehot_similarity"] = sim
+    img = plots_units.gramian_similarity(
+        sim, out / "gramian_similarity.png", "How much each Gramian resembles the one-hot Gramian (measured)"
+    )
+    sec.images.append((img.name, "Pearson r of each Gramian with XᵀX, unshifted and shifted by one step"))
+    h_rows = {k: v for k, v in sim.items() if k.endswith(" h")}
+    if h_rows:
+        best_in = max(h_rows, key=lambda k: h_rows[k]["input token (XᵀX)"])
+        best_out = max(h_rows, key=lambda k: h_rows[k]["generated token (shifted 1)"])
+        sec.text.append(
+            f"Measured against the one-hot Gramian (Pearson r over the pairs of different steps): the `h` Gramian "
+            f"most like the input tokens' XᵀX is {best_in} (r = {h_rows[best_in]['input token (XᵀX)']:.3f}); "
+            f"most like the generated tokens' (XᵀX shifted by one step) is {best_out} "
+            f"(r = {h_rows[best_out]['generated token (shifted 1)']:.3f}). Seed 001 judged by eye that the "
+            "second layer (our layer 1) resembles XᵀX most."
+        )
+    sec.tables.append(
+        (["Gramian", "r with XᵀX (input token)", "r with XᵀX shifted 1 (generated token)"],
+         [[n, f"{v['input token (XᵀX)']:.3f}", f"{v['generated token (shifted 1)']:.3f}"] for n, v in sim.items()])
+    )  # fmt: skip
     sec.files += [
+        write_csv(out / "gramian_similarity.csv", ["gramian", "r_input_onehot", "r_generated_onehot"],
+                  [[n, f"{v['input token (XᵀX)']:.5f}", f"{v['generated token (shifted 1)']:.5f}"]
+                   for n, v in sim.items()]),
         write_json(out / "gramians.json", summary),
         write_npz(out / "gramians.npz", store),
         write_csv(out / "gramian_onehot.csv", inputs, g.astype(int).tolist()),

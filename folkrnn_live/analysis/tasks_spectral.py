@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from folkrnn_live.analysis import plots
+from folkrnn_live.analysis import plots, plots_units
 from folkrnn_live.analysis import spectra as sp
 from folkrnn_live.analysis import windows as wi
+from folkrnn_live.analysis.bar_period import few_units_warning
 from folkrnn_live.analysis.sections import Section, check_layers, need_steps, period_label, write_csv, write_json
 from folkrnn_live.analysis.selection import UnitSelection, random_units, select_by_band
 from folkrnn_live.recording.recording import Recording
@@ -34,14 +35,16 @@ def spectra_task(
     rec.gate(gate)
     out.mkdir(parents=True, exist_ok=True)
     nfft = rec.n_steps if pad_to is None else pad_to
+    # Kept-mean spectra (the post's layer means) go to their own files beside the mean-removed ones.
+    name = window_name if remove_mean else f"{window_name}_keepmean"
     sec = Section(
-        f"spectra_{window_name}",
-        f"Magnitude spectra ({window_name} window)",
+        f"spectra_{name}",
+        f"Magnitude spectra ({window_name} window{'' if remove_mean else ', means kept'})",
         [
             f"DFT magnitude of each unit's `{gate}` sequence over the tune ({rec.n_steps} steps), "
             f"periodic {window_name} window, mean {'removed' if remove_mean else 'kept'}, "
             f"{'no zero padding' if pad_to is None else f'zero padded to {pad_to}'}; x is the period in steps. "
-            f"Units are sorted by their peak period; `spectra_{window_name}_peaks.csv` names them, with each "
+            f"Units are sorted by their peak period; `spectra_{name}_peaks.csv` names them, with each "
             f"unit's share of power in periods {band[0]}-{band[1]} steps (DFT of "
             f"{sp.band_nfft(rec.n_steps, pad_to)} points)."
         ],
@@ -50,11 +53,11 @@ def spectra_task(
     peak_rows = []
     for k, a in enumerate(layers):
         s = sp.magnitude_spectra(a, window_name, nfft, remove_mean)
-        img = plots.unit_spectra(s, out / f"spectra_{window_name}_layer{k}.png", f"{gate} spectra, layer {k}")
+        img = plots.unit_spectra(s, out / f"spectra_{name}_layer{k}.png", f"{gate} spectra, layer {k}")
         sec.images.append((img.name, f"layer {k}"))
         sec.files.append(
             write_csv(
-                out / f"spectra_{window_name}_layer{k}.csv",
+                out / f"spectra_{name}_layer{k}.csv",
                 ["unit", *[period_label(p) for p in s.periods]],
                 [[u, *[f"{v:.6g}" for v in s.magnitude[u]]] for u in range(s.magnitude.shape[0])],
             )
@@ -64,21 +67,23 @@ def spectra_task(
         peak_rows += [[k, u, period_label(pk[u]), f"{share[u]:.6f}"] for u in range(len(pk))]
     sec.files.append(
         write_csv(
-            out / f"spectra_{window_name}_peaks.csv",
+            out / f"spectra_{name}_peaks.csv",
             ["layer", "unit", "peak_period", f"share_{band[0]}_{band[1]}"],
             peak_rows,
         )
     )
     means = sp.layer_mean_spectra(layers, rec.probs, window_name, nfft, remove_mean)
     title = f"Mean normalised {gate} spectra per layer ± 1 SEM ({window_name})"
-    img = plots.mean_spectra(means, out / f"mean_spectra_{window_name}.png", title)
+    img = plots.mean_spectra(means, out / f"mean_spectra_{name}.png", title, mean_removed=remove_mean)
     sec.images.append(
         (
             img.name,
             "mean normalised spectra per layer (layers normalised by layer 0's largest magnitude, "
-            "the softmax by its own), ±1 standard error of the mean shaded",
+            "the softmax by its own), ±1 standard error of the mean shaded"
+            + ("; DC left out: each sequence's mean was removed, so DC holds nothing by construction"
+               if remove_mean else "; means kept, as in seed 003's figure: most power at DC"),
         )
-    )
+    )  # fmt: skip
     m0 = next(iter(means.values()))
     rows = [
         [name, stat, *[f"{v:.4f}" for v in arr]]
@@ -86,7 +91,7 @@ def spectra_task(
         for stat, arr in (("mean_db", m.mean_db), ("lower_db", m.lower_db), ("upper_db", m.upper_db))
     ]
     header = ["series", "stat", *[period_label(p) for p in m0.periods]]
-    sec.files.append(write_csv(out / f"mean_spectra_{window_name}.csv", header, rows))
+    sec.files.append(write_csv(out / f"mean_spectra_{name}.csv", header, rows))
     return sec
 
 
@@ -100,7 +105,7 @@ def windows_task(out: Path, n: int = 147, periods: Sequence[float] = wi.SEED_PER
     )
     bins = np.linspace(-6, 6, 1201)
     curves = {w: (bins, 20 * np.log10(np.maximum(wi.response(w, n, np.abs(bins) / n), 1e-10))) for w in props}
-    img = plots.window_responses(curves, out / "windows.png", n)
+    img = plots_units.window_responses(curves, out / "windows.png", n)
     prow = [
         [
             w,
@@ -159,6 +164,8 @@ def selection_task(
         {"selection": sel.to_json(voice), "random": [r.to_json(voice) for r in rand], "share_per_unit": share},
     )
     lines = [osc_line(sel, voice, band, min_fraction), *[osc_line(r, voice) for r in rand]]
+    what = f"have {min_fraction * 100:g} % of their power"
+    warn = few_units_warning(len(sel.units), rec.hidden_size, layer, band, what)
     (out / f"selection_layer{layer}.osc").write_text("\n".join(lines) + "\n", encoding="utf-8")
     img = plots.band_selection(
         share, min_fraction, out / f"selection_layer{layer}.png", f"Layer {layer}: share of power in periods "
@@ -177,6 +184,7 @@ def selection_task(
         code=[json.dumps(sel.snip_json()), lines[0]],
         images=[(img.name, "band-power share per unit, sorted")],
         files=[f1, f"selection_layer{layer}.osc"],
+        warnings=[warn] if warn else [],
     )
 
 

@@ -6,6 +6,10 @@ On a recording (from ``folkrnn-live record`` or the server's recorder), one tune
     folkrnn-live analyze REC windows params ablation --out DIR   # the tune's length, the recording's model
     folkrnn-live analyze REC --report DIR                         # every analysis, with index.html
 
+One page per seed post, on the loaded model (records its own tunes; see docs/reproduce/):
+
+    folkrnn-live analyze --reproduce part7 --out DIR             # part1, part7, part8, part9 or all
+
 Without a recording:
 
     folkrnn-live analyze windows --length 147 --out DIR
@@ -26,7 +30,9 @@ from typing import Any
 from folkrnn_live.cli.common import bounded_float, bounded_int
 from folkrnn_live.sampler.controls import MAX_TOKENS_RANGE, TEMPERATURE_RANGE
 
-NAMES = ("posterior", "heatmaps", "distributions", "spectra", "windows", "select", "gramians", "params", "ablation")
+NAMES = ("posterior", "heatmaps", "distributions", "spectra", "windows", "select", "gramians", "params", "ablation",
+         "traces", "softmax", "projections")  # fmt: skip
+BAND_USERS = ("spectra", "select", "ablation")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +60,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pad", type=bounded_int("--pad", 2, 1 << 22), default=None,
                    help="zero pad the DFT to this length (band shares: default max(1024, steps))")
     p.add_argument("--keep-mean", action="store_true", help="keep each sequence's mean (seed 003's layer means did)")
-    p.add_argument("--band", default="8.7,9.3", help="band of periods in steps, LOW,HIGH (default 8.7,9.3)")
+    p.add_argument("--band", default="auto",
+                   help="band of periods in steps, LOW,HIGH (default auto: the tune's measured bar period ± 0.3)")
+    p.add_argument("--units", default=None, metavar="L:U,...",
+                   help="traces: units to plot, LAYER:UNIT pairs (default: each layer's most bar-correlated)")
+    p.add_argument("--reproduce", default=None, metavar="PART",
+                   help="write one page per seed post (part1, part7, part8, part9 or all) into --out")
+    p.add_argument("--quick", action="store_true", help="reproduce: fewer seeds and shorter tunes (a smoke run)")
     p.add_argument("--min-fraction", type=bounded_float("--min-fraction", 0.0, 1.0), default=0.05,
                    help="select: least share of a unit's power in the band (default 0.05)")
     p.add_argument("--random-sets", type=bounded_int("--random-sets", 1, 1000), default=None,
@@ -75,11 +87,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, _defaults={a.dest: a.default for a in p._actions})  # fmt: skip
 
 
-def parse_band(text: str) -> tuple[float, float]:
+def parse_band(text: str) -> tuple[float, float] | None:
+    if text == "auto":
+        return None
     try:
         lo, hi = (float(x) for x in text.split(","))
     except ValueError as exc:
-        raise ValueError(f"--band must be two periods LOW,HIGH in steps (e.g. 8.7,9.3); got {text!r}") from exc
+        raise ValueError(f"--band must be auto or two periods LOW,HIGH in steps (e.g. 8.7,9.3); got {text!r}") from exc
     if not (math.isfinite(lo) and math.isfinite(hi) and 2.0 <= lo < hi):
         raise ValueError(f"--band must be two periods LOW,HIGH in steps with 2 <= LOW < HIGH; got {text!r}")
     return lo, hi
@@ -108,12 +122,44 @@ def options_from(args: argparse.Namespace) -> Any:
         osc_voice=args.osc_voice, length=args.length, periods=tuple(periods),
         fractions=tuple(parse_floats("--fractions", args.fractions)), seeds=tuple(parse_seeds(args.seeds)),
         mode=args.mode, prime=tuple(args.prime.split()), temperature=args.temperature, max_tokens=args.max_tokens,
+        units=tuple(_units(args.units)),
     )  # fmt: skip
     opts.check()
     return opts
 
 
+def _units(text: str | None) -> list[tuple[int, int]]:
+    from folkrnn_live.analysis.units import parse_units
+
+    # Checked against the model's shape when the traces run; here only the form.
+    return [] if text is None else parse_units(text, 1 << 16, 1 << 16)
+
+
+def reproduce(args: argparse.Namespace) -> int:
+    from folkrnn_live.analysis.reproduce import PARTS, run_reproduce
+    from folkrnn_live.model.checkpoint import load_default_or
+
+    parts = list(PARTS) if args.reproduce == "all" else [args.reproduce]
+    if any(p not in PARTS for p in parts):
+        raise ValueError(f"--reproduce must be one of {', '.join(PARTS)} or all; got {args.reproduce!r}")
+    if args.out is None or args.items:
+        raise ValueError("--reproduce takes no recording or analyses, and needs --out DIR")
+    from folkrnn_live.server.runtime.blas_threads import limit_blas_threads
+
+    limit_blas_threads(1)  # batch-1 steps: a BLAS thread pool only waits for the scheduler (docs/benchmarks.md)
+    ckpt = load_default_or(args.model)
+    name = args.model or "the shipped model"
+    for part in parts:
+        say = lambda m: print(f"reproduce: {m}", file=sys.stderr)  # noqa: E731
+        page = run_reproduce(part, ckpt.model, Path(args.out), model_name=name, model_meta=ckpt.meta,
+                             quick=args.quick, progress=say)  # fmt: skip
+        print(f"reproduce {part}: {page}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.reproduce is not None:
+        return reproduce(args)
     from folkrnn_live.analysis.tasks import ANALYSES, Context, find_model, run_analysis
     from folkrnn_live.cli.record import command_line
     from folkrnn_live.recording.recording import load_recording
@@ -128,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in ANALYSES]
     if unknown:
         raise ValueError(f"analysis must be one of {', '.join(NAMES)}; got {', '.join(unknown)}")
-    need_rec = [n for n in names if ANALYSES[n].needs == "recording"]
+    need_rec = [n for n in names if ANALYSES[n].needs in ("recording", "recording+model")]
     if rec_path is None and need_rec:
         raise ValueError(f"{', '.join(need_rec)} need a recording: folkrnn-live analyze RECORDING {' '.join(names)}")
     skip = [s for s in args.skip.split(",") if s.strip()]
@@ -159,8 +205,14 @@ def run(args: argparse.Namespace) -> int:
     if not names:
         return 0
     ctx = Context(Path(args.out), opts, rec, lambda: find_model(args.model, meta))
+    band_said = rec is None and opts.band is None  # without a recording the ablation measures its own tunes
     for name in names:
         sec = run_analysis(name, ctx)
+        if name in BAND_USERS and not band_said:  # said once, after the analysis accepted the options
+            print(ctx.band()[1], file=sys.stderr)
+            band_said = True
+        for w in sec.warnings:
+            print(f"{name}: warning: {w}", file=sys.stderr)
         if name in ("select", "windows"):
             for c in sec.code:
                 print(c.rstrip("\n"))
