@@ -286,14 +286,20 @@ class NumpyStepper(_HostArrays):
             if acts is not None:
                 _record(acts, (i, f, o, g_pre, g, c, h_send))
             inp = h_send
-        logits = inp @ self.w_out.T
-        logits += self.b_out
+        assert inp is not None
+        logits = self._output(inp)
         new_state = StepState(new_h, new_c)
         if acts is None:
             return logits, new_state, None
         return logits, new_state, Activations(x=x, tokens=None if x is not None else tokens, logits=logits, **acts)
 
-    # The two products a subclass may compute differently (Int8Stepper: int8 weights).
+    # The products a subclass may compute differently (Int8Stepper: int8 weights, torch threads).
+    def _output(self, h: np.ndarray) -> np.ndarray:
+        """Logits [B, V] from the last layer's output."""
+        logits = h @ self.w_out.T
+        logits += self.b_out
+        return logits
+
     def _recurrent0(self, h0: np.ndarray) -> np.ndarray:
         """Layer 1's recurrent input h @ W_hh0.T [B, 4H]."""
         return h0 @ self.w_hh[0].T

@@ -23,13 +23,15 @@ batch sizes.  Fidelity (KL divergence to float32, evaluate figures): docs/benchm
 
 from __future__ import annotations
 
+import os
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
 
 from folkrnn_live.model.network import FolkRNN
-from folkrnn_live.model.step import NumpyStepper, Precision
+from folkrnn_live.model.step import TORCH_CELL_MIN_BATCH, Activations, NumpyStepper, Precision, StepState
 
 #: fbgemm's input quantization to 7 bits instead of 8: its AVX2 kernel multiplies u8 x s8 pairs
 #: into saturating int16 sums, and the 7-bit range keeps those from saturating (PyTorch's default
@@ -71,6 +73,8 @@ class Int8Stepper(NumpyStepper):
         if torch.backends.quantized.engine != engine:
             torch.backends.quantized.engine = engine
         super().__init__(model)
+        #: torch threads for a batched step (the step of one voice stays on one thread).
+        self.batch_threads = len(os.sched_getaffinity(0))
 
     def refresh(self) -> None:
         super().refresh()
@@ -82,8 +86,38 @@ class Int8Stepper(NumpyStepper):
             w_cat = self.w_cat[k]
             assert w_cat is not None
             self._packed.append(pack_int8(torch.from_numpy(w_cat), torch.from_numpy(self.b[k]))[0])
+        self._w_out_t, self._b_out_t = torch.from_numpy(self.w_out), torch.from_numpy(self.b_out)
         # The float32 fused copies are not needed any more: int8 keeps 5 MB, not 21 MB, hot.
         self.w_cat = [None] * L
+
+    def step(
+        self,
+        tokens: Any | None,
+        state: StepState,
+        *,
+        x: Any | None = None,
+        snip_out: list[Any | None] | None = None,
+        snip_rec: list[Any | None] | None = None,
+        steer: Any | None = None,
+        capture: bool = False,
+    ) -> tuple[np.ndarray, StepState, Activations | None]:
+        """At batch 1 (a live voice) on one thread, as the float32 step; a batch runs everything on
+        torch's thread pool, every core (fbgemm's GEMM and the cell arithmetic both scale), and
+        keeps OpenBLAS out of it: two pools spinning on the same cores starve each other."""
+        kw: dict[str, Any] = {"x": x, "snip_out": snip_out, "snip_rec": snip_rec, "steer": steer, "capture": capture}
+        if state.batch < TORCH_CELL_MIN_BATCH or self.batch_threads <= 1:
+            return super().step(tokens, state, **kw)
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.batch_threads)
+        try:
+            return super().step(tokens, state, **kw)
+        finally:
+            torch.set_num_threads(before)
+
+    def _output(self, h: np.ndarray) -> np.ndarray:
+        if h.shape[0] < TORCH_CELL_MIN_BATCH:
+            return super()._output(h)
+        return torch.addmm(self._b_out_t, torch.from_numpy(h), self._w_out_t.t()).numpy()
 
     def _recurrent0(self, h0: np.ndarray) -> np.ndarray:
         return self._linear(0, h0)
