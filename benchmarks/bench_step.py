@@ -212,9 +212,11 @@ def main() -> None:
                     help="paths for throughput and tunes (CPU)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="throughput and tunes on this device")
     ap.add_argument("--torch-cpu", action="store_true", help="also time the torch stepper on the CPU")
+    ap.add_argument("--int8-threads", type=int, default=1, help="torch threads of a batched int8 step")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
     model, which = load_model()
+    Int8Stepper.default_batch_threads = args.int8_threads
     n = 1000 if args.quick else 3000
     results: dict[str, object] = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",

@@ -23,7 +23,6 @@ batch sizes.  Fidelity (KL divergence to float32, evaluate figures): docs/benchm
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any
 
@@ -67,14 +66,17 @@ class Int8Stepper(NumpyStepper):
     """:class:`NumpyStepper` with the three big products on int8 weights (fbgemm)."""
 
     precision: Precision = "int8"
+    default_batch_threads = 1
 
     def __init__(self, model: FolkRNN) -> None:
         engine = _engine()
         if torch.backends.quantized.engine != engine:
             torch.backends.quantized.engine = engine
         super().__init__(model)
-        #: torch threads for a batched step (the step of one voice stays on one thread).
-        self.batch_threads = len(os.sched_getaffinity(0))
+        #: torch threads for a batched step (a voice's step always runs on one).  One by default:
+        #: on this project's shared 2-core VM two threads made a 512-row step 5x *slower* (78 vs
+        #: 406 ms) as soon as anything else ran; set ``len(os.sched_getaffinity(0))`` on an idle machine.
+        self.batch_threads = self.default_batch_threads
 
     def refresh(self) -> None:
         super().refresh()
