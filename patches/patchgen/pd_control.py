@@ -23,6 +23,16 @@ def pd_control() -> str:
     c.text(90, 60, "connect HOST PORT FBPORT \\, disconnect \\, voice NAME \\, global CMD args... \\, CMD args...")
     route = c.obj(20, 90, "route connect disconnect voice global")
 
+    boxes = _connect_and_disconnect(c, route)
+    state = _commands_out(c, route, boxes)
+    _feedback_out(c, boxes, state)
+    c.connect(inlet, 0, route)
+    return c.render() + "\n"
+
+
+def _connect_and_disconnect(c: PdCanvas, route: int) -> dict[str, int]:
+    """The boxes the other sections wire to: listen/unlisten (feedback socket), connect/close
+    (command socket), subscribe/unsubscribe (messages sent as global commands)."""
     # connect HOST PORT FBPORT: listen for feedback, connect, subscribe (remember the port).
     as_list = c.obj(20, 120, "list")  # "HOST PORT FBPORT": a message named HOST until made a list
     t_conn = c.obj(20, 145, "t a a a a")  # right to left: listen, remember, connect, subscribe
@@ -49,7 +59,13 @@ def pd_control() -> str:
     c.connect(fbport, 0, unsub)
     c.connect(t_disc, 1, close)
     c.connect(t_disc, 0, unlisten)
+    return {"listen": listen, "connect": connect, "subscribe": subscribe, "unsub": unsub, "close": close,
+            "unlisten": unlisten}
 
+
+def _commands_out(c: PdCanvas, route: int, boxes: dict[str, int]) -> int:
+    """Voice and global commands to OSC; returns the connection state box."""
+    connect, subscribe, unsub, close = (boxes[k] for k in ("connect", "subscribe", "unsub", "close"))
     # voice NAME: the address prefix of voice commands.
     voice_prefix = c.obj(680, 90, "list prepend folkrnn")
     c.connect(route, 2, voice_prefix)
@@ -88,7 +104,11 @@ def pd_control() -> str:
     state = c.obj(20, 570, "t f f")
     c.connect(netsend, 0, state)
     c.connect(state, 1, gate, 1)
+    return state
 
+
+def _feedback_out(c: PdCanvas, boxes: dict[str, int], state: int) -> None:
+    listen, unlisten = boxes["listen"], boxes["unlisten"]
     # Feedback: OSC in, "name args..." out (the voice on the middle outlet, first).
     c.text(520, 290, "feedback: /folkrnn/<voice>/NAME args -> NAME args")
     netreceive = c.obj(520, 320, "netreceive -u -b")
@@ -117,5 +137,3 @@ def pd_control() -> str:
     c.connect(froute, 1, out_fb)  # /error, /pong and the player's /note stream
     c.connect(t_fb, 1, out_voice)
     c.connect(state, 0, out_state)
-    c.connect(inlet, 0, route)
-    return c.render() + "\n"
