@@ -13,7 +13,7 @@ import { Score, startsNote } from "./notation.js";
 const MAX_LOG = 40;
 const MAX_PENDING = 500;
 const MAX_LATENCIES = 500000;
-const FINISHED_DRAWN = 3;  // finished tunes shown as notation (the others as links only)
+const FINISHED_DRAWN = 1;  // finished tunes shown as notation (the newest; the others as links only)
 const REDRAW_MS = 100;
 
 const page = { ws: null, schema: null, voices: new Map(), nextId: 1, pending: new Map(), kept: 10 };
@@ -195,13 +195,13 @@ function addFinished(v, meta, tune) {
     head.append(a, document.createTextNode(" "));
   }
   li.append(head);
-  if (tune) {
+  v.finished.prepend(li);
+  if (tune) {  // drawn once it is in the page, where its width is known
     const div = document.createElement("div");
     div.className = "small-score";
     li.append(div);
     new Score(div, { scale: 0.7 }).draw(tune.tokens);
   }
-  v.finished.prepend(li);
   const drawn = v.finished.querySelectorAll(".small-score");
   for (let i = FINISHED_DRAWN; i < drawn.length; i++) drawn[i].remove();
   while (v.finished.childElementCount > page.kept) v.finished.lastElementChild.remove();

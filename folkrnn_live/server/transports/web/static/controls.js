@@ -45,7 +45,7 @@ function widget(a, schema, onLive) {
     const start = a.default !== undefined && a.default !== null ? a.default : a.type === "int" ? lo : (lo + hi) / 2;
     const range = el("input", { type: "range", min: lo, max: hi, step, value: start, "aria-label": a.name });
     const box = el("input", { type: "text", class: "value", inputmode: "decimal", value: String(start),
-                              size: 6, "aria-label": `${a.name} value` });
+                              size: 5, "aria-label": `${a.name} value` });
     range.addEventListener("input", () => { box.value = range.value; onLive("drag"); });
     range.addEventListener("change", () => { box.value = range.value; onLive("done"); });
     box.addEventListener("change", () => onLive("typed"));

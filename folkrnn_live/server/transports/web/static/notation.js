@@ -57,10 +57,10 @@ export function tokensToAbc(tokens, title) {
 
 // One tune drawn into one element; redraws are cheap enough to do per animation frame.
 export class Score {
-  constructor(element, { staffwidth = 740, scale = 1.0 } = {}) {
+  // scale: 1 for the tune being written; smaller for the finished tunes below it.
+  constructor(element, { scale = 1.0 } = {}) {
     this.element = element;
-    this.options = { add_classes: true, staffwidth, scale, paddingtop: 4, paddingbottom: 4,
-                     paddingleft: 0, paddingright: 0, responsive: "resize" };
+    this.scale = scale;
     this.tune = null;
     this.offsets = [];
     this.playing = [];
@@ -70,7 +70,12 @@ export class Score {
     const { abc, offsets } = tokensToAbc(tokens, title);
     this.offsets = offsets;
     this.playing = [];
-    this.tune = window.ABCJS.renderAbc(this.element, abc, this.options)[0];
+    // The staff as wide as the panel (read each time: the window may have been resized); lines
+    // are broken every four bars by tokensToAbc and stretched to this width, the last one not.
+    const width = Math.max(300, this.element.clientWidth / this.scale - 20);
+    this.tune = window.ABCJS.renderAbc(this.element, abc, {
+      add_classes: true, staffwidth: width, scale: this.scale, paddingtop: 4, paddingbottom: 4,
+      paddingleft: 4, paddingright: 4 })[0];
     return abc;
   }
 

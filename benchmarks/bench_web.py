@@ -1,0 +1,269 @@
+"""Live page benchmarks (issue 14): notation latency, the page server's CPU, note timing with the page open.
+
+    python3 benchmarks/bench_web.py                          # both parts (about 5 minutes)
+    python3 benchmarks/bench_web.py --parts timing --seconds 60 --rounds 3
+    python3 benchmarks/bench_web.py --parts cpu --cpu-seconds 20 --json out/bench_web.json
+
+The server runs in this process exactly as ``folkrnn-live serve`` builds it (shipped model, page on
+a free port); the pages run in Debian's headless Chromium, driven by Playwright from a separate
+process so that neither the browser nor its driver is counted as the server's CPU.
+
+* timing: 4 voices at 240 BPM; windows with no page open and with a page open, alternated
+  (``--rounds`` of ``--seconds / --rounds`` each, so a drift of the shared machine hits both alike).
+  Note timing error: as in bench_server.py (a MemoryOutput stamps each message; error = stamp minus
+  scheduled time, over note-ons and note-offs).  Latency: the page's own clock when a redraw holding
+  a token finished, minus the server's clock when the token was generated (the same machine's
+  wall clock).  Dropped tokens: gaps in the voices' step counters as the page saw them, tokens the
+  page had not received when the server had generated them, and note tokens not drawn as notes.
+* cpu: the server process's CPU time (all threads) per second of wall time, with the page server
+  off (``web.enabled = false``), on with no page, with 1 page and with 8 pages open.
+
+The load average is printed with each part: this 2-core machine is shared (a model may be training).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: batch-1 steps on the calling thread
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import platform
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from folkrnn_live.player.outputs import MemoryOutput  # noqa: E402
+from folkrnn_live.server.runtime import config  # noqa: E402
+from folkrnn_live.server.runtime.service import Server  # noqa: E402
+from folkrnn_live.server.transports.web.transport import WebTransport  # noqa: E402
+
+TEMPO = 240.0
+VOICES = 4
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ms(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    a = np.asarray(values) * 1000.0
+    return {"n": len(a), "p50_ms": round(float(np.percentile(a, 50)), 3),
+            "p99_ms": round(float(np.percentile(a, 99)), 3), "max_ms": round(float(a.max()), 3)}
+
+
+# --- the browser, in a process of its own ------------------------------------------------------------
+def browser_main(url: str, pages: int, ready: Any, totals_in: Any, results: Any) -> None:
+    """Open ``pages`` pages at ``url``; when the server's step counters arrive on ``totals_in``,
+    wait until every page has those tokens and report what each page saw."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        errors: list[str] = []
+        tabs = []
+        for _ in range(pages):
+            pg = b.new_page(viewport={"width": 1400, "height": 1000})
+            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            pg.goto(url)
+            pg.wait_for_function("window.folkrnn && window.folkrnn.stats.hellos >= 1")
+            pg.evaluate("window.folkrnn.stats.latencies = []")
+            tabs.append(pg)
+        ready.set()
+        totals = totals_in.recv()  # the server's step counters when the window ended
+        out = []
+        for pg in tabs:
+            try:
+                pg.wait_for_function(
+                    "t => Object.entries(t).every(([v, n]) => window.folkrnn.page.voices.get(v).lastTotal >= n)",
+                    arg=totals, timeout=30_000)
+            except Exception as exc:
+                seen = pg.evaluate("[...window.folkrnn.page.voices].map(([k, v]) => [k, v.lastTotal])")
+                raise RuntimeError(f"the page did not get every token: server {totals}, page {seen}") from exc
+            check = pg.evaluate("window.folkrnn.check()")
+            stats = pg.evaluate("({gaps: window.folkrnn.stats.gaps, stepMismatch: window.folkrnn.stats.stepMismatch,"
+                                " renders: window.folkrnn.stats.renders, renderMs: window.folkrnn.stats.renderMs,"
+                                " latencies: window.folkrnn.stats.latencies})")
+            out.append({"check": check, **stats})
+        results.put({"pages": out, "console_errors": errors})
+        b.close()
+
+
+class Browser:
+    """``async with Browser(url, pages):`` pages open (and drawing) inside the block."""
+
+    def __init__(self, url: str, pages: int, srv: Server) -> None:
+        self.url, self.pages, self.srv = url, pages, srv
+        ctx = mp.get_context("spawn")
+        self.ready, self.results = ctx.Event(), ctx.Queue()
+        self.totals_in, self.totals_out = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=browser_main, args=(url, pages, self.ready, self.totals_in, self.results))
+        self.report: dict[str, Any] = {}
+
+    async def __aenter__(self) -> Browser:
+        self.proc.start()
+        if not await asyncio.to_thread(self.ready.wait, 120):
+            raise RuntimeError("the browser did not open its pages within 120 s")
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        totals = {name: lv.voice.total_steps - 1 for name, lv in self.srv.voices.items()}
+        self.totals_out.send(totals)
+        self.report = await asyncio.to_thread(self.results.get, True, 120)
+        await asyncio.to_thread(self.proc.join, 30)
+
+
+# --- the server ------------------------------------------------------------------------------------
+async def start(model: Any, web: bool = True) -> tuple[Server, asyncio.Task[None], list[MemoryOutput], str]:
+    overrides = {"osc.port": free_port(), "server.voices": VOICES, "midi.output": "none", "recording.dir": "",
+                 "voice_defaults.tempo": TEMPO, "server.log_level": "warning", "web.port": 0,
+                 "web.enabled": web}
+    srv = Server(config.load(None, overrides), model=model)
+    task = asyncio.create_task(srv.serve(install_signals=False))
+    await srv.started.wait()
+    outs = []
+    for lv in srv.voices.values():
+        out = MemoryOutput(f"bench-{lv.name}")
+        out.open()
+        lv.player.outputs.append(out)
+        outs.append(out)
+    t = next((x for x in srv.transports if isinstance(x, WebTransport)), None)
+    return srv, task, outs, "" if t is None else t.url
+
+
+async def stop(srv: Server, task: asyncio.Task[None]) -> None:
+    srv.request_exit()
+    await task
+
+
+def timing_errors(outs: list[MemoryOutput], t0: float, t1: float) -> list[float]:
+    return [s.at - s.when for o in outs for s in o.sent if t0 <= s.when < t1 and s.msg.type in ("note_on", "note_off")]
+
+
+def underruns(srv: Server) -> int:
+    return sum(lv.player.stats.underruns for lv in srv.voices.values())
+
+
+# --- part 1: timing, latency, dropped tokens ----------------------------------------------------------
+async def part_timing(model: Any, seconds: float, rounds: int) -> dict[str, Any]:
+    srv, task, outs, url = await start(model)
+    loop = asyncio.get_running_loop()
+    window = seconds / rounds
+    closed: list[float] = []
+    opened: list[float] = []
+    under = {"closed": 0, "open": 0}
+    latencies: list[float] = []
+    drops = {"gaps": 0, "stepMismatch": 0, "undrawn_notes": 0, "console_errors": 0}
+    await asyncio.sleep(2.0)
+    for _ in range(rounds):
+        u0, t0 = underruns(srv), loop.time()
+        await asyncio.sleep(window)
+        closed += timing_errors(outs, t0, loop.time())
+        under["closed"] += underruns(srv) - u0
+        async with Browser(url, 1, srv) as b:
+            u0, t0 = underruns(srv), loop.time()
+            await asyncio.sleep(window)
+            opened += timing_errors(outs, t0, loop.time())
+            under["open"] += underruns(srv) - u0
+        for pg in b.report["pages"]:
+            latencies += pg["latencies"]
+            drops["gaps"] += pg["gaps"]
+            drops["stepMismatch"] += pg["stepMismatch"]
+            drops["undrawn_notes"] += sum(abs(c["noteTokens"] - c["drawnNotes"]) for c in pg["check"].values())
+        drops["console_errors"] += len(b.report["console_errors"])
+    await stop(srv, task)
+    c, o = ms(closed), ms(opened)
+    return {"voices": VOICES, "tempo": TEMPO, "seconds_each": seconds, "rounds": rounds,
+            "timing_closed": c, "timing_open": o, "underruns": under,
+            "p99_open_vs_closed": round(o["p99_ms"] / c["p99_ms"], 3) if c.get("p99_ms") else None,
+            "token_to_notation": ms(latencies), "dropped": drops}
+
+
+# --- part 2: the page server's CPU ---------------------------------------------------------------------
+async def cpu_window(seconds: float) -> float:
+    c0, t0 = time.process_time(), time.monotonic()
+    await asyncio.sleep(seconds)
+    return (time.process_time() - c0) / (time.monotonic() - t0)
+
+
+async def part_cpu(model: Any, seconds: float) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    srv, task, _, _ = await start(model, web=False)
+    await asyncio.sleep(2.0)
+    rows["web off"] = await cpu_window(seconds)
+    await stop(srv, task)
+    srv, task, _, url = await start(model)
+    await asyncio.sleep(2.0)
+    rows["web on, no page"] = await cpu_window(seconds)
+    for n in (1, 8):
+        async with Browser(url, n, srv):
+            rows[f"{n} page(s)"] = await cpu_window(seconds)
+    web = next(t for t in srv.transports if isinstance(t, WebTransport))
+    await stop(srv, task)
+    base = rows["web on, no page"]
+    return {"server_cpu_cores": {k: round(v, 4) for k, v in rows.items()},
+            "added_by_pages_cores": {k: round(v - base, 4) for k, v in rows.items() if "page(s)" in k},
+            "frames_sent": web.stats.sent_frames, "messages_sent": web.stats.sent_messages,
+            "seconds_each": seconds}
+
+
+def load_model() -> Any:
+    from folkrnn_live.model import checkpoint
+
+    return checkpoint.load_default_or(None).model
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    model = load_model()
+    out: dict[str, Any] = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+                           "loadavg_start": os.getloadavg()}
+    if "timing" in args.parts:
+        print(f"timing ({args.seconds:.0f} s closed + {args.seconds:.0f} s open in {args.rounds} rounds, "
+              f"load {os.getloadavg()[0]:.2f})...", flush=True)
+        out["timing"] = await part_timing(model, args.seconds, args.rounds)
+        print(json.dumps(out["timing"]), flush=True)
+    if "cpu" in args.parts:
+        print(f"cpu ({args.cpu_seconds:.0f} s each, load {os.getloadavg()[0]:.2f})...", flush=True)
+        out["cpu"] = await part_cpu(model, args.cpu_seconds)
+        print(json.dumps(out["cpu"]), flush=True)
+    out["loadavg_end"] = os.getloadavg()
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--parts", default="timing,cpu", help="comma-separated: timing, cpu")
+    p.add_argument("--seconds", type=float, default=60.0, help="timing: seconds closed and seconds open, each")
+    p.add_argument("--rounds", type=int, default=3, help="timing: closed/open alternations")
+    p.add_argument("--cpu-seconds", type=float, default=20.0, help="cpu: seconds per setting")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args()
+    args.parts = set(args.parts.split(","))
+    out = asyncio.run(main_async(args))
+    text = json.dumps(out, indent=1)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
