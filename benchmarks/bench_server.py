@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from folkrnn_live.player.outputs import MemoryOutput  # noqa: E402
-from folkrnn_live.server import config  # noqa: E402
+from folkrnn_live.server.runtime import config  # noqa: E402
 from folkrnn_live.server.runtime.service import Server  # noqa: E402
 from folkrnn_live.server.transports.feedback import Feedback  # noqa: E402
 
