@@ -147,3 +147,82 @@ class Receiver:
         self._thread.join(2)
         self._rt.close_port()
         self._rt.delete()
+
+
+CAPTURE_SCRIPT = r"""
+import sys, threading, time
+import jack
+import numpy as np
+
+prefix = sys.argv[1]
+client = jack.Client("capture-under-test", no_start_server=True)
+inports = [client.inports.register(f"in_{i}") for i in range(2)]
+peak = [0.0]
+lock = threading.Lock()
+
+@client.set_process_callback
+def process(frames):
+    p = max(float(np.abs(port.get_array()).max()) for port in inports)
+    with lock:
+        peak[0] = max(peak[0], p)
+
+client.activate()
+print("ready", flush=True)
+connected = False
+while True:
+    if not connected:
+        srcs = [p.name for p in client.get_ports(prefix, is_audio=True, is_output=True)]
+        if len(srcs) >= 2:
+            for src, dst in zip(srcs, inports):
+                client.connect(src, dst)
+            connected = True
+            print("connected", flush=True)
+    time.sleep(0.05)
+    with lock:
+        p, peak[0] = peak[0], 0.0
+    print(f"peak {time.monotonic():.6f} {p:.6f}", flush=True)
+"""
+
+
+class Capture:
+    """A JACK client in its own process, connected to the audio outputs whose names start with
+    ``prefix`` as soon as they appear, reporting the peak of every 50 ms.  Its own process: a JACK
+    process callback in Python needs the GIL, which a test's event loop holds while it spins."""
+
+    def __init__(self, prefix: str) -> None:
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, "-c", CAPTURE_SCRIPT, prefix], stdout=subprocess.PIPE,
+                                     text=True)
+        self.peaks: list[tuple[float, float]] = []
+        self.connected = threading.Event()
+        self._lock = threading.Lock()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(ready,), name="capture reader", daemon=True)
+        self._thread.start()
+        if not ready.wait(60):
+            self.close()
+            raise AssertionError("the capture client did not start within 60 s")
+
+    def _read(self, ready: threading.Event) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            word = line.split()
+            if word[:1] == ["ready"]:
+                ready.set()
+            elif word[:1] == ["connected"]:
+                self.connected.set()
+            elif word[:1] == ["peak"]:
+                with self._lock:
+                    self.peaks.append((float(word[1]), float(word[2])))
+
+    def loudest(self, since: float = 0.0) -> float:
+        with self._lock:
+            return max((p for t, p in self.peaks if t >= since), default=0.0)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self._thread.join(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()

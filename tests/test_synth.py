@@ -7,7 +7,6 @@ fluid-soundfont-gm, 140 MB, is used instead where it is installed).
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import wave
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jack_server import JackServer, jack  # noqa: F401
+from jack_server import Capture, JackServer, jack  # noqa: F401
 
 from folkrnn_live.cli.main import main
 from folkrnn_live.player import ListSource, Player, VoiceSettings
@@ -74,40 +73,9 @@ def test_a_soundfont_that_is_not_there_is_named(tmp_path: Path) -> None:
         find_soundfont(tmp_path / "nope.sf2")
 
 
-class Capture:
-    """A JACK client with two inputs, recording the peak of every period (on JACK's thread)."""
-
-    def __init__(self) -> None:
-        import jack as jack_client
-
-        self.client = jack_client.Client("capture-under-test", no_start_server=True)
-        self.inports = [self.client.inports.register(f"in_{i}") for i in range(2)]
-        self.peaks: list[tuple[float, float]] = []
-        self._lock = threading.Lock()
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-
-    def _process(self, frames: int) -> None:
-        peak = max(float(np.abs(p.get_array()).max()) for p in self.inports)
-        with self._lock:
-            self.peaks.append((time.monotonic(), peak))
-
-    def connect(self, sources: list[str]) -> None:
-        for src, dst in zip(sources, self.inports, strict=True):
-            self.client.connect(src, dst)
-
-    def loudest(self, since: float = 0.0) -> float:
-        with self._lock:
-            return max((p for t, p in self.peaks if t >= since), default=0.0)
-
-    def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
-
-
 @pytest.fixture
 def capture(jack: JackServer) -> Iterator[Capture]:  # noqa: F811
-    c = Capture()
+    c = Capture("folkrnn-live synth:")
     yield c
     c.close()
 
@@ -116,11 +84,8 @@ def capture(jack: JackServer) -> Iterator[Capture]:  # noqa: F811
 async def test_the_live_synth_sounds_in_jack(capture: Capture) -> None:
     async with SynthOutput(driver="jack") as synth:
         assert "via jack" in synth.name
-        outs = [p.name for p in capture.client.get_ports(is_audio=True, is_output=True)
-                if p.name.startswith("folkrnn-live synth:")]
-        assert len(outs) == 2, outs
-        capture.connect(outs)
-        await asyncio.sleep(0.2)
+        assert await asyncio.to_thread(capture.connected.wait, 30), "the synth's JACK ports did not appear"
+        await asyncio.sleep(0.3)
         silent = capture.loudest()  # connected, nothing played yet
         started = time.monotonic()
         player = Player(ListSource("M:4/4 K:Cmaj c d e f | [ c e g ] 4 |"), [synth],
@@ -128,7 +93,7 @@ async def test_the_live_synth_sounds_in_jack(capture: Capture) -> None:
         async with player:
             player.start()
             await asyncio.wait_for(player.finished(), 30)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.2)
         assert silent < 1e-4
         assert capture.loudest(since=started) > 0.01
         assert synth.sounding == frozenset()

@@ -192,6 +192,7 @@ class PortOutput(MidiOutput):
     def _open(self) -> None:
         try:
             self._port = ports.open_output(self.port_name, virtual=self.virtual)
+            self.name = str(getattr(self._port, "name", self.name))  # the port's full name, as opened
         except (OSError, ValueError) as exc:  # rtmidi's errors derive from OSError
             names = _port_names()
             available = ", ".join(repr(n) for n in names) if names else "none (no MIDI system found)"

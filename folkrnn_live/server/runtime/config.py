@@ -34,7 +34,7 @@ from folkrnn_live.server.runtime.config_keys import ConfigError, ConfigKey, toml
 from folkrnn_live.server.transports.web import settings as web_settings
 
 VOICE_GROUPS = ("sampler", "player")  # command groups a voice table may set
-VOICE_KEYS = ("name", "seed", "autostart")
+VOICE_KEYS = ("name", "seed", "autostart", "output")
 # What a SIGHUP reload cannot change (whole sections end in "."): reported, applied at the next start.
 RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "osc.pinned", "midi.", "midi_in.clock", "web.host",
                 "web.port", "web.enabled", "web.expose")
@@ -57,11 +57,21 @@ SCHEMA: tuple[ConfigKey, ...] = (
         "feedback receivers at most (a new one replaces the oldest); 0: no feedback", 0, 1024),
     ConfigKey("osc", "pinned", "list", [], "feedback receivers (host:port) always sent the default streams, never "
         "replaced by new subscribers: the performer's own patch"),
-    ConfigKey("midi", "output", "str", "auto", "auto: a MIDI port when one opens, else files; port; file; none",
-        choices=("auto", "port", "file", "none")),
-    ConfigKey("midi", "port", "str", "", "output port name (empty: the first port; a virtual port: folkrnn-live)"),
-    ConfigKey("midi", "virtual", "bool", False, "create a virtual output port instead of opening one"),
-    ConfigKey("midi", "dir", "str", "midi", "directory of MIDI files (output = file, or auto without a port)"),
+    ConfigKey("midi", "output", "str", "auto", "auto: a MIDI port when one opens, else the built-in synth when an "
+        "audio device opens, else files; port; file; none; synth (FluidSynth); a voice's output key overrides it",
+        choices=("auto", "port", "file", "none", "synth")),
+    ConfigKey("midi", "port", "str", "", "output port: its name or a unique part of it (`folkrnn-live ports` lists "
+        "them), virtual or virtual:NAME for a port others connect to; empty: the first port that is not MIDI Through"),
+    ConfigKey("midi", "virtual", "bool", False, "create a virtual output port named folkrnn-live (as port = virtual)"),
+    ConfigKey("midi", "api", "str", "auto", "MIDI system: auto ($FOLKRNN_MIDI_API, else ALSA when /dev/snd/seq "
+        "exists, else JACK when a server runs; CoreMIDI on macOS, Windows MM on Windows)",
+        choices=("auto", "alsa", "jack", "coremidi", "winmm")),
+    ConfigKey("midi", "soundfont", "str", "", "the synth's soundfont (.sf2/.sf3); empty: $FOLKRNN_SOUNDFONT, else an "
+        "installed General MIDI one (Debian: fluid-soundfont-gm or timgm6mb-soundfont)"),
+    ConfigKey("midi", "audio", "str", "auto", "the synth's audio system: auto (JACK when a server runs, else "
+        "PulseAudio/PipeWire, else ALSA; CoreAudio on macOS, WASAPI on Windows)",
+        choices=("auto", "jack", "pulseaudio", "pipewire", "alsa", "coreaudio", "wasapi", "dsound")),
+    ConfigKey("midi", "dir", "str", "midi", "directory of MIDI files (output = file, or auto without a port or synth)"),
     ConfigKey("midi", "per_tune", "bool", True, "one MIDI file per tune (else one per voice and session, cut at a "
         f"tune end every {SESSION_FILE_EVENTS:,} messages)"),
     ConfigKey("midi", "osc_notes", "str", "", "also send /note pitch velocity duration_ms channel to host:port"),
@@ -92,6 +102,7 @@ class VoiceConfig:
     seed: int = 0
     autostart: bool = True
     settings: dict[str, Any] = field(default_factory=dict)  # command name -> raw TOML value
+    output: str = ""  # where it plays: a port name (or part), virtual[:NAME], auto, port, synth, file, none; "": [midi]
 
 
 @dataclass
@@ -179,6 +190,10 @@ def _voices(raw: list[Any], defaults: dict[str, Any], count: int, where: str) ->
         autostart = merged.pop("autostart", True)
         if not isinstance(autostart, bool):
             raise ConfigError(f"{where}: {label}.autostart must be true or false; got {autostart!r}")
+        output = merged.pop("output", "")
+        if not isinstance(output, str):
+            raise ConfigError(f"{where}: {label}.output must be a string: a MIDI port's name or a unique part of it, "
+                              f"virtual, virtual:NAME, auto, port, synth, file or none; got {output!r}")
         merged.setdefault("channel", i % 16)
         merged.setdefault("continuous", True)  # a performance server goes on from tune to tune
         for k in merged:
@@ -187,7 +202,7 @@ def _voices(raw: list[Any], defaults: dict[str, Any], count: int, where: str) ->
                 allowed = ", ".join([*VOICE_KEYS, *(c.name for c in COMMANDS if c.scope == "voice"
                                                     and c.group in VOICE_GROUPS)])
                 raise ConfigError(f"{where}: unknown key {label}.{k}; allowed: {allowed}")
-        out.append(VoiceConfig(name, seed, autostart, merged))
+        out.append(VoiceConfig(name, seed, autostart, merged, output))
     return out
 
 
@@ -284,6 +299,9 @@ def markdown() -> str:
         "| `name` | `\"1\"`, `\"2\"`, ... | OSC address part: `/folkrnn/<name>/...`; letters, digits, `_ . -` |",
         "| `seed` | the voice's index (0, 1, ...) | seed of the first tune |",
         "| `autostart` | `true` | start playing at start-up |",
+        "| `output` | `[midi]`'s | where it plays: a MIDI port's name or a unique part of it (`folkrnn-live ports`), "
+        "`virtual`, `virtual:NAME`, or `auto`, `port`, `synth`, `file`, `none`; a port or the synth is shared by the "
+        "voices that name it, each on its own channel and program |",
         "| `channel` | the voice's index mod 16 | MIDI channel (the `channel` command) |",
         "| `continuous` | `true` | a new tune after each tune ends (the `continuous` command) |",
         "",

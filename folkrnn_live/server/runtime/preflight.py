@@ -49,6 +49,10 @@ def check(values: Mapping[str, Any], where: str = "config") -> None:
                               "allowed: a directory, or a path where one can be made")
     for entry in values.get("osc.pinned", ()):
         check_host_port(entry, f"{where}: osc.pinned entry")
+    soundfont = values.get("midi.soundfont", "")
+    if soundfont and not Path(soundfont).expanduser().is_file():
+        raise ConfigError(f"{where}: midi.soundfont = {soundfont!r} is not a file; allowed: a .sf2 or .sf3 file, "
+                          "or empty for an installed General MIDI soundfont")
 
 
 def check_all(values: Mapping[str, Any], registry: Any, ctx: Any) -> None:

@@ -220,7 +220,7 @@ class Server:
 
     async def _add_voice(self, v: VoiceConfig, calls: list[Call]) -> None:
         assert self._outputs is not None and self._stack is not None and self._scheduler is not None
-        outputs = await self._outputs.open_for(v.name)
+        outputs = await self._outputs.open_for(v.name, v.output)
         rec_dir = self.config["recording.dir"] or None
         lv = LiveVoice(
             v.name, self.model, scheduler=self._scheduler, outputs=outputs, hub=self.hub, seed=v.seed,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import mido
 
+from folkrnn_live.player import ports
 from folkrnn_live.player.clock import ExternalClock
 from folkrnn_live.server.commands.handlers import MIDI_IN
 from folkrnn_live.server.commands.midi_map import (
@@ -70,19 +71,21 @@ def open_input_port(name: str, *, virtual: bool, callback: Callable[[mido.Messag
     """An rtmidi input port calling ``callback`` on rtmidi's thread; :class:`MidiInError` names the
     ports that exist when it cannot be opened."""
     try:
+        # Through player.ports: the process's one MIDI system, and no probe of one that is not there.
         if virtual:
-            return mido.open_input(name or VIRTUAL_NAME, virtual=True, callback=callback)
-        names = mido.get_input_names()
+            return ports.open_input(None, virtual=True, virtual_name=name or VIRTUAL_NAME, callback=callback)
+        names = ports.input_names()
         chosen = None
         if name:
-            chosen = next((n for n in names if n == name), None) or next((n for n in names if name in n), None)
+            chosen = next((n for n in names if n == name), None) or next(
+                (n for n in names if name.lower() in n.lower()), None)
             if chosen is None:
                 raise MidiInError(f"no MIDI input port matches {name!r} ({SECTION}.port); allowed: "
                                   + (", ".join(repr(n) for n in names) or "none found (is a controller connected?)"))
         elif not names:
             raise MidiInError(f"no MIDI input ports found for {SECTION}; connect a controller, or set "
                               f"{SECTION}.virtual = true")
-        return mido.open_input(chosen or names[0], callback=callback)
+        return ports.open_input(chosen or names[0], callback=callback)
     except MidiInError:
         raise
     except (OSError, ValueError, RuntimeError) as exc:  # rtmidi's errors (no ALSA, no JACK) are OSErrors
