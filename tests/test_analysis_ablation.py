@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from _models import tiny_model
 
 from folkrnn_live.abc.bars import check_bars
 from folkrnn_live.analysis.ablation import parse_seeds, run_ablation
 from folkrnn_live.analysis.spectra import band_power_fraction
-from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.sampler.voice import Voice
 
@@ -18,8 +17,7 @@ PRIME = ["M:4/4", "K:Cmaj"]
 
 
 def tiny() -> FolkRNN:
-    torch.manual_seed(1)
-    return FolkRNN(ModelConfig(hidden_size=16, num_layers=2)).eval()
+    return tiny_model(hidden=16, layers=2, seed=1)
 
 
 def test_ablation_snips_the_top_band_units_and_random_ones_over_fixed_seeds() -> None:

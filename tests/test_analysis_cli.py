@@ -11,12 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from _models import tiny_model
 
 from folkrnn_live.cli.main import main
 from folkrnn_live.model import checkpoint
-from folkrnn_live.model.config import ModelConfig
-from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.recording.recording import load_recording
 from folkrnn_live.sampler.voice import Voice
 from folkrnn_live.server.commands.catalog import COMMANDS
@@ -27,8 +25,7 @@ Capture = pytest.CaptureFixture[str]
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(2)
-    model = FolkRNN(ModelConfig(hidden_size=8, num_layers=2)).eval()
+    model = tiny_model(hidden=8, layers=2, seed=2)
     return checkpoint.save(model, tmp_path_factory.mktemp("model"))
 
 
@@ -165,8 +162,7 @@ def test_report_has_an_index_with_the_tune_figures_and_commands(recording: Path,
 
 
 def test_a_model_that_did_not_make_the_recording_is_refused(recording: Path, tmp_path: Path, capsys: Capture) -> None:
-    torch.manual_seed(3)
-    other = checkpoint.save(FolkRNN(ModelConfig(hidden_size=8, num_layers=2)).eval(), tmp_path / "other")
+    other = checkpoint.save(tiny_model(hidden=8, layers=2, seed=3), tmp_path / "other")
     assert main(["analyze", str(recording), "params", "--model", str(other), "--out", str(tmp_path / "p")]) == 2
     assert "not the model this recording was made with" in capsys.readouterr().err
 

@@ -7,18 +7,17 @@ import json
 import numpy as np
 import pytest
 import torch
+from _models import tiny_model
 from scipy import stats
 
 from folkrnn_live.analysis import params as pa
 from folkrnn_live.analysis.selection import UnitSelection, random_units, select_by_band
-from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.sampler.voice import Voice
 
 
 def tiny(hidden: int = 4, layers: int = 1) -> FolkRNN:
-    torch.manual_seed(0)
-    return FolkRNN(ModelConfig(hidden_size=hidden, num_layers=layers)).eval()
+    return tiny_model(hidden, layers)
 
 
 def test_output_svd_finds_the_direction_that_raises_repeat_and_end() -> None:

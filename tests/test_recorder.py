@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from _models import tiny_model
 
-from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.recording.recorder import Recorder
 from folkrnn_live.recording.recording import RecordingError, chunk_files, load_recording
@@ -29,8 +29,7 @@ GATES = ("i", "f", "o", "g_pre", "g", "c", "h")
 
 
 def tiny(hidden: int = 8, layers: int = 2, seed: int = 0) -> FolkRNN:
-    torch.manual_seed(seed)
-    return FolkRNN(ModelConfig(hidden_size=hidden, num_layers=layers)).eval()
+    return tiny_model(hidden, layers, seed)
 
 
 def as_np(v: Any) -> np.ndarray:

@@ -10,17 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
+from _models import tiny_model
 
 from folkrnn_live.model import checkpoint
-from folkrnn_live.model.config import ModelConfig
-from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.recording.recording import load_recording
 
 
 def test_ctrl_c_stops_recording_and_keeps_what_was_generated(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    model_dir = checkpoint.save(FolkRNN(ModelConfig(hidden_size=8, num_layers=2)).eval(), tmp_path / "model")
+    model_dir = checkpoint.save(tiny_model(hidden=8, layers=2), tmp_path / "model")
     out = tmp_path / "rec"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     cmd = [sys.executable, "-m", "folkrnn_live", "record", "--model", str(model_dir), "--out", str(out),

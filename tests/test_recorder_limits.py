@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from _models import tiny_model
 
 from folkrnn_live.cli.main import main
 from folkrnn_live.model import checkpoint
-from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.recording import Recorder, RecordingFull, load_recording
 from folkrnn_live.recording.recording import chunk_files
@@ -24,8 +23,7 @@ Capture = pytest.CaptureFixture[str]
 
 
 def tiny() -> FolkRNN:
-    torch.manual_seed(0)
-    return FolkRNN(ModelConfig(hidden_size=8, num_layers=2)).eval()
+    return tiny_model(hidden=8, layers=2)
 
 
 @pytest.fixture(scope="module")
