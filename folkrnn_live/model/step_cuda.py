@@ -54,7 +54,6 @@ class CudaGraphStepper(TorchStepper):
             raise ValueError("a CUDA graph needs the model on a CUDA device; use graph=False or TorchStepper")
         self.use_graph = graph
         self._recorded: dict[tuple[int, bool, bool], _Recorded] = {}
-        self._pool: Any = None
 
     def refresh(self) -> None:
         super().refresh()
@@ -96,9 +95,10 @@ class CudaGraphStepper(TorchStepper):
                     self._body(r, dense, capture)
             torch.cuda.current_stream(dev).wait_stream(side)
             r.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(r.graph, pool=self._pool), torch.no_grad():
+            # Each graph keeps its own memory pool: sharing one is only safe when graphs replay in
+            # the order they were recorded, and voices and batch sizes replay them in any order.
+            with torch.cuda.graph(r.graph), torch.no_grad():
                 self._body(r, dense, capture)
-            self._pool = r.graph.pool()  # every recorded step shares one memory pool
         self._recorded[(batch, dense, capture)] = r
         return r
 
