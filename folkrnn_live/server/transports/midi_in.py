@@ -1,4 +1,4 @@
-"""MIDI in: controller CCs and notes carry out registry commands (see :mod:`.midi_in_map`).
+"""MIDI in: controller CCs and notes carry out registry commands (mappings: :mod:`.commands.midi_map`).
 
 :class:`MidiIn` is an async context manager: it opens the configured input port (mido with
 python-rtmidi; rtmidi calls back on its own thread, so messages are handed to the event loop with
@@ -17,11 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
-import tomllib
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 import mido
 
-from folkrnn_live.player import ports
 from folkrnn_live.player.clock import ExternalClock
 from folkrnn_live.server.commands.handlers import MIDI_IN
 from folkrnn_live.server.commands.midi_map import (
@@ -41,9 +38,11 @@ from folkrnn_live.server.commands.midi_map import (
     to_toml,
 )
 from folkrnn_live.server.commands.registry import Call, CommandError
-from folkrnn_live.server.runtime.midi_in_settings import SECTION, VIRTUAL_NAME, MidiInSettings
+from folkrnn_live.server.runtime.midi_in_settings import SECTION, MidiInSettings
+from folkrnn_live.server.transports import midi_in_commands  # noqa: F401  (registers the midi_* handlers)
 from folkrnn_live.server.transports.common import Dispatcher, Host, Origin, TransportOrigin
 from folkrnn_live.server.transports.feedback import Feedback, error_feedback
+from folkrnn_live.server.transports.midi_in_port import MidiInError, open_input_port, read_map_file, write_map_file
 
 if TYPE_CHECKING:
     from folkrnn_live.server.runtime.config import Config
@@ -51,10 +50,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 10_000  # messages waiting for the loop, at most (a stuck loop must not grow memory)
 CLOCK_TYPES = frozenset({"clock", "start", "stop", "continue"})
-
-
-class MidiInError(OSError):
-    """The input port cannot be opened (the message says which ports exist)."""
 
 
 @dataclass
@@ -65,32 +60,6 @@ class MidiInStats:
     unmapped: int = 0
     errors: int = 0
     dropped: int = 0  # queue full
-
-
-def open_input_port(name: str, *, virtual: bool, callback: Callable[[mido.Message], None]) -> Any:
-    """An rtmidi input port calling ``callback`` on rtmidi's thread; :class:`MidiInError` names the
-    ports that exist when it cannot be opened."""
-    try:
-        # Through player.ports: the process's one MIDI system, and no probe of one that is not there.
-        if virtual:
-            return ports.open_input(None, virtual=True, virtual_name=name or VIRTUAL_NAME, callback=callback)
-        names = ports.input_names()
-        chosen = None
-        if name:
-            chosen = next((n for n in names if n == name), None) or next(
-                (n for n in names if name.lower() in n.lower()), None)
-            if chosen is None:
-                raise MidiInError(f"no MIDI input port matches {name!r} ({SECTION}.port); allowed: "
-                                  + (", ".join(repr(n) for n in names) or "none found (is a controller connected?)"))
-        elif not names:
-            raise MidiInError(f"no MIDI input ports found for {SECTION}; connect a controller, or set "
-                              f"{SECTION}.virtual = true")
-        return ports.open_input(chosen or names[0], callback=callback)
-    except MidiInError:
-        raise
-    except (OSError, ValueError, RuntimeError) as exc:  # rtmidi's errors (no ALSA, no JACK) are OSErrors
-        what = "virtual input port" if virtual else f"input port {name or '(first)'!r}"
-        raise MidiInError(f"cannot open MIDI {what}: {str(exc).strip().splitlines()[0]}") from exc
 
 
 class MidiIn:
@@ -132,19 +101,9 @@ class MidiIn:
         """(Re)load the config's tables and then the map file's (whose controls win)."""
         reg, ctx = self.server.registry, self.server.context
         maps = parse_mappings(list(tables) if tables is not None else None, reg, ctx, f"{SECTION}.map")
-        path = self.settings.map_file
-        if path and os.path.exists(path):
-            try:
-                doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise MidiMapError(f"{path}: cannot read the MIDI map file ({SECTION}.map_file): {exc}") from exc
-            extra = set(doc) - {"map"}
-            if extra:
-                raise MidiMapError(f"{path}: unknown key {sorted(extra)[0]!r}; allowed: [[map]] tables")
-            saved = parse_mappings(doc.get("map", []), reg, ctx, f"{path}: map")
-            keys = {m.key for m in saved}
-            maps = [m for m in maps if m.key not in keys] + saved
-        self._set(maps)
+        saved = read_map_file(self.settings.map_file, reg, ctx)
+        keys = {m.key for m in saved}
+        self._set([m for m in maps if m.key not in keys] + saved)
 
     def _set(self, maps: list[MidiMapping]) -> None:
         self.mappings = maps
@@ -163,14 +122,7 @@ class MidiIn:
         """Write every mapping to ``midi_in.map_file`` (the path comes from the config only)."""
         if not self.settings.map_file:
             raise MidiMapError(f"{SECTION}.map_file is not set; allowed: a file path in the config to save to")
-        path = Path(self.settings.map_file)
-        tmp = path.with_name(path.name + ".tmp")
-        header = "# MIDI mappings written by folkrnn-live (midi_save); loaded after [[midi_in.map]].\n\n"
-        try:
-            tmp.write_text(header + to_toml(self.mappings), encoding="utf-8")
-            os.replace(tmp, path)  # never a half-written file
-        except OSError as exc:
-            raise MidiMapError(f"{SECTION}.map_file: cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+        path = write_map_file(self.settings.map_file, self.mappings)
         log.info("MIDI mappings saved to %s", path)
         return path
 
@@ -417,32 +369,6 @@ class MidiIn:
             MIDI_IN.run(self, call, origin)
         except MidiMapError as exc:
             raise CommandError(addr, str(exc)) from exc
-
-    @MIDI_IN.handles("midi_learn")
-    def _cmd_midi_learn(self, origin: Origin, command: str, voice: str, args: str) -> None:
-        self.learn(command, voice or None, args or None, origin=origin)
-        origin.reply(Feedback("replies", "midi_learning", None, (command,), {"command": command, "voice": voice}))
-
-    @MIDI_IN.handles("midi_learn_cancel")
-    def _cmd_midi_learn_cancel(self, origin: Origin) -> None:
-        self.cancel_learn()
-
-    @MIDI_IN.handles("midi_forget")
-    def _cmd_midi_forget(self, origin: Origin, kind: str, number: int, channel: int) -> None:
-        if not self.forget(kind, number, None if channel < 0 else channel):
-            raise MidiMapError(f"no mapping for {kind} {number}" + ("" if channel < 0 else f" on channel {channel}")
-                               + "; allowed: a mapped control (see midi_map)")
-
-    @MIDI_IN.handles("midi_map")
-    def _cmd_midi_map(self, origin: Origin) -> None:
-        text = self.table_text()
-        origin.reply(Feedback("replies", "midi_map", None, (text,),
-                              {"map": [dict(m.table) for m in self.mappings], "toml": text}))
-
-    @MIDI_IN.handles("midi_save")
-    def _cmd_midi_save(self, origin: Origin) -> None:
-        path = self.save()
-        origin.reply(Feedback("replies", "midi_saved", None, (str(path),), {"path": str(path)}))
 
 
 def open_transport(server: Host) -> MidiIn | None:
