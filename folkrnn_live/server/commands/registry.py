@@ -264,7 +264,7 @@ def coerce(a: Arg, v: Any, ctx: CommandContext, address: str) -> Any:
             raise fail(f"must match {NAME_RE.pattern}; got {_show(v)}", allowed="letters, digits, _ . - (1-64)")
         return v
     if t == "choice":
-        choices = a.choices if isinstance(a.choices, tuple) else tuple(getattr(ctx, a.choices))
+        choices = a.choices if isinstance(a.choices, tuple) else ctx.choices(a.choices)
         if v not in choices:
             raise fail(f"must be one of {', '.join(choices)}; got {_show(v)}", allowed=", ".join(choices))
         return v

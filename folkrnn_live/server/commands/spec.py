@@ -21,6 +21,7 @@ Scope = Literal["voice", "global"]
 # token steps (they are logged and replayed); "loop" commands act on players, recorders and
 # clients on the event loop.
 Applies = Literal["step", "loop"]
+ContextChoices = Literal["voices"]  # choices known only to the running server
 Bound = int | float | str  # a number, or a model dimension such as "layers-1" resolved by CommandContext
 
 PREFIX = "/folkrnn"
@@ -69,7 +70,7 @@ class Arg:
     lo: Bound | None = None
     hi: Bound | None = None
     exclusive: bool = False  # open interval (lo, hi)
-    choices: tuple[str, ...] | str = ()  # fixed choices, or a CommandContext attribute name ("voices")
+    choices: tuple[str, ...] | ContextChoices = ()  # fixed choices, or ones the running server knows
     default: Any = REQUIRED
     variadic: bool = False  # the last argument may take every remaining value
     min_count: int = 0  # for a variadic argument
@@ -138,6 +139,12 @@ class CommandContext:
         if m is None or m.group(1) not in self.dims:
             raise KeyError(f"model dimension {bound!r} is unknown; known: {sorted(self.dims)}")
         return self.dims[m.group(1)] - int(m.group(2) or 0)
+
+    def choices(self, which: ContextChoices) -> tuple[str, ...]:
+        """Choices that depend on the running server (an argument's ``choices="voices"``)."""
+        if which == "voices":
+            return self.voices
+        raise ValueError(f"choices must be a tuple or 'voices'; got {which!r}")
 
     @classmethod
     def for_model(
