@@ -1,9 +1,10 @@
-"""The ``[midi_in]`` config section (the mappings themselves: :mod:`.midi_in_map`).
+"""The ``[midi_in]`` config section (the mappings themselves:
+:mod:`folkrnn_live.server.commands.midi_map`).
 
 :data:`CONFIG_KEYS` are rows of the server's config schema.  ``map`` is the ``[[midi_in.map]]``
 array of tables; its type ``raw`` is not checked by the schema, so the tables arrive as written
-and :func:`.midi_in_map.parse_mappings` validates them against the registry once the model is
-loaded.  No MIDI library is imported here.
+and :func:`~folkrnn_live.server.commands.midi_map.parse_mappings` validates them against the
+registry once the model is loaded.  No MIDI library is imported here.
 """
 
 from __future__ import annotations
