@@ -167,7 +167,7 @@ function onState(v, s) {
   const bias = Object.entries(c.bias || {});
   if (bias.length) items.push(`bias ${bias.map(([t, b]) => `${t} ${b > 0 ? "+" : ""}${b.toFixed(2)}`).join(", ")}`);
   const sup = Object.entries(c.suppress || {});
-  if (sup.length) items.push(`suppress ${sup.map(([t, n]) => (n === null ? t : `${t} (${n})`)).join(" ")}`);
+  if (sup.length) items.push(`suppress ${sup.map(([t, n]) => (n === null ? t : `${t} (${n} steps)`)).join(" ")}`);
   for (const [layer, sn] of Object.entries(c.snip || {})) items.push(`snip layer ${layer}: ${sn.units} units (${sn.mode})`);
   if (c.force) items.push(`force ${c.force.weight_generated} + ${c.force.mix.map(([n, w]) => `${w}×${n} tokens`).join(" ")}`
                           + (c.force.steps_left === null ? "" : ` (${c.force.steps_left} steps)`));

@@ -9,6 +9,7 @@
 const GROUP_ORDER = ["transport", "sampler", "player", "recording", "session"];
 const OPEN_GROUPS = ["transport", "sampler", "session"];  // the others start folded
 const SLIDER_EVERY_MS = 60;  // a dragged slider sends at most this often (its last value always)
+const HANDS_OFF_MS = 3000;
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -46,13 +47,18 @@ function widget(a, schema, onLive) {
     const range = el("input", { type: "range", min: lo, max: hi, step, value: start, "aria-label": a.name });
     const box = el("input", { type: "text", class: "value", inputmode: "decimal", value: String(start),
                               size: 5, "aria-label": `${a.name} value` });
-    range.addEventListener("input", () => { box.value = range.value; onLive("drag"); });
-    range.addEventListener("change", () => { box.value = range.value; onLive("done"); });
-    box.addEventListener("change", () => onLive("typed"));
+    // The server's state shows in the control, but never under the performer's hand: not while it
+    // has the focus, nor within a few seconds of being moved (the state may predate the move).
+    let touched = 0;
+    const touch = () => { touched = Date.now(); };
+    range.addEventListener("input", () => { touch(); box.value = range.value; onLive("drag"); });
+    range.addEventListener("change", () => { touch(); box.value = range.value; onLive("done"); });
+    box.addEventListener("input", touch);
+    box.addEventListener("change", () => { touch(); onLive("typed"); });
+    const busy = () => Date.now() - touched < HANDS_OFF_MS || [range, box].includes(document.activeElement);
     return { node: el("span", { class: "slider" }, range, box), live: true,
              get: () => typed(box.value, a.type),
-             set: (v) => { if (document.activeElement !== range && document.activeElement !== box) {
-               range.value = v; box.value = String(v); } } };
+             set: (v) => { if (!busy()) { range.value = v; box.value = String(v); } } };
   }
   if (a.type === "bool") {
     const box = el("input", { type: "checkbox", "aria-label": a.name });
@@ -116,7 +122,7 @@ export function buildControls(container, schema, scope, send) {
       const args = [];
       const fire = () => { last = Date.now(); send(c.name, collect(args), row); };
       const onLive = (how) => {
-        if (!(args.length === 1 && args[0].live) && how !== "typed") return;
+        if (!(args.length === 1 && args[0].live)) return;  // the others wait for their send button
         if (how !== "drag") { clearTimeout(timer); timer = null; fire(); return; }
         const wait = SLIDER_EVERY_MS - (Date.now() - last);
         if (wait <= 0) fire();
