@@ -56,6 +56,10 @@ def spectrum_peaks(rec: Recording, layer: int, count: int = 8) -> list[float]:
     return sorted(float(m.periods[k + 1]) for k in top)
 
 
+def _round(x: object) -> str:
+    return f"{x:.4f}" if isinstance(x, float) else "?"
+
+
 def part1(r: Runner, meta: dict[str, Any]) -> Page:
     pg = Page("part1")
     cfg = r.model.config
@@ -81,12 +85,13 @@ def part1(r: Runner, meta: dict[str, Any]) -> Page:
               "the same list in the same order" if same == 137 else "a different vocabulary or order")
     pg.number("index of `M:4/4`", "104 (\"the 105th dimension\")", str(cfg.vocab.index.get("M:4/4", "none")),
               "same index order" if cfg.vocab.index.get("M:4/4") == 104 else "another index order")  # fmt: skip
+    extra = numel - v2_count
     pg.number("parameters", "5,599,881", f"{v2_count:,} counted as the post does; {numel:,} stored",
-              "PyTorch keeps two bias vectors per gate (b_ih + b_hh, 12 × 512 more) and we learn the initial "
-              "states (3 × 512 more, as v2 did); the sum of the two biases is the post's one")  # fmt: skip
+              f"PyTorch keeps two bias vectors per gate (b_ih + b_hh: {L} × 4 × {H} = {L * 4 * H:,} more), whose "
+              "sum is the post's one bias" + ("" if extra == L * 4 * H else f"; {extra - L * 4 * H:,} other values"))
     pg.number("training", "~23,000 transcriptions, 100 epochs (35,000 iterations)",
               f"{prov.get('train_tunes', '?')} tunes, epoch {prov.get('epoch', '?')} of "
-              f"{(prov.get('recipe') or {}).get('epochs', '?')}, validation loss {prov.get('valid_loss', '?')}",
+              f"{(prov.get('recipe') or {}).get('epochs', '?')}, validation loss {_round(prov.get('valid_loss'))}",
               "our model was trained on music21's collections on a CPU, stopped early (see docs/model-card.md)")
     return pg
 
@@ -113,12 +118,12 @@ def part7(r: Runner, meta: dict[str, Any]) -> Page:
     r.run("windows", None, length=147)
     sel = r.run("select", rec, key="select0", layer=0, min_fraction=0.00025)
     res = ablation(r, rec, 0, (0.0, 0.33), PRIME_44, seed)
-    _part7_figures(pg, seed, res)
+    _part7_figures(pg, seed, res, rec.num_layers)
     _part7_numbers(pg, r, rec, res, sel.text[0])
     return pg
 
 
-def _part7_figures(pg: Page, seed: int, res: AblationResult) -> None:
+def _part7_figures(pg: Page, seed: int, res: AblationResult, layers: int) -> None:
     snipped = next(t for p in res.points if p.kind == "band" for t in p.tunes if t.seed == seed)
     pg.code.append((f"Seed {seed} with the top 33 % of layer 0 by band power snipped "
                     f"({snipped.bars_ok} of {snipped.bars} bars right)", " ".join(snipped.tokens)))  # fmt: skip
@@ -134,8 +139,9 @@ def _part7_figures(pg: Page, seed: int, res: AblationResult) -> None:
         ["histogram_h.png", "max_magnitude_h.png"], "Same analysis; the shares per layer are in the table below.")
     fig("Magnitude spectra of layer 1's units: fewer periodicities than layer 3, some at 9 and 2.5 steps",
         ["spectra_hann_layer0.png"], "Sorted by peak period here; the post's order is not given.")
+    last = layers - 1
     fig("Layer 3's spectra (tune_ht_Layer3_dft.png) and layer 2's (tune_ht_Layer2_dft.png)",
-        ["spectra_hann_layer2.png", "spectra_hann_layer1.png"], why_unit)
+        [f"spectra_hann_layer{last}.png", f"spectra_hann_layer{min(1, last)}.png"], why_unit)
     fig("Mean normalised spectra per layer (Hann, ± 1 SEM): most power at DC, peaks at 36, 18, 9, 4.5, 3, 2.25",
         ["mean_spectra_hann_keepmean.png", "mean_spectra_hann.png"],
         "The first keeps the means as the post did (DC dominates); the second removes them, DC left out.")
@@ -159,8 +165,8 @@ def _part7_numbers(pg: Page, r: Runner, rec: Recording, res: AblationResult, sel
     sat = [float((np.abs(rec.gate("h", k)) > 0.9).mean()) * 100 for k in range(rec.num_layers)]
     num = pg.number
     num("Hann main lobe width (2 × the −6 dB frequency)", "about 0.014 cycles/step",
-        f"{2 * hann.width_6db_bins / 147:.4f}", "the post read it off a plot")
-    num("rectangular main lobe width", "0.008", f"{2 * rect.width_6db_bins / 147:.4f}", "read off a plot")
+        f"{hann.width_6db_bins / 147:.4f}", "the post read it off a plot")
+    num("rectangular main lobe width", "0.008", f"{rect.width_6db_bins / 147:.4f}", "read off a plot")
     num("first sidelobe below the main lobe: Hann / rect", "more than 30 dB / just 12 dB",
         f"{-hann.first_sidelobe_db:.2f} dB / {-rect.first_sidelobe_db:.2f} dB", "rounded in the post")
     num("Hann support at period 8.8", "[8.3, 9.4]", f"[{row88.support['hann'][0]:.2f}, {row88.support['hann'][1]:.2f}]",

@@ -21,7 +21,7 @@ from folkrnn_live.sampler.voice import Voice
 
 
 def _tokens(reading: sm.SVDReading, toks: list[str], which: str, k: int) -> str:
-    return ", ".join(f"`{t}`" for t, _ in reading.top_tokens(toks, which, k, 4))
+    return ", ".join(f"`{t}` ({v:+.2f})" for t, v in reading.top_tokens(toks, which, k, 4))
 
 
 def suppressed(r: Runner, seed: int, selectors: list[str], steps: int | None, max_tokens: int) -> list[str]:
@@ -100,9 +100,11 @@ def _part8_numbers(pg: Page, r: Runner, rec: Recording, res: Any, no_bars: list[
         f"{reading.ratio_raw:.2f} raw; {reading.ratio_centred:.2f} with the common mode removed",
         f"our first left singular vector has |cos| {reading.cos_ones:.3f} with all-ones: a shift of every logit, "
         "which softmax ignores; only the centred ratio says how much one direction moves the distribution")
-    num("item 6: tokens the first direction raises", "`|:` and `</s>`",
-        f"raw: {_tokens(reading, toks, 'raw', 0)}; centred: {_tokens(reading, toks, 'centred', 0)}",
-        "what our model shows")
+    push = sm.projections(rec.gate("h", rec.num_layers - 1), reading, 1, centred=True)[:, 0].mean()
+    num("item 6: tokens of the first direction (largest loadings)", "raises `|:` and `</s>`",
+        f"raw: {_tokens(reading, toks, 'raw', 0)}; centred: {_tokens(reading, toks, 'centred', 0)}; over our "
+        f"tune h's centred coefficient averages {push:+.1f}", "what our model shows: with a negative coefficient "
+        "the direction lowers the tokens of positive loading")  # fmt: skip
     num("item 7: second / third directions", "meter and mode tokens / a broken rhythm token",
         f"{_tokens(reading, toks, 'centred', 1)} / {_tokens(reading, toks, 'centred', 2)} (centred)", "our model")
     num("item 8: forget-gate column norms, meter and mode vs other tokens", "very small for meter and mode",

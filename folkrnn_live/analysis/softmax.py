@@ -70,7 +70,9 @@ class SVDReading:
     def top_tokens(self, tokens: list[str], which: str = "centred", k: int = 0, n: int = 6) -> list[tuple[str, float]]:
         u = self.u_centred if which == "centred" else self.u_raw
         col = u[:, k]
-        idx = np.argsort(-col, kind="stable")[:n]  # the tokens the direction raises most
+        # Largest |loading| first, signed: an SVD direction's sign is arbitrary, so whether it raises or
+        # lowers these tokens depends on the sign of h's projection on it (see projections()).
+        idx = np.argsort(-np.abs(col), kind="stable")[:n]
         return [(tokens[i], float(col[i])) for i in idx]
 
     def to_json(self, tokens: list[str]) -> dict[str, Any]:
@@ -80,8 +82,8 @@ class SVDReading:
             "ratio_first_second_raw": self.ratio_raw,
             "ratio_first_second_centred": self.ratio_centred,
             "cos_first_left_vector_with_ones": self.cos_ones,
-            "raised_by_first_raw": self.top_tokens(tokens, "raw"),
-            "raised_by_first_centred": self.top_tokens(tokens, "centred"),
+            "largest_loadings_first_raw": self.top_tokens(tokens, "raw"),
+            "largest_loadings_first_centred": self.top_tokens(tokens, "centred"),
         }
 
 

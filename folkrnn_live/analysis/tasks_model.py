@@ -16,7 +16,7 @@ from folkrnn_live.analysis.softmax import svd_reading as softmax_svd_reading
 from folkrnn_live.model.network import FolkRNN
 
 SVD_HEAD = ["direction", "raw singular value", "raw: largest loadings", "centred singular value",
-            "centred: tokens raised most"]  # fmt: skip
+            "centred: largest loadings"]  # fmt: skip
 
 
 def params_task(model: FolkRNN, out: Path, directions: int = 5) -> Section:
@@ -111,8 +111,10 @@ def params_task(model: FolkRNN, out: Path, directions: int = 5) -> Section:
             f"of {reading.ratio_raw:.2f}. Its first left singular vector has |cos| {reading.cos_ones:.3f} with the "
             "all-ones vector: much of it shifts every logit alike, which softmax ignores. With that common mode "
             f"removed (each column's mean over the vocabulary subtracted) the first two are {reading.centred[0]:.3f} "
-            f"and {reading.centred[1]:.3f}, a ratio of {reading.ratio_centred:.2f}. The first raw direction raises "
-            f"{raised} most, the first centred one {raised_c}. Output columns against the output bias: "
+            f"and {reading.centred[1]:.3f}, a ratio of {reading.ratio_centred:.2f}. The first raw direction loads "
+            f"most on {raised}, the first centred one on {raised_c} (signs as in the table: whether a direction "
+            "raises or lowers them depends on the sign of h's projection, see `projections`). Output columns "
+            "against the output bias: "
             f"max |r| {cb['max_abs']:.3f}, mean |r| {cb['mean_abs']:.3f}. Input column norms of layer 0 per gate "
             "are in `input_column_norms.csv`; their means per token class in `params.json`."
         ],

@@ -73,7 +73,8 @@ def spectra_task(
         )
     )
     means = sp.layer_mean_spectra(layers, rec.probs, window_name, nfft, remove_mean)
-    title = f"Mean normalised {gate} spectra per layer ± 1 SEM ({window_name})"
+    kept = "removed" if remove_mean else "kept"
+    title = f"Mean normalised {gate} spectra per layer ± 1 SEM ({window_name}, means {kept})"
     img = plots.mean_spectra(means, out / f"mean_spectra_{name}.png", title, mean_removed=remove_mean)
     sec.images.append(
         (

@@ -16,6 +16,7 @@ from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.recording.recording import Recording
 
 P0 = (0.001, 0.01, 0.1, 0.5, 0.9)
+PROJ_HEAD = ["direction", "singular value", "largest loadings", "mean", "std over the tune", "r, bar output"]
 
 
 def default_units(bc: un.BarCorrelations) -> list[tuple[int, int]]:
@@ -152,11 +153,12 @@ def projections_task(rec: Recording, model: FolkRNN, out: Path, k: int = 4) -> S
         out / "projections.csv", ["step", "token", *[f"dir{j}" for j in range(coeffs.shape[1])]],
         [[t, rec.tokens[t], *[f"{c:.5f}" for c in coeffs[t]]] for t in range(rec.n_steps)],
     )  # fmt: skip
-    raised = [", ".join(f"{t} ({v:+.2f})" for t, v in reading.top_tokens(toks, "centred", j, 5)) for j in range(len(r))]
+    loads = [", ".join(f"{t} ({v:+.2f})" for t, v in reading.top_tokens(toks, "centred", j, 5)) for j in range(len(r))]
     rows = [
-        [str(j), f"{reading.centred[j]:.3f}", raised[j], f"{float(np.std(coeffs[:, j])):.3f}", f"{r[j]:+.3f}"]
+        [str(j), f"{reading.centred[j]:.3f}", loads[j], f"{float(np.mean(coeffs[:, j])):+.2f}",
+         f"{float(np.std(coeffs[:, j])):.3f}", f"{r[j]:+.3f}"]
         for j in range(len(r))
-    ]
+    ]  # fmt: skip
     return Section(
         "projections",
         "The last layer's state on the output matrix's singular directions",
@@ -164,11 +166,12 @@ def projections_task(rec: Recording, model: FolkRNN, out: Path, k: int = 4) -> S
             "Seed 000 item 7 asks whether the model uses the output matrix's singular directions. With V "
             "[vocab × hidden] = U S Wᵀ after removing the common mode (the part of V that shifts every logit "
             "alike, which softmax ignores), s_k w_kᵀ h_t is what direction k adds to the logits along its token "
-            "loadings u_k at step t. The table lists each direction's most raised tokens, how much its "
-            "contribution varies over the tune (standard deviation) and its correlation with 'this step "
+            "loadings u_k at step t. The table lists each direction's largest loadings (signed: with a "
+            "negative contribution the direction lowers the tokens of positive loading), its mean "
+            "contribution, how much it varies over the tune (standard deviation) and its correlation with 'this step "
             "generates a bar token'."
         ],
-        tables=[(["direction", "singular value", "tokens raised most", "std over the tune", "r, bar output"], rows)],
+        tables=[(PROJ_HEAD, rows)],
         images=[(img.name, "contribution of each singular direction over the tune; red: bar tokens generated")],
         files=[f1],
     )
