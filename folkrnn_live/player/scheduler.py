@@ -219,7 +219,13 @@ class Scheduler:
                 heapq.heappop(heap)
             deadline = heap[0][0] if heap else math.inf
             window = self.spin_window
-            if deadline - now <= window:
+            overdue: Worker | None = None
+            if now < deadline <= now + window:
+                # A worker whose note is already due goes before an action not due yet (the action
+                # is late by one step): dense actions must not starve it (see below).
+                w, _, needed = self._pick_worker(now)
+                overdue = w if w is not None and needed <= now else None
+            if deadline - now <= window and overdue is None:
                 if deadline > now:
                     # The rest of the way by spinning: short by construction (<= spin window).
                     spin_start = now
@@ -235,8 +241,14 @@ class Scheduler:
                 stats.max_late = max(stats.max_late, late)
                 self._call(timer.fn)
                 last = "action"
+                if clock() - last_yield > MAX_BUSY:
+                    # Actions back to back (MIDI clock ticks of many voices closer than the spin
+                    # window) never reach a sleep: without this the loop's other callbacks (OSC,
+                    # signals) would wait for as long as they keep coming.
+                    await asyncio.sleep(0)
+                    last_yield = clock()
                 continue
-            worker, opens_next, needed_by = self._pick_worker(now)
+            worker, opens_next, needed_by = (overdue, math.inf, now) if overdue else self._pick_worker(now)
             # A step runs when it fits before the next action, or when its note is already due:
             # without the second rule one slow step (a GC pause, a busy machine) raised the
             # estimate above every gap between dense actions (MIDI clock ticks, many voices), no

@@ -76,6 +76,8 @@ SCHEMA: tuple[ConfigKey, ...] = (
         f"tune end every {SESSION_FILE_EVENTS:,} messages)"),
     ConfigKey("midi", "osc_notes", "str", "", "also send /note pitch velocity duration_ms channel to host:port"),
     ConfigKey("recording", "dir", "str", "recordings", "where record_start writes; empty: recording off"),
+    ConfigKey("recording", "max_bytes", "int", 4 << 30, "size cap of one recording's chunk files; reaching it "
+        "stops the recording with an /error (what was written stays readable); 0: no cap", 0, 1 << 50),
     ConfigKey("server", "voices", "int", 1, "number of voices when there is no [[voice]] table (named 1, 2, ...)",
         1, 64),
     ConfigKey("server", "shutdown_timeout", "float", 1.5, "seconds to finish notes and recordings on SIGTERM", 0.1, 60),

@@ -193,7 +193,7 @@ class LiveVoice:
                 "step": self.voice.total_steps, "source": "folkrnn-live serve"}
         try:
             rec = Recorder(path, self.model, meta=meta, max_bytes=self.recording_max_bytes,
-                           on_limit=lambda full: self._loop.call_soon_threadsafe(self._recording_full, full))
+                           on_limit=self._on_recording_full)
         except OSError as exc:
             raise ValueError(f"cannot record to {path} (recording.dir in the config): {exc.strerror or exc}") from exc
         # The recording is an outside resource with its own async context manager; its __aenter__
@@ -204,6 +204,9 @@ class LiveVoice:
         rec.attach(self.voice, name=self.name)
         self.recorder = rec
         log.info("voice %s: recording to %s", self.name, path)
+
+    def _on_recording_full(self, full: Exception) -> None:
+        self._loop.call_soon_threadsafe(self._recording_full, full)  # called on the writer thread
 
     def _recording_full(self, full: Exception) -> None:
         """The recording reached recording.max_bytes (a runaway voice filled 400 MB in 10 s): one
