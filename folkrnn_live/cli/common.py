@@ -48,3 +48,12 @@ def progress(items: Iterable[T], total: int, label: str, enabled: bool = True) -
             sys.stderr.flush()
     if show:
         sys.stderr.write("\n")
+
+
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that ends each flag's line with its default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, "", argparse.SUPPRESS) or action.required:
+            return action.help
+        return super()._get_help_string(action)

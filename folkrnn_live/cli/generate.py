@@ -7,22 +7,32 @@ import json
 import sys
 from pathlib import Path
 
-from folkrnn_live.cli.common import bounded_float, bounded_int, progress
+from folkrnn_live.cli.common import DefaultsFormatter, bounded_float, bounded_int, progress
 from folkrnn_live.sampler.controls import DEFAULT_MAX_TOKENS, MAX_TOKENS_RANGE, SEED_RANGE, TEMPERATURE_RANGE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    g = sub.add_parser("generate", help="generate tunes offline (ABC or tokens)")
+    g = sub.add_parser(
+        "generate", help="generate tunes offline (ABC or tokens)", formatter_class=DefaultsFormatter,
+        description="Generate tunes offline with a folk-rnn v2 model, many at once (batched), and write them as "
+        "ABC (each with X:, T: and the seed) or as v2 token lines.  Tune k uses seed+k, so a run is repeatable. "
+        "A progress bar runs on stderr when it is a terminal; the last line (stderr) says how many tunes were "
+        "written and where.",
+    )
     g.add_argument("--model", default=None, metavar="DIR", help="model directory (default: the shipped model)")
     g.add_argument("--n", type=bounded_int("--n", 1, 10_000_000), default=1, help="number of tunes")
     g.add_argument("--seed", type=bounded_int("--seed", *SEED_RANGE), default=None,
-                   help="seed of the first tune (tune k uses seed+k); default: random")
-    g.add_argument("--temperature", type=bounded_float("--temperature", *TEMPERATURE_RANGE), default=1.0)
-    g.add_argument("--prime", default="", help="prime tokens, e.g. 'M:6/8 K:Cmaj'")
-    g.add_argument("--max-tokens", type=bounded_int("--max-tokens", *MAX_TOKENS_RANGE), default=DEFAULT_MAX_TOKENS)
+                   help="seed of the first tune (tune k uses seed+k); default: random, printed at the end")
+    g.add_argument("--temperature", type=bounded_float("--temperature", *TEMPERATURE_RANGE), default=1.0,
+                   help=f"softmax temperature, {TEMPERATURE_RANGE[0]:g}..{TEMPERATURE_RANGE[1]:g}: lower is safer, "
+                   "higher is wilder")
+    g.add_argument("--prime", default="", help="prime tokens every tune starts with, e.g. 'M:6/8 K:Cmaj' "
+                   "(default: none, the model chooses meter and mode)")
+    g.add_argument("--max-tokens", type=bounded_int("--max-tokens", *MAX_TOKENS_RANGE), default=DEFAULT_MAX_TOKENS,
+                   help="a tune that has not ended by then is cut")
     g.add_argument("--batch", type=bounded_int("--batch", 1, 4096), default=64, help="tunes generated at once")
-    g.add_argument("--format", choices=("abc", "tokens"), default="abc")
-    g.add_argument("--out", default="-", help="output file (default: stdout)")
+    g.add_argument("--format", choices=("abc", "tokens"), default="abc", help="ABC, or v2 token lines")
+    g.add_argument("--out", default="-", help="output file; - is stdout")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (CUDA when present)")
     g.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
                    help="step weights: fp32, or int8 (CPU, faster, not token-identical; docs/benchmarks.md)")
@@ -65,6 +75,10 @@ def run_generate(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+    where = "stdout" if args.out == "-" else args.out
+    seeds_text = f"seed {seeds[0]}" if args.n == 1 else f"seeds {seeds[0]}..{seeds[-1]}"
+    print(f"wrote {args.n} tune{'s' if args.n != 1 else ''} ({args.format}, {seeds_text}) to {where}",
+          file=sys.stderr)
     return 0
 
 

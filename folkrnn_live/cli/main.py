@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import folkrnn_live.cli as cli_pkg
 
 EXIT_USAGE = 2
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a program its pipe's reader left
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return _closed_pipe()
     except (ValueError, OSError) as exc:
         # Domain errors (bad tokens, bad files, bad values) all derive from these; they carry a
         # message that names the field and what is allowed.  Anything else is a bug in
@@ -57,6 +60,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _closed_pipe() -> int:
+    """The reader went away (``folkrnn-live score ... | head``): stop quietly, as ``cat`` does.  Point
+    stdout at /dev/null so that the interpreter's final flush does not report the pipe again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

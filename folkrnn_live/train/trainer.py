@@ -63,7 +63,7 @@ class TrainConfig:
     patience: int = 8  # epochs without a better validation loss before stopping
     device: str = "auto"
     init: str | None = None  # a model directory to fine-tune (e.g. from import-lasagne)
-    max_minutes: float | None = None  # stop (after the current epoch) once this much time has passed
+    max_minutes: float | None = None  # stop after the batch during which this much time has passed
     max_batches: int | None = None  # per epoch; for smoke tests
 
 
@@ -135,6 +135,8 @@ class Trainer:
         torch.set_num_threads(os.cpu_count() or 1)  # a sampler in this process may have set it to 1
         self.history = History()
         self.start_epoch = 1
+        self.deadline: float | None = None  # perf_counter time at which --max-minutes is reached
+        self.batches_done = self.batches_of = 0
         self.corpus_sha256 = file_sha256(cfg.corpus) if Path(cfg.corpus).is_file() else ""
         resumed: dict[str, Any] | None = None
         if resume:
@@ -217,6 +219,7 @@ class Trainer:
         if cfg.max_batches:
             n_batches = min(n_batches, cfg.max_batches)
         total, count, t0 = 0.0, 0.0, time.perf_counter()
+        self.batches_done, self.batches_of = 0, n_batches
         params = [p for p in self.model.parameters() if p.requires_grad]
         for n, batch in enumerate(length_batches(self.train_set, cfg.batch_size, rng), 1):
             s, k = batch_loss(self.model, batch, self.device)
@@ -227,13 +230,17 @@ class Trainer:
             self.opt.step()
             total += float(s.detach())
             count += float(k)
-            self._progress(epoch, n, n_batches, total / count)
-            if n >= n_batches:
+            self.batches_done = n
+            self._progress(epoch, n, n_batches, total / count, time.perf_counter() - t0)
+            if n >= n_batches or self._out_of_time():
                 break
         dt = time.perf_counter() - t0
         return total / max(count, 1.0), count / dt
 
-    def _progress(self, epoch: int, n: int, of: int, train_loss: float) -> None:
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and time.perf_counter() >= self.deadline
+
+    def _progress(self, epoch: int, n: int, of: int, train_loss: float, elapsed: float) -> None:
         if not sys.stderr.isatty():  # a log file: one line per tenth of an epoch
             if n % max(1, of // 10) == 0 and n < of:
                 self.log(f"epoch {epoch}: batch {n}/{of}, train {train_loss:.4f} nats/token")
@@ -244,6 +251,7 @@ class Trainer:
         sys.stderr.write(
             f"\repoch {epoch} [{bar}] {n}/{of} train {train_loss:.4f}"
             + (f" best valid {best:.4f}" if math.isfinite(best) else "")
+            + f" {duration(elapsed)}, epoch ETA {duration(elapsed / n * (of - n))}  "
         )
         sys.stderr.flush()
 
@@ -251,6 +259,7 @@ class Trainer:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
+        self.deadline = None if cfg.max_minutes is None else started + cfg.max_minutes * 60
         self.log(
             f"training on {self.device}: {len(self.train_set.tunes)} tunes ({self.train_set.num_tokens} tokens), "
             f"validation {len(self.valid_set.tunes)} tunes; {self.model.num_trainable()} parameters"
@@ -275,15 +284,32 @@ class Trainer:
             )
             if sys.stderr.isatty():
                 sys.stderr.write("\n")
+            partial = self.batches_done < self.batches_of
+            if partial:
+                self.history.epochs[-1]["batches"] = self.batches_done
             self.log(
-                f"epoch {epoch}: train {train_loss:.4f} valid {valid_loss:.4f} nats/token"
-                f"{' (best)' if improved else ''}, {tps:.0f} tokens/s"
+                f"epoch {epoch}/{cfg.epochs}{f' (batch {self.batches_done}/{self.batches_of})' if partial else ''}: "
+                f"train {train_loss:.4f} valid {valid_loss:.4f} nats/token{' (best)' if improved else ''}, "
+                f"{tps:.0f} tokens/s, {self._timing(epoch, started)}"
             )
             self._save(epoch, improved)
-            if cfg.max_minutes is not None and time.perf_counter() - started > cfg.max_minutes * 60:
-                self.log(f"stopping after epoch {epoch}: --max-minutes {cfg.max_minutes} reached (use --resume)")
+            if self._out_of_time():
+                where = f"within epoch {epoch}, after batch {self.batches_done}/{self.batches_of}" if partial \
+                    else f"after epoch {epoch}"
+                self.log(f"stopping {where}: --max-minutes {cfg.max_minutes:g} reached; the model so far is saved "
+                         f"(--resume continues with epoch {epoch + 1})")
                 break
         return self.history
+
+    def _timing(self, epoch: int, started: float) -> str:
+        """Elapsed time and an ETA from the mean epoch so far (early stop or --max-minutes may come sooner)."""
+        elapsed = time.perf_counter() - started
+        done = epoch - self.start_epoch + 1
+        left = self.cfg.epochs - epoch
+        eta = elapsed / done * left
+        if self.deadline is not None:
+            eta = min(eta, max(0.0, self.deadline - time.perf_counter()))
+        return f"elapsed {duration(elapsed)}, ETA {duration(eta)} for {left} more epoch(s) at most"
 
     def _plateaued(self) -> bool:
         ep = self.history.epochs
@@ -329,6 +355,14 @@ class Trainer:
         self.model.to(self.device)
         (self.out / "history.json").write_text(json.dumps(asdict(self.history), indent=1))
         plot_history(self.history, self.out / "loss.png")
+
+
+def duration(seconds: float) -> str:
+    """3h04m, 12m05s, 42s."""
+    s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 @torch.no_grad()
