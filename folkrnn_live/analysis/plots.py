@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -27,8 +28,9 @@ DPI = 110
 MAGNITUDE_CMAP = ListedColormap([POWDER_BLUE, *[(v, v, v) for v in np.linspace(0.92, 0.05, 98)], SANGUINE])
 
 
-def _figure(w: float = 8.0, h: float = 5.0) -> Figure:
-    fig = Figure(figsize=(w, h), dpi=DPI)
+def _figure(w: float = 8.0, h: float = 5.0, layout: Literal["constrained"] | None = None) -> Figure:
+    """A figure on its own Agg canvas; ``layout="constrained"`` leaves room for every panel's labels."""
+    fig = Figure(figsize=(w, h), dpi=DPI, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -346,7 +348,7 @@ def token_bars(
     """One bar chart per series over tokens (already grouped by class); token names on the bottom
     panel only, class names and separators on every panel."""
     k = len(series)
-    fig = _figure(max(10.0, len(tokens) * 0.09), 2.2 * k + 1.2)
+    fig = _figure(max(10.0, len(tokens) * 0.09), 2.6 * k + 1.2, layout="constrained")
     for j, (name, values) in enumerate(series.items()):
         ax = fig.add_subplot(k, 1, j + 1)
         _stems(ax, values, "tab:purple")
@@ -368,8 +370,7 @@ def token_gramians(
 ) -> Path:
     """One V x V image per gate, tokens grouped by class."""
     n = len(gs)
-    fig = Figure(figsize=(7.0 * min(n, 2), 6.5 * math.ceil(n / 2)), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)  # constrained layout leaves room for every panel's class labels
+    fig = _figure(7.0 * min(n, 2), 6.5 * math.ceil(n / 2), layout="constrained")
     o = list(order)
     toks = [vocab_tokens[i] for i in o]
     for j, (name, g) in enumerate(gs.items()):
@@ -384,18 +385,4 @@ def token_gramians(
         ax.set_ylabel("token (grouped by class)")
         fig.colorbar(im, ax=ax, fraction=0.046, label="inner product of token columns")
     fig.suptitle(title)
-    return _save(fig, path)
-
-
-def band_selection(share: np.ndarray, threshold: float, path: str | Path, title: str) -> Path:
-    """Every unit's share of power in the band, sorted, with the selection threshold."""
-    fig = _figure(8.0, 4.0)
-    ax = fig.add_subplot()
-    s = np.sort(share)[::-1]
-    ax.plot(np.arange(len(s)), s * 100, lw=1.3)
-    ax.axhline(threshold * 100, color="tab:red", ls="--", lw=1, label=f"threshold {threshold * 100:g} %")
-    ax.set_xlabel("unit (sorted)")
-    ax.set_ylabel("share of power in band (%)")
-    ax.set_title(title)
-    ax.legend()
     return _save(fig, path)

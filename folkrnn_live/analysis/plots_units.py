@@ -148,3 +148,15 @@ def window_responses(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str
     return _save(fig, path)
 
 
+def band_selection(share: np.ndarray, threshold: float, path: str | Path, title: str) -> Path:
+    """Every unit's share of power in the band, sorted, with the selection threshold."""
+    fig = _figure(8.0, 4.0)
+    ax = fig.add_subplot()
+    s = np.sort(share)[::-1]
+    ax.plot(np.arange(len(s)), s * 100, lw=1.3)
+    ax.axhline(threshold * 100, color="tab:red", ls="--", lw=1, label=f"threshold {threshold * 100:g} %")
+    ax.set_xlabel("unit (sorted)")
+    ax.set_ylabel("share of power in band (%)")
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)

@@ -168,7 +168,7 @@ def selection_task(
     what = f"have {min_fraction * 100:g} % of their power"
     warn = few_units_warning(len(sel.units), rec.hidden_size, layer, band, what)
     (out / f"selection_layer{layer}.osc").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    img = plots.band_selection(
+    img = plots_units.band_selection(
         share, min_fraction, out / f"selection_layer{layer}.png", f"Layer {layer}: share of power in periods "
         f"{band[0]}-{band[1]} steps"
     )
