@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from folkrnn_live.analysis.recorder import Recorder
+from folkrnn_live.recording.recorder import Recorder
 from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.sampler.voice import Voice
