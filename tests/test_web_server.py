@@ -205,3 +205,47 @@ def test_no_web_flag() -> None:
 
     args = build_parser().parse_args(["serve", "--no-web", "--web-port", "7555"])
     assert overrides_from(args) == {"web.enabled": False, "web.port": 7555}
+
+
+@pytest.mark.asyncio
+async def test_a_page_opened_mid_tune_gets_the_whole_tune_and_every_token_after(tiny_model_dir: Path,
+                                                                                 free_udp_port: int) -> None:
+    async with running(tiny_model_dir, free_udp_port) as (srv, web, address):
+        await until(lambda: len(web.book.current.get("1", ()).tokens) >= 5 if "1" in web.book.current else False,
+                    "a tune under way")
+        async with page(address) as p:
+            hello = await until(lambda: [m for m in p.messages if m["type"] == "hello"], "the hello")
+            cur = hello[0]["voices"]["1"]["current"]
+            await until(lambda: len(p.feedback("tokens")) >= 30, "30 more tokens")
+            totals = [m["data"]["total"] for m in p.feedback("tokens")]
+            tokens = [m for m in p.feedback("tokens") if m["data"]["tune"] == cur["tune"]]
+        # The tune so far, then every token after it: no gap, no repeat.
+        first = cur["first_total"] + cur["length"]
+        assert totals == list(range(first, first + len(totals)))
+        kept = web.book.find("1", cur["tune"])
+        assert kept is not None
+        assert cur["tokens"] + [m["data"]["token"] for m in tokens] == kept.tokens[:cur["length"] + len(tokens)]
+        assert all(isinstance(m["play"], int) and m["play"] >= 0 for m in tokens)
+        assert srv.voices["1"].voice.total_steps >= totals[-1]
+
+
+@pytest.mark.asyncio
+async def test_the_activation_strip_only_while_a_page_asks(tiny_model_dir: Path, free_udp_port: int) -> None:
+    import base64
+
+    async with running(tiny_model_dir, free_udp_port) as (srv, _, address), page(address) as p:
+        await until(lambda: p.messages, "the hello")
+        await asyncio.sleep(0.3)
+        assert not [m for m in p.messages if m["type"] == "act"]  # off by default: nothing computed
+        lv = srv.voices["1"]
+        listeners = len(lv.voice.listeners)
+        await p.send(type="activations", on=True)
+        acts = await until(lambda: [m for m in p.messages if m["type"] == "act"][:5], "activations")
+        hidden = lv.model.config.hidden_size
+        for m in acts:
+            assert m["voice"] == "1" and len(base64.b64decode(m["hidden"])) == hidden
+            probs = [pr for _, pr in m["top"]]
+            assert len(probs) == 10 and probs == sorted(probs, reverse=True) and sum(probs) <= 1.0001
+        assert len(lv.voice.listeners) == listeners + 1
+        await p.send(type="activations", on=False)
+        await until(lambda: len(lv.voice.listeners) == listeners, "the listener removed")
