@@ -22,7 +22,7 @@ def arg_json(a: Arg, ctx: Any) -> dict[str, Any]:
         d["lo"], d["hi"] = ctx.resolve(a.lo), ctx.resolve(a.hi)
         d["exclusive"] = a.exclusive
     if a.type == "choice":
-        d["choices"] = list(a.choices) if isinstance(a.choices, tuple) else list(getattr(ctx, a.choices))
+        d["choices"] = list(a.choices) if isinstance(a.choices, tuple) else list(ctx.choices(a.choices))
     if a.default is not REQUIRED and not a.variadic:
         d["default"] = a.default
     return d

@@ -201,8 +201,7 @@ class WebTransport:
     def reconfigure(self, config: Any) -> None:
         """SIGHUP: limits, names and the allowlist change at once (host, port, expose and enabled are
         restart keys: the server reports them and keeps the running values)."""
-        values = config.values if hasattr(config, "values") else config
-        new = WebSettings.from_config(values)
+        new = WebSettings.from_config(config.values)
         self.settings = new
         self.allowlist = Allowlist(new.allow)
         self.limiter = RateLimiter(new.rate_limit, new.burst)

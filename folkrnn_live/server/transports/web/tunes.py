@@ -15,7 +15,9 @@ from typing import Any
 
 
 @dataclass
-class Tune:
+class BookTune:
+    """A tune in the book: its tokens as generated, and where the player's notes point into them."""
+
     voice: str
     number: int  # the voice's tune counter (tunes_started)
     seed: int | None = None
@@ -42,33 +44,33 @@ class TuneBook:
         if kept < 1:
             raise ValueError(f"kept must be at least 1; got {kept}")
         self.kept = kept
-        self.current: dict[str, Tune] = {}
-        self.finished: dict[str, deque[Tune]] = {}
+        self.current: dict[str, BookTune] = {}
+        self.finished: dict[str, deque[BookTune]] = {}
 
-    def add_token(self, voice: str, tune: int, token: str, total: int, play_step: int) -> Tune | None:
+    def add_token(self, voice: str, tune: int, token: str, total: int, play_step: int) -> BookTune | None:
         """Record one generated token; returns the tune it finished, when this token starts a new one."""
         cur = self.current.get(voice)
         done = None
         if cur is None or cur.number != tune:
             done = self._finish(voice)
-            cur = self.current[voice] = Tune(voice, tune)
+            cur = self.current[voice] = BookTune(voice, tune)
         if not cur.tokens:
             cur.first_total = total
         cur.tokens.append(token)
         cur.play_steps.append(play_step)
         return done
 
-    def start(self, voice: str, tune: int, seed: int) -> Tune | None:
+    def start(self, voice: str, tune: int, seed: int) -> BookTune | None:
         """A ``tune_start``: the tune in progress (if any) is finished; returns it."""
         cur = self.current.get(voice)
         if cur is not None and cur.number == tune:
             cur.seed = seed
             return None
         done = self._finish(voice)
-        self.current[voice] = Tune(voice, tune, seed)
+        self.current[voice] = BookTune(voice, tune, seed)
         return done
 
-    def _finish(self, voice: str) -> Tune | None:
+    def _finish(self, voice: str) -> BookTune | None:
         cur = self.current.pop(voice, None)
         if cur is None or not cur.tokens:
             return None
@@ -76,7 +78,7 @@ class TuneBook:
         self.finished.setdefault(voice, deque(maxlen=self.kept)).append(cur)
         return cur
 
-    def find(self, voice: str, number: int) -> Tune | None:
+    def find(self, voice: str, number: int) -> BookTune | None:
         for t in self.finished.get(voice, ()):
             if t.number == number:
                 return t
@@ -90,7 +92,7 @@ class TuneBook:
                 "finished": [t.to_json(with_tokens=False) for t in self.finished.get(voice, ())]}
 
 
-def tune_abc(tune: Tune) -> str:
+def tune_abc(tune: BookTune) -> str:
     """The tune as standard ABC (what cannot be notated is left out, and counted in a comment)."""
     from folkrnn_live.abc.writer import tokens_to_abc
 
@@ -99,7 +101,7 @@ def tune_abc(tune: Tune) -> str:
     return tokens_to_abc(tune.tokens, number=tune.number, title=title) + "\n"
 
 
-def tune_midi(tune: Tune, settings: Any = None) -> bytes:
+def tune_midi(tune: BookTune, settings: Any = None) -> bytes:
     """The tune as a standard MIDI file, played by the live interpreter with the voice's
     ``settings`` (a :class:`~folkrnn_live.player.settings.VoiceSettings`: tempo, channel, swing...)."""
     from folkrnn_live.player.render import render
