@@ -53,3 +53,20 @@ def test_no_transport_imports_another() -> None:
                 # a transport's helper modules carry its name (osc_wire.py belongs to osc.py)
                 same = other == own or other.startswith(f"{own}_") or own.startswith(f"{other}_")
                 assert same or other in shared, f"transports/{'/'.join(rel)} imports {m}"
+
+
+def test_modules_and_functions_stay_readable() -> None:
+    # the brief's limits, for the server and the patch generators: a module a newcomer can read in
+    # one sitting, a function that fits on a screen
+    patchgen = SERVER.parents[1] / "patches" / "patchgen"
+    too_long = []
+    for path in [*sorted(SERVER.rglob("*.py")), *sorted(patchgen.glob("*.py"))]:
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 400:
+            too_long.append(f"{path.name}: {text.count(chr(10))} lines (at most 400)")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = (node.end_lineno or node.lineno) - node.lineno + 1
+                if n > 80:
+                    too_long.append(f"{path.name}:{node.lineno} {node.name}: {n} lines (at most 80)")
+    assert too_long == []
