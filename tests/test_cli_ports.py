@@ -49,9 +49,13 @@ def test_ports_names_the_port_a_config_picks_by_part_of_its_name(synth_port: str
     out, _ = run_ports(capfd, "--config", str(cfg))
     picked = out.split("serve would play to:")[1]
     assert "'Soft Synth:in'" in picked and "midi.port = 'soft synth'" in picked
-    cfg.write_text('[midi]\nport = "no such synth"\n')
+    # A port that is not there: auto goes on to the built-in synth (it sounds through JACK here).
+    cfg.write_text('[midi]\nport = "no such synth"\n[[voice]]\nname = "lead"\noutput = "SOFT"\n'
+                   '[[voice]]\nname = "bass"\noutput = "Moog"\n')
     out, _ = run_ports(capfd, "--config", str(cfg))
-    assert "nothing: no MIDI output port matches 'no such synth'" in out
+    assert "serve would play to: the built-in synth (soundfont " in out and "audio: jack" in out
+    assert "  voice lead: 'Soft Synth:in'" in out
+    assert "  voice bass: nothing: no MIDI output port matches 'Moog' (serve would not start)" in out
 
 
 @pytest.mark.skipif(os.path.exists(ports.ALSA_SEQ), reason="this machine has an ALSA sequencer")
@@ -63,7 +67,7 @@ def test_ports_on_a_headless_machine_says_so_without_alsa_noise(monkeypatch: pyt
     monkeypatch.setenv("JACK_DEFAULT_SERVER", "no-such-jack-server")
     out, err = run_ports(capfd)
     assert "MIDI system: none (no ALSA sequencer (/dev/snd/seq) and no JACK server running)" in out
-    assert "serve would play to: no port (no MIDI system)" in out
+    assert "serve would play to: MIDI files in midi/: no MIDI port and no audio device for the synth" in out
     assert err == ""  # no "cannot open /dev/snd/seq", no libjack lines
     # What opening ALSA anyway prints here: the noise that choosing the system first avoids.
     import rtmidi
