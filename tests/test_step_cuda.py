@@ -14,6 +14,16 @@ from folkrnn_live.model.step_cuda import CudaGraphStepper
 from folkrnn_live.sampler.batch import generate_tunes
 from folkrnn_live.sampler.voice import Voice
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """The CPU runs of these tests are a few tiny steps: torch's thread pool only costs time (on a
+    loaded 2-core machine its spinning threads made 6 steps take a minute)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (benchmarks/gpu_check.sh)")
 
 
@@ -55,9 +65,9 @@ def test_recorded_step_buffers_give_the_eager_step_with_every_intervention_on_th
 def test_a_kept_state_is_not_overwritten_by_later_steps_of_another_voice():
     m = random_model(hidden=32, seed=3)
     st = CudaGraphStepper(m, graph=False)
-    a = Voice(m, seed=1, stepper=st)
-    b = Voice(m, seed=2, stepper=st)
-    alone = Voice(m, seed=1, stepper=TorchStepper(m)).generate()
+    a = Voice(m, seed=1, stepper=st, max_tokens=40)
+    b = Voice(m, seed=2, stepper=st, max_tokens=40)
+    alone = Voice(m, seed=1, stepper=TorchStepper(m), max_tokens=40).generate()
     while a.step() is not None:
         b.step()  # shares the stepper and its buffers
     assert a.vocab.decode(a.tokens) == alone
