@@ -18,9 +18,8 @@ import contextlib
 import datetime as _dt
 import json
 import logging
-import signal
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,10 @@ from folkrnn_live.player.scheduler import Scheduler, freeze_gc, realtime_priorit
 from folkrnn_live.server.commands.catalog import COMMANDS
 from folkrnn_live.server.commands.handlers import MIDI_IN, SERVER
 from folkrnn_live.server.commands.registry import ALL, Call, CommandContext, CommandError, Registry
-from folkrnn_live.server.runtime import config as config_mod
 from folkrnn_live.server.runtime import preflight, watchdog
 from folkrnn_live.server.runtime.blas_threads import limit_blas_threads
 from folkrnn_live.server.runtime.config import RESTART_KEYS, Config, VoiceConfig
+from folkrnn_live.server.runtime.lifecycle import capture_signals, read_reload
 from folkrnn_live.server.runtime.midi_targets import VoiceOutputs
 from folkrnn_live.server.runtime.sdnotify import Notifier
 from folkrnn_live.server.runtime.token_source import LogEntry
@@ -144,7 +143,8 @@ class Server:
         self._reload.set()
 
     async def serve(self, *, install_signals: bool = True) -> None:
-        with self._capture_signals() if install_signals else contextlib.nullcontext():
+        signals = capture_signals(self.request_exit, self.request_reload) if install_signals else None
+        with signals or contextlib.nullcontext():
             async with AsyncExitStack() as stack:
                 self._stack = stack
                 stack.callback(self.notifier.close)  # the last thing closed, also when start-up fails
@@ -301,7 +301,7 @@ class Server:
         self.notifier.reloading()
         status = "reload failed; running on the old config"
         try:
-            new, ctx_new, calls = self._read_reload()
+            new, ctx_new, calls = read_reload(self.config, self.overrides, self.context, self.voices)
         except (ValueError, OSError) as exc:
             log.error("reload failed, config unchanged: %s", exc)
             self.notifier.ready(status)
@@ -314,16 +314,6 @@ class Server:
             log.exception("reload: not every change was applied")
         finally:
             self.notifier.ready(status)
-
-    def _read_reload(self) -> tuple[Config, CommandContext, dict[str, list[Call]]]:
-        """The new config, its context (new voices added) and each voice's calls: the settings
-        that changed, or all of them for a new voice.  Raises ValueError or OSError."""
-        new = config_mod.load(self.config.source, self.overrides)
-        ctx = self.context
-        new_names = [v.name for v in new.voices if v.name not in self.voices]
-        ctx_new = CommandContext(ctx.vocab, dict(ctx.dims), (*ctx.voices, *new_names))
-        calls = {v.name: config_mod.voice_calls(v.name, _changed(self.config, v), ctx_new) for v in new.voices}
-        return new, ctx_new, calls
 
     async def _apply_reload(self, new: Config, ctx_new: CommandContext, calls: dict[str, list[Call]]) -> None:
         for k, v in new.values.items():
@@ -367,32 +357,3 @@ class Server:
                 lv.submit(call, origin)
             except CommandError as exc:
                 log.error("%s: %s not applied: %s", origin.name, call.name, exc)
-
-    # --- signals -----------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _capture_signals(self) -> Iterator[None]:
-        """Install SIGTERM/SIGINT/SIGHUP handlers on the loop; restore the previous ones after."""
-        loop = asyncio.get_running_loop()
-        handlers = {signal.SIGTERM: self.request_exit, signal.SIGINT: self.request_exit,
-                    signal.SIGHUP: self.request_reload}
-        previous = {sig: signal.getsignal(sig) for sig in handlers}
-        try:
-            for sig, fn in handlers.items():
-                loop.add_signal_handler(sig, fn)
-            yield
-        finally:
-            for sig, old in previous.items():
-                loop.remove_signal_handler(sig)
-                if old is not None:  # None: set outside Python; nothing Python can put back
-                    signal.signal(sig, old)
-
-
-def _changed(old: Config, v: VoiceConfig) -> dict[str, Any]:
-    """The voice's settings that differ from the running config (all of them for a new voice)."""
-    prev = next((p for p in old.voices if p.name == v.name), None)
-    if prev is None:
-        return dict(v.settings)
-    out = {k: val for k, val in v.settings.items() if prev.settings.get(k) != val}
-    if v.seed != prev.seed:
-        out["seed"] = v.seed
-    return out
