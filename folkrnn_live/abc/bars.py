@@ -71,12 +71,12 @@ def _walk_ticks(
     reader = RhythmReader(meter if meter is not None else find_meter(tokens))
     cuts: list[tuple[int, int, str]] = []  # start token, stop token (the bar token), closer
     seg_start = 0
-    lookup = V2.lookup
+    known, feed = V2.info_of, reader.feed
     for i, tok in enumerate(tokens):
-        info = lookup(tok)
+        info = known.get(tok) or V2.lookup(tok)
         if info is None or info.cls == "start":
             continue  # not a token, or a <s>: nothing to count
-        reader.feed(i, info)
+        feed(i, info)
         if info.cls == "bar":
             cuts.append((seg_start, i, tok))
             seg_start = i + 1

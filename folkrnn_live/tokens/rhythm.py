@@ -128,9 +128,14 @@ class RhythmReader:
         number); meter and mode tokens change nothing here but close an open chord."""
         cls = info.cls
         if self._chord is None:
-            if cls == "pitch":  # the common case, without the dispatch
+            # The common cases first, without the dispatch.
+            if cls == "pitch":
                 self._flush()
                 self._begin((pitch,), step)
+                return
+            pending = self._pending
+            if cls == "duration" and pending is not None and pending.length is None:
+                pending.length = info.ticks
                 return
         elif cls not in _IN_CHORD:
             reason = "</s> inside a chord" if cls == "end" else "chord not closed"

@@ -221,12 +221,17 @@ class Vocabulary:
     def end(self) -> int:
         return self.index[END]
 
+    @cached_property
+    def info_of(self) -> dict[str, TokenInfo]:
+        """Each token's row of the table, by its text."""
+        return dict(zip(self.tokens, self.info, strict=True))
+
     def lookup(self, text: str) -> TokenInfo | None:
         """What a token text means: the table's row for a token of this vocabulary (no pattern is
         matched), else the class the text matches (a hand-written token no model emits, such as
         ``(1``), else None."""
-        i = self.index.get(text)
-        return self.info[i] if i is not None else _classify_text(text)
+        info = self.info_of.get(text)
+        return info if info is not None else _classify_text(text)
 
     def nearest(self, text: str, n: int = 3) -> tuple[str, ...]:
         return tuple(difflib.get_close_matches(text, self.tokens, n=n, cutoff=0.3))
