@@ -35,24 +35,24 @@ async def mqtt_server(model_dir: Path, b: Mosquitto) -> AsyncIterator[tuple[Serv
     overrides = {"model.path": str(model_dir), "osc.enabled": False, "midi.output": "none", "recording.dir": "",
                  "voice_defaults.tempo": 600, "mqtt.enabled": True, "mqtt.host": b.host, "mqtt.port": b.port,
                  "mqtt.prefix": prefix, "mqtt.reconnect_min": 0.05}
-    async with serving(config.load(None, overrides), overrides=overrides) as srv:
-        async with aiomqtt.Client(b.host, b.port, identifier=f"hostile-{uuid.uuid4().hex[:8]}") as client:
-            got: list[Any] = []
-            await client.subscribe(f"{prefix}/error")
-            await client.subscribe(f"{prefix}/pong")
+    async with (serving(config.load(None, overrides), overrides=overrides) as srv,
+                aiomqtt.Client(b.host, b.port, identifier=f"hostile-{uuid.uuid4().hex[:8]}") as client):
+        got: list[Any] = []
+        await client.subscribe(f"{prefix}/error")
+        await client.subscribe(f"{prefix}/pong")
 
-            async def collect() -> None:
-                async for m in client.messages:
-                    got.append((str(m.topic).rsplit("/", 1)[1], json.loads(m.payload)))  # type: ignore[arg-type]
+        async def collect() -> None:
+            async for m in client.messages:
+                got.append((str(m.topic).rsplit("/", 1)[1], json.loads(m.payload)))  # type: ignore[arg-type]
 
-            task = asyncio.create_task(collect(), name="hostile mqtt observer")
-            bridge = next(t for t in srv.transports if type(t).__name__ == "MqttBridge")
-            await asyncio.wait_for(bridge.connected.wait(), 20)
-            try:
-                yield srv, client, got, prefix
-            finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        task = asyncio.create_task(collect(), name="hostile mqtt observer")
+        bridge = next(t for t in srv.transports if type(t).__name__ == "MqttBridge")
+        await asyncio.wait_for(bridge.connected.wait(), 20)
+        try:
+            yield srv, client, got, prefix
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 PAYLOADS = [
