@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from folkrnn_live.tokens import END, START, V2, TokenInfo, UnknownToken, UnknownTokenError, classify
+from folkrnn_live.tokens import END, START, V2, TokenInfo, UnknownToken, UnknownTokenError
 
 #: K: value for each v2 mode.
 MODE_KEYS = {"maj": "C", "min": "Cm", "dor": "Cdor", "mix": "Cmix"}
@@ -58,10 +58,11 @@ def _classify_all(tokens: Sequence[str]) -> list[TokenInfo]:
     infos: list[TokenInfo] = []
     unknown: list[UnknownToken] = []
     for pos, tok in enumerate(tokens):
-        try:
-            infos.append(classify(tok))
-        except ValueError:
+        info = V2.lookup(tok)
+        if info is None:
             unknown.append(UnknownToken(pos, tok, V2.nearest(tok)))
+        else:
+            infos.append(info)
     if unknown:
         raise UnknownTokenError(unknown)
     return infos
