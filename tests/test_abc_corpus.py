@@ -32,7 +32,7 @@ def test_build_writes_one_tune_per_line_with_blank_lines(tmp_path: Path, capsys:
     text = out_file.read_text(encoding="utf-8")
     assert text == "".join(line + "\n\n" for line in expected_lines())
     out = capsys.readouterr().out
-    assert row(out, str(DATA / "tunes.abc"))[1:] == [str(N_TUNES), str(N_TUNES), "0"]
+    assert row(out, str(DATA / "tunes.abc"))[1:] == [str(N_TUNES), str(N_TUNES), "0", "0"]  # read, kept, dropped, folded
     assert f"wrote {N_TUNES} tunes" in out and "elapsed" in out
 
 
@@ -41,8 +41,8 @@ def test_report_counts_drops_by_reason_per_source(tmp_path: Path, capsys: pytest
     args = ["corpus", "build", str(DATA / "tunes.abc"), str(DATA / "drops.abc"), "--out", str(out_file)]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert row(out, str(DATA / "drops.abc"))[1:] == [str(N_DROPS), "0", str(N_DROPS)]
-    assert row(out, "total")[1:] == [str(N_TUNES + N_DROPS), str(N_TUNES), str(N_DROPS)]
+    assert row(out, str(DATA / "drops.abc"))[1:] == [str(N_DROPS), "0", str(N_DROPS), "0"]
+    assert row(out, "total")[1:] == [str(N_TUNES + N_DROPS), str(N_TUNES), str(N_DROPS), "0"]
     # Reason rows: one drop per reason in drops.abc, none in tunes.abc, the total last.
     for reason in ("meter change", "pitch out of range", "wrong bar lengths", "key unsupported", "broken rhythm >>"):
         line = next(line for line in out.splitlines() if line.startswith(reason))
@@ -112,7 +112,7 @@ def test_a_broken_tune_in_a_file_is_dropped_not_fatal(tmp_path: Path, capsys: py
     src = tmp_path / "mixed.abc"
     src.write_text("X:1\nM:2/4\nL:1/8\nK:C\nC2 D2|E4|]\n\nX:2\nM:2/4\nL:1/8\nK:C\nC2 [D2|E4|]\n")
     assert main(["corpus", "build", str(src), "--out", str(tmp_path / "c.txt")]) == 0
-    assert row(capsys.readouterr().out, str(src))[1:] == ["2", "1", "1"]
+    assert row(capsys.readouterr().out, str(src))[1:] == ["2", "1", "1", "0"]
 
 
 def test_music21_collection_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,7 +121,7 @@ def test_music21_collection_by_name(tmp_path: Path, capsys: pytest.CaptureFixtur
     n_tunes = sum(line.startswith("X:") for f in files for line in f.read_text(encoding="latin-1").splitlines())
     out_file = tmp_path / "corpus.txt"
     assert main(["corpus", "build", "miscFolk", "--out", str(out_file)]) == 0
-    read, kept, dropped = (int(x) for x in row(capsys.readouterr().out, "miscFolk")[1:])
+    read, kept, dropped = (int(x) for x in row(capsys.readouterr().out, "miscFolk")[1:4])
     tunes = read_corpus(out_file)
     assert read == n_tunes and kept == len(tunes) and read == kept + dropped
     assert kept > 0.7 * read

@@ -46,7 +46,7 @@ def test_render_abc_file(tmp_path: Path) -> None:
     out = tmp_path / "abc.mid"
     assert main(["render", str(src), "--out", str(out)]) == 0
     # transposed to C like the v2 data (G major up a fourth): G A B c d e d B G -> c d e f g a g e c
-    assert [m.note for m in note_ons(out)] == [72, 74, 76, 77, 79, 81, 79, 76, 72]
+    assert [m.note for m in note_ons(out)] == [60, 62, 64, 65, 67, 69, 67, 64, 60]
 
 
 def test_malformed_tokens_render_with_problems_listed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
