@@ -32,7 +32,8 @@ def test_build_writes_one_tune_per_line_with_blank_lines(tmp_path: Path, capsys:
     text = out_file.read_text(encoding="utf-8")
     assert text == "".join(line + "\n\n" for line in expected_lines())
     out = capsys.readouterr().out
-    assert row(out, str(DATA / "tunes.abc"))[1:] == [str(N_TUNES), str(N_TUNES), "0", "0"]  # read, kept, dropped, folded
+    # columns: read, kept, dropped, folded
+    assert row(out, str(DATA / "tunes.abc"))[1:] == [str(N_TUNES), str(N_TUNES), "0", "0"]
     assert f"wrote {N_TUNES} tunes" in out and "elapsed" in out
 
 
