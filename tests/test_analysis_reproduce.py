@@ -19,7 +19,7 @@ from folkrnn_live.recording import load_recording
 POST_NUMBERS = {
     "part1": ["5,599,881", "3 × 512", "137 tokens"],
     "part7": ["about 0.014 cycles/step", "[8.3, 9.4]", "2.25, 3, 4.5, 6, 8.8, 11.5, 18, 36"],
-    "part8": ["about 0.8 / 0.4", "an order of magnitude", "`|:` and `</s>`"],
+    "part8": ["about 0.8 / 0.4", "an order of magnitude", r"`\|:` and `</s>`"],  # table cells escape |
     "part9": ["5,671; 2,642 (46.6 %)", "the second (our layer 1)"],
 }
 

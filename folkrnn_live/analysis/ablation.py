@@ -208,6 +208,21 @@ def _generate(
     return tokens, (np.stack(rows) if rows else None)
 
 
+def _reference_tunes(
+    voice: Voice, seeds: Sequence[int], prime: Sequence[str], layer: int
+) -> tuple[list[TuneResult], list[np.ndarray]]:
+    """One tune per seed from the intact model, with the layer's h of each (when 2 steps or more)."""
+    ref: list[TuneResult] = []
+    states = []
+    for s in seeds:
+        tokens, h = _generate(voice, int(s), prime, layer)
+        nb, ok = _check_bars(tokens)
+        ref.append(TuneResult(int(s), tuple(tokens), nb, ok))
+        if h is not None and len(h) >= 2:
+            states.append(h)
+    return ref, states
+
+
 def run_ablation(
     model: FolkRNN,
     layer: int,
@@ -245,14 +260,7 @@ def run_ablation(
     voice = Voice(model, seed=int(seeds[0]), temperature=temperature, max_tokens=max_tokens)
 
     # 1. Reference tunes (fraction 0) with the layer's h recorded.
-    ref: list[TuneResult] = []
-    states = []
-    for s in seeds:
-        tokens, h = _generate(voice, int(s), prime, layer)
-        nb, ok = _check_bars(tokens)
-        ref.append(TuneResult(int(s), tuple(tokens), nb, ok))
-        if h is not None and len(h) >= 2:
-            states.append(h)
+    ref, states = _reference_tunes(voice, seeds, prime, layer)
     if not states:
         raise ValueError("every reference tune is shorter than 2 steps; no spectrum to rank units by")
     period = pooled_bar_period([t.tokens for t in ref])
@@ -268,15 +276,9 @@ def run_ablation(
         tuple(int(s) for s in seeds),
         fr,
         share,
-        settings={
-            "prime": list(prime),
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "random_sets": random_sets,
-            "random_seed": random_seed,
-            "pad_to": pad_to,
-            "measured_bar_period": period,
-        },
+        settings={"prime": list(prime), "temperature": temperature, "max_tokens": max_tokens,
+                  "random_sets": random_sets, "random_seed": random_seed, "pad_to": pad_to,
+                  "measured_bar_period": period},
     )
     result.points.append(
         AblationPoint(0.0, "none", 0, UnitSelection(layer, (), mode, {"by": "none"}), tuple(ref))
@@ -293,15 +295,23 @@ def run_ablation(
         for r in range(random_sets):
             sels.append(("random", r, random_units(H, count, layer, seed=random_seed + r, mode=mode)))
         for kind, idx, sel in sels:
-            voice.controls.set_snip(layer, list(sel.units), mode)
-            tunes = []
-            for s in seeds:
-                tokens, _ = _generate(voice, int(s), prime, None)
-                nb, ok = _check_bars(tokens)
-                tunes.append(TuneResult(int(s), tuple(tokens), nb, ok))
-            voice.controls.restore(layer)
-            result.points.append(AblationPoint(f, kind, idx, sel, tuple(tunes)))
+            tunes = _snipped_tunes(voice, sel, seeds, prime)
+            result.points.append(AblationPoint(f, kind, idx, sel, tunes))
     return result
+
+
+def _snipped_tunes(
+    voice: Voice, sel: UnitSelection, seeds: Sequence[int], prime: Sequence[str]
+) -> tuple[TuneResult, ...]:
+    """One tune per seed with ``sel``'s units snipped (restored afterwards)."""
+    voice.controls.set_snip(sel.layer, list(sel.units), sel.mode)
+    tunes = []
+    for s in seeds:
+        tokens, _ = _generate(voice, int(s), prime, None)
+        nb, ok = _check_bars(tokens)
+        tunes.append(TuneResult(int(s), tuple(tokens), nb, ok))
+    voice.controls.restore(sel.layer)
+    return tuple(tunes)
 
 
 def parse_seeds(text: str) -> list[int]:

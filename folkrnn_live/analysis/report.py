@@ -179,8 +179,8 @@ def _markdown(head: dict[str, Any], sections: list[Section]) -> str:
         for c in s.code:
             md += ["```", c.rstrip("\n"), "```", ""]
         for header, rows in s.tables:
-            md += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-            md += ["| " + " | ".join(r) + " |" for r in rows]
+            md += ["| " + " | ".join(c.replace("|", "\\|") for c in header) + " |", "|" + " --- |" * len(header)]
+            md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]  # a bar token ends a cell
             md.append("")
         for f, cap in s.images:
             md += [f"![{cap}]({f})", f"*{cap}*", ""]

@@ -81,10 +81,15 @@ class Page:
             md += [f"![{Path(f).stem}](data/{f})" for f in ours] or ["(no figure of ours: the tokens printed above)"]
             md += ["", f"*Why they differ:* {why}", ""]
         md += ["## Numbers", "", "| quantity | the post | ours | why they differ |", "| --- | --- | --- | --- |"]
-        md += [f"| {q} | {p} | {o} | {w} |" for q, p, o, w in self.numbers]
+        md += ["| " + " | ".join(cell(c) for c in row) + " |" for row in self.numbers]
         if self.notes:
             md += ["", "## Notes", "", *(f"- {n}" for n in self.notes)]
         return "\n".join(md) + "\n"
+
+
+def cell(text: str) -> str:
+    """A Markdown table cell: a ``|`` (bar tokens, |cos|) would end the cell, even inside code."""
+    return text.replace("|", "\\|")
 
 
 class Runner:

@@ -87,6 +87,19 @@ def gramians_task(rec: Recording, out: Path, layers: Sequence[int] | None = None
             sec.images.append((img.name, f"layer {k}: inner products between different gates"))
     sim = gr.onehot_similarity(compared, np.array(inputs), np.array(outputs))
     summary["onehot_similarity"] = sim
+    _similarity(sec, sim, out)
+    sec.files += [
+        write_json(out / "gramians.json", summary),
+        write_npz(out / "gramians.npz", store),
+        write_csv(out / "gramian_onehot.csv", inputs, g.astype(int).tolist()),
+        write_csv(out / "softmax_l1.csv", outputs, [[f"{v:.5f}" for v in r] for r in d]),
+    ]
+    sec.tables.append((["layer", "Gramian", "mean off-diagonal"], rows))
+    return sec
+
+
+def _similarity(sec: Section, sim: dict[str, dict[str, float]], out: Path) -> None:
+    """Seed 001's comparison with XᵀX, measured: figure, table, CSV and one line of reading."""
     img = plots_units.gramian_similarity(
         sim, out / "gramian_similarity.png", "How much each Gramian resembles the one-hot Gramian (measured)"
     )
@@ -106,14 +119,8 @@ def gramians_task(rec: Recording, out: Path, layers: Sequence[int] | None = None
         (["Gramian", "r with XᵀX (input token)", "r with XᵀX shifted 1 (generated token)"],
          [[n, f"{v['input token (XᵀX)']:.3f}", f"{v['generated token (shifted 1)']:.3f}"] for n, v in sim.items()])
     )  # fmt: skip
-    sec.files += [
+    sec.files.append(
         write_csv(out / "gramian_similarity.csv", ["gramian", "r_input_onehot", "r_generated_onehot"],
                   [[n, f"{v['input token (XᵀX)']:.5f}", f"{v['generated token (shifted 1)']:.5f}"]
-                   for n, v in sim.items()]),
-        write_json(out / "gramians.json", summary),
-        write_npz(out / "gramians.npz", store),
-        write_csv(out / "gramian_onehot.csv", inputs, g.astype(int).tolist()),
-        write_csv(out / "softmax_l1.csv", outputs, [[f"{v:.5f}" for v in r] for r in d]),
-    ]
-    sec.tables.append((["layer", "Gramian", "mean off-diagonal"], rows))
-    return sec
+                   for n, v in sim.items()])
+    )  # fmt: skip

@@ -51,6 +51,47 @@ def params_task(model: FolkRNN, out: Path, directions: int = 5) -> Section:
             "loading",
         ),
     ]
+    f3, f4 = _input_and_bias(model, out, order, toks, imgs)
+    reading = softmax_svd_reading(model)
+    toks = list(vocab.tokens)
+    f_c = write_csv(
+        out / "output_singular_values_centred.csv", ["k", "singular_value_raw", "singular_value_centred"],
+        [[k, f"{a:.6f}", f"{b:.6f}"] for k, (a, b) in enumerate(zip(reading.raw, reading.centred, strict=True))],
+    )  # fmt: skip
+    summ["output_svd_centred"] = reading.to_json(toks)
+    f1 = write_json(out / "params.json", summ)
+    top_rows = [
+        [str(k), f"{s[k]:.4f}", ", ".join(f"{t} ({v:+.3f})" for t, v in svd.top[k][:6]),
+         f"{reading.centred[k]:.4f}", ", ".join(f"{t} ({v:+.3f})" for t, v in reading.top_tokens(toks, "centred", k))]
+        for k in range(min(directions, len(s)))
+    ]  # fmt: skip
+    cb = summ["output_bias_correlation"]
+    raised = ", ".join(f"`{t}`" for t, _ in reading.top_tokens(toks, "raw")[:3])
+    raised_c = ", ".join(f"`{t}`" for t, _ in reading.top_tokens(toks, "centred")[:3])
+    return Section(
+        "params",
+        "Parameters",
+        [
+            f"Output matrix V: singular values {s[0]:.3f} and {s[1] if len(s) > 1 else float('nan'):.3f}, a ratio "
+            f"of {reading.ratio_raw:.2f}. Its first left singular vector has |cos| {reading.cos_ones:.3f} with the "
+            "all-ones vector: much of it shifts every logit alike, which softmax ignores. With that common mode "
+            f"removed (each column's mean over the vocabulary subtracted) the first two are {reading.centred[0]:.3f} "
+            f"and {reading.centred[1]:.3f}, a ratio of {reading.ratio_centred:.2f}. The first raw direction loads "
+            f"most on {raised}, the first centred one on {raised_c} (signs as in the table: whether a direction "
+            "raises or lowers them depends on the sign of h's projection, see `projections`). Output columns "
+            "against the output bias: "
+            f"max |r| {cb['max_abs']:.3f}, mean |r| {cb['mean_abs']:.3f}. Input column norms of layer 0 per gate "
+            "are in `input_column_norms.csv`; their means per token class in `params.json`."
+        ],
+        tables=[(SVD_HEAD, top_rows)],
+        images=[(i.name, i.stem.replace("_", " ")) for i in imgs],
+        files=[f1, f2, f_c, f_load, f3, f4],
+    )
+
+
+def _input_and_bias(model: FolkRNN, out: Path, order: list[int], toks: list[str], imgs: list[Path]) -> tuple[str, str]:
+    """Layer 0's input column norms and Gramians per gate, and V's columns against the bias."""
+    vocab = model.config.vocab
     norms = pa.input_column_norms(model)
     f3 = write_csv(
         out / "input_column_norms.csv",
@@ -87,41 +128,7 @@ def params_task(model: FolkRNN, out: Path, directions: int = 5) -> Section:
             "Pearson r",
         )
     )
-    reading = softmax_svd_reading(model)
-    toks = list(vocab.tokens)
-    f_c = write_csv(
-        out / "output_singular_values_centred.csv", ["k", "singular_value_raw", "singular_value_centred"],
-        [[k, f"{a:.6f}", f"{b:.6f}"] for k, (a, b) in enumerate(zip(reading.raw, reading.centred, strict=True))],
-    )  # fmt: skip
-    summ["output_svd_centred"] = reading.to_json(toks)
-    f1 = write_json(out / "params.json", summ)
-    top_rows = [
-        [str(k), f"{s[k]:.4f}", ", ".join(f"{t} ({v:+.3f})" for t, v in svd.top[k][:6]),
-         f"{reading.centred[k]:.4f}", ", ".join(f"{t} ({v:+.3f})" for t, v in reading.top_tokens(toks, "centred", k))]
-        for k in range(min(directions, len(s)))
-    ]  # fmt: skip
-    cb = summ["output_bias_correlation"]
-    raised = ", ".join(f"`{t}`" for t, _ in reading.top_tokens(toks, "raw")[:3])
-    raised_c = ", ".join(f"`{t}`" for t, _ in reading.top_tokens(toks, "centred")[:3])
-    return Section(
-        "params",
-        "Parameters",
-        [
-            f"Output matrix V: singular values {s[0]:.3f} and {s[1] if len(s) > 1 else float('nan'):.3f}, a ratio "
-            f"of {reading.ratio_raw:.2f}. Its first left singular vector has |cos| {reading.cos_ones:.3f} with the "
-            "all-ones vector: much of it shifts every logit alike, which softmax ignores. With that common mode "
-            f"removed (each column's mean over the vocabulary subtracted) the first two are {reading.centred[0]:.3f} "
-            f"and {reading.centred[1]:.3f}, a ratio of {reading.ratio_centred:.2f}. The first raw direction loads "
-            f"most on {raised}, the first centred one on {raised_c} (signs as in the table: whether a direction "
-            "raises or lowers them depends on the sign of h's projection, see `projections`). Output columns "
-            "against the output bias: "
-            f"max |r| {cb['max_abs']:.3f}, mean |r| {cb['mean_abs']:.3f}. Input column norms of layer 0 per gate "
-            "are in `input_column_norms.csv`; their means per token class in `params.json`."
-        ],
-        tables=[(SVD_HEAD, top_rows)],
-        images=[(i.name, i.stem.replace("_", " ")) for i in imgs],
-        files=[f1, f2, f_c, f_load, f3, f4],
-    )
+    return f3, f4
 
 
 def ablation_task(result: AblationResult, out: Path) -> Section:

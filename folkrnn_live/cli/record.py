@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from folkrnn_live.cli.common import bounded_float, bounded_int
-from folkrnn_live.recording.recorder import MAX_BYTES_LIMIT, Recorder
+from folkrnn_live.recording.recorder import Recorder
+from folkrnn_live.recording.settings import MAX_BYTES_LIMIT
 from folkrnn_live.sampler.controls import (
     BIAS_RANGE,
     DEFAULT_MAX_TOKENS,

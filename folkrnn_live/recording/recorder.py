@@ -30,14 +30,14 @@ import numpy as np
 
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.model.step import GATE_NAMES
-from folkrnn_live.recording.chunks import CHUNK_GLOB, FORMAT, META, ChunkBuffer, Item, chunk_name
+from folkrnn_live.recording.chunks import FORMAT, META, ChunkBuffer, Item, chunk_name
+from folkrnn_live.recording.settings import check_settings, claim_directory
 from folkrnn_live.recording.status import RecorderStats, RecordingFull
 
 log = logging.getLogger(__name__)
 
 OnFull = Literal["drop", "block"]
 BATCH_STEPS = 32  # steps copied per hold of the GIL
-MAX_BYTES_LIMIT = 1 << 50
 DType = Literal["float32", "float16"]
 
 
@@ -77,7 +77,7 @@ class Recorder:
     not kept; from then on steps are counted (``stats.over_limit``), not written, and ``on_limit``
     is called once, on the writer thread, with a :class:`RecordingFull` (a server hands it to its
     event loop with ``loop.call_soon_threadsafe``).  The voices are not stopped: the caller decides
-    (the server stops the recording; ``record`` stops after the tune)."""
+    (the server stops the recording; ``record`` stops generating)."""
 
     def __init__(
         self,
@@ -95,26 +95,8 @@ class Recorder:
         max_bytes: int | None = None,
         on_limit: Callable[[RecordingFull], None] | None = None,
     ) -> None:
-        if not 1 <= chunk_steps <= 1_000_000:
-            raise ValueError(f"chunk_steps must be in range 1..1000000; got {chunk_steps}")
-        if not 1 <= max_queue_steps <= 10_000_000:
-            raise ValueError(f"max_queue_steps must be in range 1..10000000; got {max_queue_steps}")
-        if on_full not in ("drop", "block"):
-            raise ValueError(f"on_full must be 'drop' or 'block'; got {on_full!r}")
-        if dtype not in ("float32", "float16"):
-            raise ValueError(f"dtype must be 'float32' or 'float16'; got {dtype!r}")
-        if not 0.0 < flush_seconds <= 3600.0:
-            raise ValueError(f"flush_seconds must be in range (0, 3600]; got {flush_seconds}")
-        if not 0.0 < poll_seconds <= 60.0:
-            raise ValueError(f"poll_seconds must be in range (0, 60]; got {poll_seconds}")
-        if max_bytes is not None and not 1 <= max_bytes <= MAX_BYTES_LIMIT:
-            raise ValueError(f"max_bytes must be in range 1..{MAX_BYTES_LIMIT} (or None for no cap); got {max_bytes}")
-        self.path = Path(out_dir)
-        self.path.mkdir(parents=True, exist_ok=True)
-        if any(self.path.glob(CHUNK_GLOB)) or (self.path / META).exists():
-            raise ValueError(f"{self.path}: already holds a recording; record into a new or empty directory")
-        if any(self.path.iterdir()):
-            raise ValueError(f"{self.path}: is not empty and not a recording; record into a new or empty directory")
+        check_settings(chunk_steps, max_queue_steps, on_full, dtype, flush_seconds, poll_seconds, max_bytes)
+        self.path = claim_directory(Path(out_dir))
         self.max_bytes = max_bytes
         self._on_limit = on_limit
         self.limit_reached: RecordingFull | None = None
