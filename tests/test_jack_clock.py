@@ -18,6 +18,7 @@ import pytest
 from jack_server import PERIOD, RATE, JackServer, jack  # noqa: F401
 
 from folkrnn_live.player import ExternalClock, ListSource, MemoryOutput, MidiClockInput, Player, VoiceSettings, ports
+from folkrnn_live.player import clock as clock_mod
 
 BPM = 120.0
 TICK = 60.0 / BPM / 24
@@ -81,3 +82,49 @@ async def test_a_voice_started_by_clock_start_plays_its_first_note_on_the_downbe
     # Later bar lines follow the tempo estimated from the tick spacing but are not re-anchored to
     # the ticks (no phase lock yet): measured 1-39 ms off on a loaded machine (issue 13 §3), so
     # only printed here.
+
+
+async def follow_ramp(lock: bool) -> list[float]:
+    """A voice follows a clock that speeds up from 120 to 140 BPM over six bars (ticks fed with their
+    exact times); seconds from each of the clock's bar lines to the voice's."""
+    snap = clock_mod.MAX_SNAP
+    clock_mod.MAX_SNAP = snap if lock else 0.0
+    clock, mem = ExternalClock(), MemoryOutput()
+    loop = asyncio.get_running_loop()
+    ticks: list[float] = []
+
+    async def drum() -> None:
+        t = loop.time() + 0.05
+        for i in range(48 + 96 * BARS + 96):
+            if i == 48:
+                clock.feed(mido.Message("start"), t - TICK / 2)
+            await asyncio.sleep(max(0.0, t - loop.time()))
+            clock.feed(mido.Message("clock"), t)
+            if i >= 48:
+                ticks.append(t)
+            bpm = 120.0 + 20.0 * min(1.0, max(0, i - 48) / (96 * BARS))
+            t += 60.0 / bpm / 24
+
+    try:
+        async with mem:
+            player = Player(ListSource(TUNE), [mem], VoiceSettings(tempo=120.0), clock=clock, max_late=10.0)
+            async with player:
+                task = asyncio.create_task(drum(), name="drum machine")
+                await asyncio.wait_for(player.finished(), 60)
+                task.cancel()
+    finally:
+        clock_mod.MAX_SNAP = snap
+    ons = [s.when for s in mem.sent if s.msg.type == "note_on"]
+    return [ons[8 * bar] - ticks[96 * bar] for bar in range(BARS)]
+
+
+@pytest.mark.asyncio
+async def test_the_phase_lock_keeps_bar_lines_on_a_speeding_clock() -> None:
+    free = await follow_ramp(lock=False)
+    locked = await follow_ramp(lock=True)
+    print(f"\nbar lines vs a clock speeding up (ms): free {[round(o * 1e3, 2) for o in free]}, "
+          f"locked {[round(o * 1e3, 2) for o in locked]}")
+    # Free-running on the tempo estimate (a quarter's average) the voice falls behind bar by bar.
+    assert free[-1] > 0.01
+    # Locked, every bar line after the first is on the clock's to within a millisecond.
+    assert all(abs(o) < 0.001 for o in locked[1:])

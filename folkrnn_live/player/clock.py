@@ -13,15 +13,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import mido
 
 from folkrnn_live.player.scheduler import PRIO_CLOCK, Scheduler, Timer
 
+if TYPE_CHECKING:
+    from folkrnn_live.player.events import Meter
+
 PPQN = 24
 Transport = Literal["start", "stop", "continue"]
 STALE_GAP = 0.5  # seconds without ticks after which the old tick spacing no longer says anything
+MAX_SNAP = 0.06  # seconds a bar line may move to meet the clock's (more: not the same bar)
 
 
 class ExternalClock:
@@ -62,6 +66,29 @@ class ExternalClock:
         if len(self._ticks) < 2:
             return None
         return (self._ticks[-1] - self._ticks[0]) / (len(self._ticks) - 1)
+
+    def tick_time(self, n: int) -> float | None:
+        """Loop-clock time of tick ``n`` after the last Start (0 is the downbeat, the first tick after
+        Start), from the recent ticks (each one's arrival minus its index times the spacing, averaged,
+        so one tick that came a JACK period late barely moves it); None before two ticks or when stopped."""
+        iv = self.tick_interval
+        if iv is None or not self.running or not self._ticks:
+            return None
+        first = self.ticks - len(self._ticks)  # index (since Start) of the oldest tick held
+        origin = sum(t - (first + j) * iv for j, t in enumerate(self._ticks)) / len(self._ticks)
+        return origin + n * iv
+
+    def bar_line(self, t: float, meter: Meter) -> float:
+        """Phase lock: the clock's bar line nearest to ``t`` (where a voice plans a bar to start) when
+        it is within :data:`MAX_SNAP` of it, else ``t``.  Bars count from the downbeat after Start, so
+        a voice started by Start keeps its bar lines on the clock's instead of drifting with the tempo
+        estimate; a tune whose bars do not fall near the clock's (a pickup) is left alone."""
+        iv, t0 = self.tick_interval, self.tick_time(0)
+        if iv is None or t0 is None:
+            return t
+        bar = meter.num * 4 * PPQN / meter.den  # ticks per bar
+        want = t0 + round((t - t0) / (bar * iv)) * bar * iv
+        return want if abs(want - t) <= MAX_SNAP else t
 
     @property
     def seconds_per_quarter(self) -> float | None:

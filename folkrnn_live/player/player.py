@@ -311,8 +311,12 @@ class Player:
         while (ev := self.unfolder.pop()) is not None:
             timed, nxt = self.timeline.advance(ev, t, spq)
             if isinstance(ev, Bar):
+                t = self.clock.bar_line(t, self.timeline.meter) if self.clock is not None else t
                 self._notes.checkpoint(t)
                 self._emit(BarPlayed(ev, self.timeline.bar_index, t))
+                if t > now:  # phase lock: the clock's bar line is still ahead; the bar starts there
+                    self._schedule_onset(t)
+                    return
             elif isinstance(ev, TuneEnd):
                 self._notes.tune_boundary(t)
                 self._program_due = True
