@@ -66,6 +66,13 @@ def rss_mb() -> float:
         return next(int(ln.split()[1]) / 1024 for ln in f if ln.startswith("VmRSS:"))
 
 
+def udp_drops() -> int:
+    """Datagrams the kernel dropped because a socket's receive buffer was full (whole machine)."""
+    with open("/proc/net/snmp", encoding="ascii") as f:
+        rows = [ln.split() for ln in f if ln.startswith("Udp:")]
+    return int(dict(zip(rows[0], rows[1], strict=True)).get("RcvbufErrors", 0))
+
+
 # --- the sender (its own process: it shares neither the GIL nor the loop) ------------------------------
 def _osc(address: str, *args: Any) -> bytes:
     from pythonosc.osc_message_builder import OscMessageBuilder
@@ -183,6 +190,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     proc.start()
     churn = asyncio.create_task(broker.churn(args.broker_every), name="broker churn")
     loop = asyncio.get_running_loop()
+    drops0 = udp_drops()
     minutes: list[dict[str, Any]] = []
     all_errors: list[float] = []
     notes_total = 0
@@ -200,6 +208,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         row = {"minute": m + 1, "notes": notes, "timing": stats_ms(errors), "rss_mb": round(rss_mb(), 1),
                "log_bytes": log_path.stat().st_size, "osc_received": srv.osc.stats.received if srv.osc else 0,
                "osc_errors": srv.osc.stats.errors if srv.osc else 0,
+               "osc_rate_limited": srv.osc.stats.limited if srv.osc else 0, "udp_rcvbuf_drops": udp_drops() - drops0,
                "mqtt_connects": mq.stats.connects if mq else 0, "broker_kills": broker.kills,
                "recorded_mb": round(sum(f.stat().st_size for f in (work / "rec").rglob("*") if f.is_file()) / 1e6),
                "seconds": round(loop.time() - start, 1)}
