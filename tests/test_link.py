@@ -54,3 +54,19 @@ def test_a_voice_follows_a_link_session_starts_on_its_bar_and_leads_it() -> None
     assert out["tempo_heard"] == 150.0
     assert out["last_gaps_s"] == pytest.approx([0.2, 0.2, 0.2], abs=1e-6)
     assert out["led"] is True  # our lead(100) became the other peer's tempo
+
+
+@pytest.mark.slow
+def test_the_server_joins_a_link_session_starts_voices_on_its_bar_lines_and_follows_it() -> None:
+    why = private_network()
+    if why is not None:
+        pytest.skip(why)
+    res = subprocess.run(["unshare", "-n", "sh", "-c", f"{NETNS_SETUP} && exec {sys.executable} link_server.py"],
+                         cwd=HERE, capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    ours, theirs = out["tempo_at_start"]
+    assert ours == pytest.approx(theirs, abs=0.01)  # the session's tempo, not the voice's own 200
+    offset_beats = min(out["start_phase_in_other"], 4 - out["start_phase_in_other"])
+    assert offset_beats * out["beat_s"] < 0.001  # the first note on the other peer's bar line
+    assert out["followed"] == 150.0

@@ -36,8 +36,8 @@ from folkrnn_live.server.transports.web import settings as web_settings
 VOICE_GROUPS = ("sampler", "player")  # command groups a voice table may set
 VOICE_KEYS = ("name", "seed", "autostart", "output")
 # What a SIGHUP reload cannot change (whole sections end in "."): reported, applied at the next start.
-RESTART_KEYS = ("model.", "osc.host", "osc.port", "osc.enabled", "osc.pinned", "midi.", "midi_in.clock", "web.host",
-                "web.port", "web.enabled", "web.expose")
+RESTART_KEYS = ("model.", "link.", "osc.host", "osc.port", "osc.enabled", "osc.pinned", "midi.", "midi_in.clock",
+                "web.host", "web.port", "web.enabled", "web.expose")
 
 SCHEMA: tuple[ConfigKey, ...] = (
     ConfigKey("model", "path", "str", "", "model directory (model.json + model.safetensors); empty: the shipped model"),
@@ -75,6 +75,12 @@ SCHEMA: tuple[ConfigKey, ...] = (
     ConfigKey("midi", "per_tune", "bool", True, "one MIDI file per tune (else one per voice and session, cut at a "
         f"tune end every {SESSION_FILE_EVENTS:,} messages)"),
     ConfigKey("midi", "osc_notes", "str", "", "also send /note pitch velocity duration_ms channel to host:port"),
+    ConfigKey("link", "enabled", "bool", False, "join an Ableton Link session on the local network: voices follow "
+        "its tempo and start on its bar lines (needs the aalink package: pip install aalink)"),
+    ConfigKey("link", "tempo", "float", 120.0, "tempo to join with (a session with peers keeps its own) or to lead "
+        "with", 20, 999),
+    ConfigKey("link", "quantum", "float", 4.0, "beats per bar that Link aligns (4 for 4/4, 3 for 3/4)", 1, 64),
+    ConfigKey("link", "lead", "bool", False, "set the session's tempo to link.tempo at start (else follow it)"),
     ConfigKey("recording", "dir", "str", "recordings", "where record_start writes; empty: recording off"),
     ConfigKey("recording", "max_bytes", "int", 4 << 30, "size cap of one recording's chunk files; reaching it "
         "stops the recording with an /error (what was written stays readable); 0: no cap", 0, 1 << 50),

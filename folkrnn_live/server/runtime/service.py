@@ -67,6 +67,7 @@ class Server:
         self._stack: AsyncExitStack | None = None
         self._scheduler: Scheduler | None = None
         self.clock: ExternalClock | None = None  # an external MIDI clock every voice follows (midi_in.clock)
+        self.link: Any = None  # the Ableton Link session every voice follows ([link]), a LinkSession
         self._outputs: VoiceOutputs | None = None
         self._stepper: Any = None
         self._log_files: dict[str, Any] = {}
@@ -177,6 +178,14 @@ class Server:
         self._scheduler = await stack.enter_async_context(Scheduler())
         if cfg["midi_in.enabled"] and cfg["midi_in.clock"]:
             self.clock = ExternalClock()  # fed by the MIDI-in transport
+        if cfg["link.enabled"]:
+            from folkrnn_live.player.link import LinkSession
+
+            self.link = await stack.enter_async_context(LinkSession(cfg["link.tempo"], quantum=cfg["link.quantum"]))
+            if cfg["link.lead"]:
+                self.link.lead(cfg["link.tempo"])
+            log.info("Ableton Link: %s at %.1f BPM, %d peer(s)", "leading" if cfg["link.lead"] else "following",
+                     self.link.tempo, self.link.peers)
         self._outputs = VoiceOutputs(cfg, stack)
         for v, calls in plans:
             await self._add_voice(v, calls)
@@ -225,7 +234,7 @@ class Server:
         lv = LiveVoice(
             v.name, self.model, scheduler=self._scheduler, outputs=outputs, hub=self.hub, seed=v.seed,
             recordings_dir=rec_dir, stepper=self._stepper, queue_limit=self.config["server.queue_limit"],
-            log_sink=self._log_sink if self.config["server.log_dir"] else None, clock=self.clock,
+            log_sink=self._log_sink if self.config["server.log_dir"] else None, clock=self.clock, link=self.link,
             recording_max_bytes=self.config["recording.max_bytes"] or None,
         )
         self.voices[v.name] = lv

@@ -27,10 +27,11 @@ from folkrnn_live.player.events import (
     StateChanged,
     TunePlayed,
 )
+from folkrnn_live.player.link import LinkSession
 from folkrnn_live.player.outputs import MidiOutput
 from folkrnn_live.player.player import Player
 from folkrnn_live.player.scheduler import Scheduler
-from folkrnn_live.player.settings import Accent, VoiceSettings
+from folkrnn_live.player.settings import TEMPO_RANGE, Accent, VoiceSettings
 from folkrnn_live.sampler.voice import StepResult, Voice
 from folkrnn_live.server.commands.handlers import VOICE_LOOP
 from folkrnn_live.server.commands.registry import Call, CommandError
@@ -62,6 +63,7 @@ class LiveVoice:
         log_sink: Callable[[str, LogEntry], None] | None = None,
         clock: ExternalClock | None = None,
         recording_max_bytes: int | None = None,
+        link: LinkSession | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -76,6 +78,9 @@ class LiveVoice:
             self.source, outputs, settings, scheduler=scheduler, clock=clock, listener=self._on_player_event,
             name=name,
         )
+        self.link = link  # Ableton Link: its tempo is the voice's, a start waits for its next bar line
+        if link is not None:
+            link.subscribe(self._follow_link)
         self.recordings_dir = Path(recordings_dir) if recordings_dir is not None else None
         self.recorder: Any = None
         self.recording_max_bytes = recording_max_bytes  # each recording's size cap (recording.max_bytes)
@@ -155,13 +160,18 @@ class LiveVoice:
     def cmd_send_clock(self, on: bool) -> None:
         self.player.update(send_clock=on)
 
+    def _follow_link(self, bpm: float) -> None:
+        self.player.update(tempo=min(max(bpm, TEMPO_RANGE[0]), TEMPO_RANGE[1]))
+
     @VOICE_LOOP.handles("start")
     def cmd_start(self) -> None:
         if self.voice.ended is not None and not self.source.continuous and self.player.state != "paused":
             # The tune is over: starting again means the next tune (logged: it changes the tokens).
             self.source.drain()
             self.source.apply(_restart_call("next"))
-        self.player.start()
+        if self.link is not None:  # the session's tempo, and its next bar line
+            self._follow_link(self.link.tempo)
+        self.player.start(at=self.link.next_bar() if self.link is not None else None)
 
     @VOICE_LOOP.handles("stop")
     def cmd_stop(self) -> None:
