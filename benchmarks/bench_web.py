@@ -52,6 +52,8 @@ from folkrnn_live.server.transports.web.transport import WebTransport  # noqa: E
 TEMPO = 240.0
 VOICES = 4
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Whether the page has received every token up to the server's step counters (voice -> counter).
+HAS_TOKENS = "t => Object.entries(t).every(([v, n]) => window.folkrnn.page.voices.get(v).lastTotal >= n)"
 
 
 def free_port() -> int:
@@ -69,6 +71,17 @@ def ms(values: list[float]) -> dict[str, float]:
 
 
 # --- the browser, in a process of its own ------------------------------------------------------------
+def wait_js(page: Any, expression: str, arg: Any = None, timeout: float = 30.0) -> Any:
+    """Poll a JavaScript function until truthy (Playwright's own waiting polls by evaluating a
+    string in the page, which the page's Content-Security-Policy refuses)."""
+    end = time.monotonic() + timeout
+    while not (v := page.evaluate(expression, arg)):
+        if time.monotonic() > end:
+            raise TimeoutError(f"{expression} was still false after {timeout:g} s")
+        time.sleep(0.05)
+    return v
+
+
 def browser_main(url: str, pages: int, ready: Any, totals_in: Any, results: Any) -> None:
     """Open ``pages`` pages at ``url``; when the server's step counters arrive on ``totals_in``,
     wait until every page has those tokens and report what each page saw."""
@@ -83,7 +96,7 @@ def browser_main(url: str, pages: int, ready: Any, totals_in: Any, results: Any)
             pg = b.new_page(viewport={"width": 1400, "height": 1000})
             pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             pg.goto(url)
-            pg.wait_for_function("window.folkrnn && window.folkrnn.stats.hellos >= 1")
+            wait_js(pg, "() => window.folkrnn && window.folkrnn.stats.hellos >= 1", timeout=120)
             pg.evaluate("window.folkrnn.stats.latencies = []")
             tabs.append(pg)
         ready.set()
@@ -91,9 +104,7 @@ def browser_main(url: str, pages: int, ready: Any, totals_in: Any, results: Any)
         out = []
         for pg in tabs:
             try:
-                pg.wait_for_function(
-                    "t => Object.entries(t).every(([v, n]) => window.folkrnn.page.voices.get(v).lastTotal >= n)",
-                    arg=totals, timeout=30_000)
+                wait_js(pg, HAS_TOKENS, totals)
             except Exception as exc:
                 seen = pg.evaluate("[...window.folkrnn.page.voices].map(([k, v]) => [k, v.lastTotal])")
                 raise RuntimeError(f"the page did not get every token: server {totals}, page {seen}") from exc
@@ -119,8 +130,8 @@ class Browser:
 
     async def __aenter__(self) -> Browser:
         self.proc.start()
-        if not await asyncio.to_thread(self.ready.wait, 120):
-            raise RuntimeError("the browser did not open its pages within 120 s")
+        if not await asyncio.to_thread(self.ready.wait, 300):  # 8 pages on a loaded 2-core machine: minutes
+            raise RuntimeError("the browser did not open its pages within 300 s")
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

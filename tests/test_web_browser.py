@@ -65,6 +65,16 @@ async def live(model: Any, osc_port: int, voices: int = 1, tempo: float = 240.0)
         yield srv, web.url
 
 
+async def wait_js(page: Any, expression: str, arg: Any = None, timeout: float = 30.0) -> Any:
+    """Poll a JavaScript function of ``arg`` until it returns something truthy.  (Playwright's own
+    waiting polls by evaluating a string inside the page, which the page's Content-Security-Policy,
+    no eval, rightly refuses.)"""
+    async with asyncio.timeout(timeout):
+        while not (v := await page.evaluate(expression, arg)):
+            await asyncio.sleep(0.05)
+    return v
+
+
 async def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
     """A page at ``url`` with its console errors and uncaught exceptions collected."""
     page = await browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -72,7 +82,7 @@ async def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
     await page.goto(url)
-    await page.wait_for_function("window.folkrnn && window.folkrnn.stats.hellos >= 1")
+    await wait_js(page, "() => window.folkrnn && window.folkrnn.stats.hellos >= 1")
     return page, problems
 
 
@@ -154,15 +164,15 @@ async def _window(srv: Server, page: Any, url: str | None, outs: list[MemoryOutp
     loop = asyncio.get_running_loop()
     if url is not None:
         await page.goto(url)
-        await page.wait_for_function("window.folkrnn.stats.hellos >= 1")
+        await wait_js(page, "() => window.folkrnn && window.folkrnn.stats.hellos >= 1")
     t0 = loop.time()
     await asyncio.sleep(seconds)
     errors = _timing_errors(outs, t0, loop.time())
     if url is not None:
         totals = {name: lv.voice.total_steps - 1 for name, lv in srv.voices.items()}
-        await page.wait_for_function(  # every token generated so far has reached the page
-            "t => Object.entries(t).every(([v, n]) => window.folkrnn.page.voices.get(v).lastTotal >= n)",
-            arg=totals)
+        await wait_js(page,  # every token generated so far has reached the page
+                      "t => Object.entries(t).every(([v, n]) => window.folkrnn.page.voices.get(v).lastTotal >= n)",
+                      totals)
         check = await page.evaluate("window.folkrnn.check()")
         stats = await page.evaluate("window.folkrnn.stats")
         assert stats["gaps"] == 0 and stats["stepMismatch"] == 0, stats
