@@ -131,7 +131,7 @@ async def test_the_temperature_slider_drives_the_server(model: Any, browser: Any
         shown = float(await row.locator("input.value").input_value())
         assert 2.0 < shown < 4.0
         await until(lambda: srv.voices["1"].voice.controls.temperature == shown, "the temperature applied")
-        applied = page.locator("section[data-voice='1'] .log li.applied", has_text=f"applied temperature {shown}")
+        applied = page.locator("section[data-voice='1'] .log li.applied", has_text=f"applied temperature {shown:g} ")
         await applied.first.wait_for()  # seen in the server's feedback, on the page
         assert problems == []
 
