@@ -1,6 +1,7 @@
 """OSC over UDP: commands in, feedback out.
 
-Our own :class:`asyncio.DatagramProtocol` (python-osc only parses and builds): python-osc's asyncio
+Our own :class:`asyncio.DatagramProtocol` (python-osc only builds; :mod:`.osc_wire` parses, with
+every size checked, after the rate limit's cheap check): python-osc's asyncio
 server never awaits async handlers and its ``strict_timing`` sleeps on the loop, and we need the
 client's address anyway, for the allowlist, the per-client rate limit and replies.  A handler only
 parses, validates and enqueues; bundles with a future time tag are scheduled with ``call_later``.
