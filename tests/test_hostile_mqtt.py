@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,3 +81,31 @@ async def test_huge_integers_and_deep_json_are_errors_naming_the_argument(
         await until(lambda: sum(lv.player.stats.notes for lv in srv.voices.values()) > before + 3, "notes")
     bad = [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
     assert not bad, bad[0].getMessage()[:300]
+
+
+@pytest.mark.asyncio
+async def test_the_loop_reports_escaped_exceptions_in_one_line(
+        tiny_model_dir: Path, free_udp_port: int, caplog: pytest.LogCaptureFixture) -> None:
+    # Killing the broker raced aiomqtt's call_soon_threadsafe(loop.add_writer, fileno): the socket
+    # was closed when the callback ran, and asyncio logged 20 lines of traceback (bench_soak).
+    import socket
+
+    overrides = {"model.path": str(tiny_model_dir), "osc.port": free_udp_port, "midi.output": "none",
+                 "recording.dir": "", "web.enabled": False}
+    async with serving(config.load(None, overrides), overrides=overrides):
+        loop = asyncio.get_running_loop()
+        s = socket.socket()
+        fd = s.fileno()
+        s.close()
+        loop.call_soon(loop.add_writer, fd, lambda: None)  # the race, made certain
+
+        def bug() -> None:
+            raise RuntimeError("a bug in a callback")
+
+        for _ in range(3):
+            loop.call_soon(bug)
+        await asyncio.sleep(0.1)
+    records = [r for r in caplog.records if "event loop" in r.getMessage() or r.name == "asyncio"]
+    errors = [r for r in records if r.levelno >= logging.WARNING]
+    assert len(errors) == 1 and "a bug in a callback" in errors[0].getMessage()  # once per 10 s, one line
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO and (r.exc_info or "\n" in r.getMessage())]

@@ -29,7 +29,7 @@ from folkrnn_live.player.scheduler import Scheduler, freeze_gc, realtime_priorit
 from folkrnn_live.server.commands.catalog import COMMANDS
 from folkrnn_live.server.commands.handlers import MIDI_IN, SERVER
 from folkrnn_live.server.commands.registry import ALL, Call, CommandContext, CommandError, Registry
-from folkrnn_live.server.runtime import preflight, watchdog
+from folkrnn_live.server.runtime import loop_errors, preflight, watchdog
 from folkrnn_live.server.runtime.blas_threads import limit_blas_threads
 from folkrnn_live.server.runtime.config import RESTART_KEYS, Config, VoiceConfig
 from folkrnn_live.server.runtime.lifecycle import capture_signals, read_reload
@@ -165,6 +165,7 @@ class Server:
     async def startup(self, stack: AsyncExitStack) -> None:
         cfg = self.config
         logging.getLogger("folkrnn_live").setLevel(cfg["server.log_level"].upper())
+        loop_errors.install(asyncio.get_running_loop())  # one line per escaped exception, not a traceback
         model = self.model if self.model is not None else self._load_model()
         self.model = model
         limit_blas_threads(1)  # batch-1 steps on the loop's thread, never waiting for a BLAS pool
