@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 import mido
 
+from folkrnn_live.player import ports
 from folkrnn_live.player.scheduler import PRIO_CLOCK, Scheduler, Timer
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class MidiClockInput:
             loop.call_soon_threadsafe(self.clock.feed, msg, time.monotonic())
 
         try:
-            self._port = mido.open_input(self.name, virtual=self.virtual, callback=callback)
+            self._port = ports.open_input(self.name, virtual=self.virtual, callback=callback)
         except (OSError, ValueError) as exc:
             raise OSError(f"cannot open MIDI input port {self.name or 'default'!r} for clock: {exc}") from exc
         return self

@@ -179,15 +179,71 @@ def open_output(spec: str | None, *, virtual: bool = False, virtual_name: str = 
 
 def open_input(spec: str | None, *, callback: Callable[[Any], None], virtual: bool = False,
                virtual_name: str = CLIENT_NAME + " in", client_name: str = CLIENT_NAME) -> Any:
-    """A mido input port calling ``callback`` on rtmidi's thread (same naming as :func:`open_output`)."""
+    """An input port calling ``callback`` with each mido message on a thread other than the event
+    loop's (same naming as :func:`open_output`); it has ``name`` and ``close()``."""
     backend = _backend()
-    if virtual or is_virtual(spec):
-        return backend.open_input(_virtual(spec, virtual_name), virtual=True, callback=callback,
-                                  client_name=client_name)
-    names = list(backend.get_input_names())
-    if not names:
-        raise OSError(f"no MIDI input port ({select_api().title})")
-    return backend.open_input(resolve(spec, names, "input") if spec else names[0], callback=callback)
+    virt = virtual or is_virtual(spec)
+    if virt:
+        name = _virtual(spec, virtual_name)
+    else:
+        names = list(backend.get_input_names())
+        if not names:
+            raise OSError(f"no MIDI input port ({select_api().title})")
+        name = resolve(spec, names, "input") if spec else names[0]
+    if select_api().api == "jack":
+        return PolledInput(name, virtual=virt, callback=callback, client_name=client_name)
+    if virt:
+        return backend.open_input(name, virtual=True, callback=callback, client_name=client_name)
+    return backend.open_input(name, callback=callback)
+
+
+class PolledInput:
+    """A JACK MIDI input read by a thread of ours.  rtmidi queues what JACK delivers in C, on JACK's
+    thread; a Python callback there would need the GIL inside JACK's cycle: cycles run late and JACK
+    drops the client's events, and closing the port can deadlock (JACK waits for a callback that
+    waits for the GIL the closing thread holds).  Polling every millisecond adds at most that."""
+
+    def __init__(self, name: str, *, virtual: bool, callback: Callable[[Any], None], client_name: str) -> None:
+        import threading
+
+        import rtmidi
+
+        self._rt = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, client_name, queue_size_limit=4096)
+        self._rt.ignore_types(sysex=False, timing=False, active_sense=True)
+        try:
+            if virtual:
+                self._rt.open_virtual_port(name)
+                self.name = f"{client_name}:{name}"
+            else:
+                self._rt.open_port(self._rt.get_ports().index(name))
+                self.name = name
+        except (ValueError, RuntimeError) as exc:
+            self._rt.delete()
+            raise OSError(f"cannot open MIDI input port {name!r}: {exc}") from exc
+        self._callback = callback
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name=f"midi in {self.name}", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        import mido
+
+        get = self._rt.get_message
+        while not self._stop.is_set():
+            item = get()
+            if item is None:
+                time.sleep(0.001)
+                continue
+            try:
+                self._callback(mido.Message.from_bytes(item[0]))
+            except ValueError:  # a malformed message from the other end: skip it
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._rt.close_port()
+        self._rt.delete()
 
 
 def _virtual(spec: str | None, fallback: str) -> str:
