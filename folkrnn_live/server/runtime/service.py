@@ -170,7 +170,7 @@ class Server:
         self.model = model
         limit_blas_threads(1)  # batch-1 steps on the loop's thread, never waiting for a BLAS pool
         mc = model.config
-        from folkrnn_live.model.step import shared_stepper
+        from folkrnn_live.model.steppers import shared_stepper
 
         self._stepper = shared_stepper(model, cfg["model.backend"], cfg["model.precision"])
         self._ctx = CommandContext.for_model(mc.vocab, mc.num_layers, mc.hidden_size, [v.name for v in cfg.voices])
