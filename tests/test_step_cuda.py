@@ -9,10 +9,12 @@ import torch
 from _models import random_model
 
 from folkrnn_live.model import checkpoint
-from folkrnn_live.model.step import TorchStepper, make_stepper
+from folkrnn_live.model.step import TorchStepper
 from folkrnn_live.model.step_cuda import CudaGraphStepper
+from folkrnn_live.model.steppers import make_stepper
 from folkrnn_live.sampler.batch import generate_tunes
 from folkrnn_live.sampler.voice import Voice
+
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():

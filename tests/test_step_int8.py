@@ -9,8 +9,9 @@ from _models import random_model
 
 from folkrnn_live.model import checkpoint
 from folkrnn_live.model.draw import softmax
-from folkrnn_live.model.step import NumpyStepper, make_stepper
+from folkrnn_live.model.step import NumpyStepper
 from folkrnn_live.model.step_int8 import Int8Stepper
+from folkrnn_live.model.steppers import make_stepper
 from folkrnn_live.sampler.batch import generate_tunes
 from folkrnn_live.sampler.voice import Voice
 

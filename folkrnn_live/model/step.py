@@ -13,9 +13,9 @@ Backends over the tensors of one :class:`~folkrnn_live.model.network.FolkRNN`:
   ``CudaGraphStepper`` (:mod:`folkrnn_live.model.step_cuda`, the GPU default) replays it as one
   CUDA graph.
 
-The sampler never asks which backend it has: every stepper converts host arrays to its own form
-(:meth:`Stepper.from_numpy`), back (:meth:`Stepper.to_numpy`) and draws tokens where its logits
-live (:meth:`Stepper.draw`).
+:func:`folkrnn_live.model.steppers.make_stepper` picks one.  The sampler never asks which backend
+it has: every stepper converts host arrays to its own form (:meth:`Stepper.from_numpy`), back
+(:meth:`Stepper.to_numpy`) and draws tokens where its logits live (:meth:`Stepper.draw`).
 
 Per-step interventions that act *inside* the network are arguments of :meth:`step`:
 
@@ -32,7 +32,6 @@ off nothing extra is computed or kept.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -393,39 +392,3 @@ class TorchStepper:
         if acts is None:
             return logits, new_state, None
         return logits, new_state, Activations(x=x, tokens=None if x is not None else tokens, logits=logits, **acts)
-
-
-def make_stepper(model: FolkRNN, backend: str = "auto", precision: str = "fp32") -> Stepper:
-    """``auto``: numpy on the CPU, a CUDA graph on a GPU, torch elsewhere.  ``precision="int8"``
-    (CPU only) takes int8 weights (:class:`~folkrnn_live.model.step_int8.Int8Stepper`)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
-    device = next(model.parameters()).device
-    if precision == "int8":
-        if device.type != "cpu" or backend == "torch":
-            raise ValueError("precision int8 is a CPU path (backend auto or numpy, model on the CPU)")
-        from folkrnn_live.model.step_int8 import Int8Stepper
-
-        return Int8Stepper(model)
-    if backend == "auto" and device.type == "cuda":
-        from folkrnn_live.model.step_cuda import CudaGraphStepper
-
-        return CudaGraphStepper(model)
-    if backend == "numpy" or (backend == "auto" and device.type == "cpu"):
-        return NumpyStepper(model)
-    return TorchStepper(model)
-
-
-_SHARED: weakref.WeakKeyDictionary[FolkRNN, dict[tuple[str, str], Stepper]] = weakref.WeakKeyDictionary()
-
-
-def shared_stepper(model: FolkRNN, backend: str = "auto", precision: str = "fp32") -> Stepper:
-    """One stepper per (model, backend, precision), built on first use: voices that switch precision
-    share it instead of each packing its own int8 weights (a step holds no per-voice state)."""
-    per_model = _SHARED.setdefault(model, {})
-    key = (backend, precision)
-    if key not in per_model:
-        per_model[key] = make_stepper(model, backend, precision)
-    return per_model[key]

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from folkrnn_live.model.network import FolkRNN
-from folkrnn_live.model.step import Stepper, StepState, make_stepper
+from folkrnn_live.model.step import Stepper, StepState
+from folkrnn_live.model.steppers import make_stepper
 from folkrnn_live.sampler.controls import DEFAULT_MAX_TOKENS, MAX_TOKENS_RANGE, TEMPERATURE_RANGE, check_range
 from folkrnn_live.sampler.voice import EndReason, encode_prime, validate_seed
 from folkrnn_live.tokens.vocab import Vocabulary

@@ -22,7 +22,8 @@ import numpy as np
 
 from folkrnn_live.model.draw import sample_index, softmax
 from folkrnn_live.model.network import FolkRNN
-from folkrnn_live.model.step import Activations, Stepper, StepState, make_stepper, shared_stepper
+from folkrnn_live.model.step import Activations, Stepper, StepState
+from folkrnn_live.model.steppers import make_stepper, shared_stepper
 from folkrnn_live.sampler.controls import (
     DEFAULT_MAX_TOKENS,
     MAX_TOKENS_RANGE,
