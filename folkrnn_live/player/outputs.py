@@ -344,6 +344,7 @@ class OscOutput(MidiOutput):
             sock.close()
         self._client = None
 
+
 def _bind_towards(sock: socket.socket, host: str, port: int) -> None:
     """Bind a send-only UDP socket to the local address that reaches ``host`` (loopback for a
     receiver on this machine) instead of letting the first send bind it to every interface: an
