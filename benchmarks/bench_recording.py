@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
-from folkrnn_live.recording.recorder import Recorder
 from folkrnn_live.model.config import ModelConfig
 from folkrnn_live.model.network import FolkRNN
+from folkrnn_live.recording.recorder import Recorder
 from folkrnn_live.sampler.voice import Voice
 
 
