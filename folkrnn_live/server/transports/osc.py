@@ -37,7 +37,7 @@ MAX_SCHEDULED = 10_000  # bundle messages waiting for their time tag, at most
 # /error replies are cut to the request's size or this many bytes, whichever is larger, and sent
 # at most ERROR_RATE a second per client host (ERROR_BURST at once): a 16-byte packet to an unknown
 # address used to get 500 bytes back, an amplifier for traffic aimed at a forged source address.
-ERROR_REPLY_FLOOR = 96
+ERROR_REPLY_FLOOR = 192  # room for an error that names the argument and its range (a bad temperature: ~120 bytes)
 ERROR_RATE, ERROR_BURST = 50.0, 50
 # Feedback datagrams larger than this are not sent (a state snapshot keeps under it by cutting its
 # long lists): IPv4 UDP carries 65,507 bytes at most, and a datagram of tens of fragments is lost
