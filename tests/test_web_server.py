@@ -144,6 +144,23 @@ async def test_page_commands_go_through_the_registry(tiny_model_dir: Path, free_
 
 
 @pytest.mark.asyncio
+async def test_hostile_json_from_a_page_gets_an_error_and_the_music_goes_on(tiny_model_dir: Path,
+                                                                             free_udp_port: int) -> None:
+    async with running(tiny_model_dir, free_udp_port) as (srv, _, address), page(address) as p:
+        await until(lambda: [m for m in p.messages if m["type"] == "hello"], "the hello")
+        await p.ws.send_str("[" * 30_000 + "]" * 30_000)  # json.loads alone raises RecursionError
+        await until(lambda: [m for m in p.replies("error") if "nested 30000 levels" in m["data"]["message"]],
+                    "the nesting error")
+        await p.ws.send_str(json.dumps({"type": "command", "id": 5, "command": "seed", "target": "1"})[:-1]
+                            + ', "args": [' + "9" * 5_000 + "]}")  # int() of 4,300+ digits raises
+        err = await until(lambda: [m for m in p.replies("error") if m.get("id") == 5], "the seed error")
+        assert err[0]["data"]["address"] == "/folkrnn/1/seed"
+        await p.send(type="command", id=6, command="ping", target=None, args=[8])
+        await until(lambda: p.replies("pong"), "the pong after hostile JSON")
+        assert srv.voices["1"].player.state == "playing"
+
+
+@pytest.mark.asyncio
 async def test_a_flood_from_a_page_is_rate_limited(tiny_model_dir: Path, free_udp_port: int) -> None:
     settings = {"web.rate_limit": 5.0, "web.burst": 10}
     async with running(tiny_model_dir, free_udp_port, **settings) as (srv, web, address), page(address) as p:

@@ -5,12 +5,14 @@ allowlist.  Transports import this module and :mod:`.feedback`, never each other
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from folkrnn_live.server.commands.registry import Call, CommandContext, Registry
 from folkrnn_live.server.transports.feedback import Feedback, Hub
@@ -178,3 +180,31 @@ class Allowlist:
         except ValueError:
             return False
         return any(ip in n for n in self.networks)
+
+
+# --- JSON from a sender (MQTT payloads, page messages) --------------------------------------------
+
+MAX_JSON_DEPTH = 32  # nesting of a sender's JSON, at most: json.loads recurses per level (RecursionError ~1,000)
+MAX_JSON_INT_DIGITS = 64  # longer integers stay text, which validation refuses naming the argument
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def json_depth(s: str) -> int:
+    """How deep brackets nest in ``s``, outside JSON strings (a cheap pass before json.loads)."""
+    depth = deepest = 0
+    for ch in _BRACKETS.findall(_JSON_STRING.sub("", s)):
+        depth += 1 if ch in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def loads_bounded(s: str) -> Any:
+    """``json.loads`` for text a sender chose: ValueError (one line) past :data:`MAX_JSON_DEPTH` levels;
+    integers of more than :data:`MAX_JSON_INT_DIGITS` digits stay text (int() of 4,300+ digits raises,
+    a 400-digit one overflows float())."""
+    depth = json_depth(s)
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"nested {depth} levels deep; allowed: at most {MAX_JSON_DEPTH}")
+    return json.loads(s, parse_int=lambda t: int(t) if len(t) <= MAX_JSON_INT_DIGITS else t)
+

@@ -3,15 +3,10 @@ space-separated text, nesting bounded before the JSON parser sees it."""
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 from folkrnn_live.server.commands.registry import Call, Command, CommandContext, CommandError, Registry
-
-MAX_JSON_DEPTH = 32  # nesting of a JSON payload, at most
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_BRACKETS = re.compile(r"[\[\]{}]")
+from folkrnn_live.server.transports.common import MAX_JSON_DEPTH, json_depth, loads_bounded
 
 
 def bind_payload(reg: Registry, cmd: Command, target: str | None, text: str, ctx: CommandContext) -> Call:
@@ -25,25 +20,14 @@ def bind_payload(reg: Registry, cmd: Command, target: str | None, text: str, ctx
         raise CommandError(cmd.address(target), f"payload nests {depth} levels deep", argument="payload",
                            allowed=f"JSON nested at most {MAX_JSON_DEPTH} levels")
     try:
-        # Integers of more than 64 digits stay text, which validation refuses naming the argument
-        # (int() of 4,300+ digits raises ValueError; a 400-digit one overflowed float()).
-        value = json.loads(s, parse_int=lambda t: int(t) if len(t) <= 64 else t)
-    except json.JSONDecodeError as exc:
+        value = loads_bounded(s)
+    except ValueError as exc:
         if s[0] in "[{":
-            raise CommandError(cmd.address(target), f"payload is not valid JSON ({exc.msg} at {exc.pos})",
+            raise CommandError(cmd.address(target), f"payload is not valid JSON ({exc})",
                                argument="payload",
                                allowed="a JSON list or object, a JSON scalar, or space-separated values") from exc
         return reg.bind_text(cmd, s, ctx, target)
     return reg.bind_json(cmd, value, ctx, target)
-
-
-def json_depth(s: str) -> int:
-    """How deep brackets nest in ``s``, outside JSON strings (a cheap pass before json.loads)."""
-    depth = deepest = 0
-    for ch in _BRACKETS.findall(_JSON_STRING.sub("", s)):
-        depth += 1 if ch in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
 
 
 def payload_bytes(raw: Any) -> bytes:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from folkrnn_live.server.commands.registry import ALL, CommandError
+from folkrnn_live.server.transports.common import loads_bounded
 from folkrnn_live.server.transports.feedback import error_feedback
 from folkrnn_live.server.transports.web.transport import PageClient, WebTransport, close_clients
 
@@ -160,7 +161,7 @@ def handle_message(t: WebTransport, client: PageClient, text: str) -> None:
                                                      allowed=f"{t.limiter.rate:g} messages/s per client")))
         return
     try:
-        msg = json.loads(text)
+        msg = loads_bounded(text)  # nesting and integer size bounded, as for MQTT
     except ValueError as exc:
         client.reply(error_feedback(CommandError("", f"not JSON ({exc})", allowed="a JSON object (docs/web.md)")))
         return
