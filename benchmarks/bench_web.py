@@ -33,16 +33,18 @@ import json
 import multiprocessing as mp
 import platform
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+# The same port picker and timing summary as the server benchmark (benchmarks/ is on sys.path when a
+# benchmark runs as a script).
+from bench_server import free_port  # noqa: E402
+from bench_server import stats_ms as ms  # noqa: E402
 
 from folkrnn_live.player.outputs import MemoryOutput  # noqa: E402
 from folkrnn_live.server.runtime import config  # noqa: E402
@@ -54,20 +56,6 @@ VOICES = 4
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Whether the page has received every token up to the server's step counters (voice -> counter).
 HAS_TOKENS = "t => Object.entries(t).every(([v, n]) => window.folkrnn.page.voices.get(v).lastTotal >= n)"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def ms(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"n": 0}
-    a = np.asarray(values) * 1000.0
-    return {"n": len(a), "p50_ms": round(float(np.percentile(a, 50)), 3),
-            "p99_ms": round(float(np.percentile(a, 99)), 3), "max_ms": round(float(a.max()), 3)}
 
 
 # --- the browser, in a process of its own ------------------------------------------------------------
