@@ -70,13 +70,15 @@ def _alternate(header: list[str], body: Sequence[str]) -> _Tune:
     return _Tune(header, groups, contents)
 
 
-def _lengths(tune: _Tune, meter: tuple[int, int]) -> list | None:
-    """Each content's length in eighths, or None when the bar checker sees other bars than we do."""
+def _pickup(tune: _Tune, meter: tuple[int, int]) -> bool | None:
+    """Whether the tune opens with a short bar (an anacrusis), or None when the bar checker sees other
+    bars than we do (then nothing is folded).  Folding never changes the first bar, so this is read
+    once per tune."""
     plain = [("|" if t == DOUBLE else t) for t in tune.tokens()]
-    report = barmod.check_bars(plain, meter)
-    if len(report.bars) != len(tune.contents):
+    bars = barmod.check_bars(plain, meter).bars
+    if len(bars) != len(tune.contents):
         return None
-    return [b.length for b in report.bars]
+    return len(bars) > 1 and bars[0].length < barmod.bar_units(meter)
 
 
 def _has(group: list[str], tokens: set[str]) -> bool:
@@ -120,19 +122,16 @@ def _inside(tune: _Tune) -> list[bool]:
     return inside
 
 
-def fold_repeats(tune: _Tune, meter: tuple[int, int]) -> int:
+def fold_repeats(tune: _Tune, pickup: bool) -> int:
     """Fold written-out repeats in place; returns how many sections were folded."""
     folds = 0
-    while _fold_once(tune, meter):
+    while _fold_once(tune, 1 if pickup else 0):
         folds += 1
     return folds
 
 
-def _fold_once(tune: _Tune, meter: tuple[int, int]) -> bool:
-    lengths = _lengths(tune, meter)
-    if lengths is None:
-        return False
-    first = 1 if len(lengths) > 1 and lengths[0] < barmod.bar_units(meter) else 0  # after the anacrusis
+def _fold_once(tune: _Tune, first: int) -> bool:
+    """One fold at the earliest section start that has one; ``first`` is the bar after the anacrusis."""
     inside = _inside(tune)
     phrase_start = first
     for p in range(first, len(tune.contents)):
@@ -167,21 +166,16 @@ def _fold_at(tune: _Tune, p: int, inside: list[bool]) -> bool:
     return False
 
 
-def explicit_starts(tune: _Tune, meter: tuple[int, int]) -> int:
-    """Add the implied ``|:`` of each ``:|`` that has none; returns how many were added."""
-    lengths = _lengths(tune, meter)
-    pickup = lengths is not None and len(lengths) > 1 and lengths[0] < barmod.bar_units(meter)
+def explicit_starts(tune: _Tune, pickup: bool) -> None:
+    """Add the implied ``|:`` of each ``:|`` that has none."""
     start: int | None = 1 if pickup else 0  # the group where the current section starts
     opened = False
     ending_at: int | None = None  # the group holding the current first ending's '|1'
-    added = 0
     for i, g in enumerate(tune.groups):
         if ":|" in g:
             k = g.index(":|")
             if not opened and "|:" not in g[:k] and start is not None:
-                before = tune.groups[start]
-                tune.groups[start] = _open(before)
-                added += tune.groups[start] != before
+                tune.groups[start] = _open(tune.groups[start])
             after = g[k + 1 :]
             opened = "|:" in after
             start = i
@@ -199,7 +193,6 @@ def explicit_starts(tune: _Tune, meter: tuple[int, int]) -> int:
             opened, start = True, i
         elif DOUBLE in g and not opened:
             start = i
-    return added
 
 
 def _normalise(tune: _Tune) -> list[str]:
@@ -223,6 +216,7 @@ def _normalise(tune: _Tune) -> list[str]:
 def v2_repeats(tokens: Sequence[str], meter: tuple[int, int]) -> tuple[list[str], int]:
     """Tokens (header first, double bars as ``||``) in the v2 data's repeat form, and the folds made."""
     tune = _alternate([t for t in tokens[:2] if t.startswith(("M:", "K:"))], tokens[2:])
-    folds = fold_repeats(tune, meter)
-    explicit_starts(tune, meter)
+    pickup = _pickup(tune, meter)
+    folds = 0 if pickup is None else fold_repeats(tune, pickup)
+    explicit_starts(tune, bool(pickup))
     return _normalise(tune), folds
