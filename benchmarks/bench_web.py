@@ -3,6 +3,7 @@
     python3 benchmarks/bench_web.py                          # both parts (about 5 minutes)
     python3 benchmarks/bench_web.py --parts timing --seconds 60 --rounds 3
     python3 benchmarks/bench_web.py --parts cpu --cpu-seconds 20 --json out/bench_web.json
+    python3 benchmarks/bench_web.py --parts timing --rt       # the server's loop under SCHED_RR 10
 
 The server runs in this process exactly as ``folkrnn-live serve`` builds it (shipped model, page on
 a free port); the pages run in Debian's headless Chromium, driven by Playwright from a separate
@@ -15,8 +16,14 @@ process so that neither the browser nor its driver is counted as the server's CP
   a token finished, minus the server's clock when the token was generated (the same machine's
   wall clock).  Dropped tokens: gaps in the voices' step counters as the page saw them, tokens the
   page had not received when the server had generated them, and note tokens not drawn as notes.
+  The page's own drawing cost: milliseconds spent in its redraws (``stats.renderMs``) per second of
+  the window, what competes with the server for the cores.
 * cpu: the server process's CPU time (all threads) per second of wall time, with the page server
   off (``web.enabled = false``), on with no page, with 1 page and with 8 pages open.
+
+``--rt`` runs the server's event loop under SCHED_RR (``server.realtime_priority = 10``, as a
+performance would with root or CAP_SYS_NICE) and reports the scheduling the loop really got; the
+browser's process puts itself back to normal scheduling first, or Chromium would inherit SCHED_RR.
 
 The load average is printed with each part: this 2-core machine is shared (a model may be training).
 """
@@ -56,6 +63,15 @@ VOICES = 4
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Whether the page has received every token up to the server's step counters (voice -> counter).
 HAS_TOKENS = "t => Object.entries(t).every(([v, n]) => window.folkrnn.page.voices.get(v).lastTotal >= n)"
+RESET_STATS = "() => { const s = window.folkrnn.stats; s.latencies = []; s.renders = 0; s.renderMs = 0; }"
+RENDER_STATS = "() => ({renders: window.folkrnn.stats.renders, renderMs: window.folkrnn.stats.renderMs})"
+
+
+def scheduling() -> str:
+    """The calling thread's scheduling policy and priority, e.g. ``SCHED_RR 10``."""
+    policy = os.sched_getscheduler(0)
+    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_RR: "SCHED_RR", os.SCHED_FIFO: "SCHED_FIFO"}
+    return f"{names.get(policy, policy)} {os.sched_getparam(0).sched_priority}"
 
 
 # --- the browser, in a process of its own ------------------------------------------------------------
@@ -75,6 +91,9 @@ def browser_main(url: str, pages: int, ready: Any, totals_in: Any, results: Any,
     wait until every page has those tokens and report what each page saw."""
     from playwright.sync_api import sync_playwright
 
+    # A process started from a SCHED_RR thread inherits SCHED_RR, and so would Chromium: the page
+    # must compete with the server as an ordinary process does, not preempt it.
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     with sync_playwright() as p:
         args = ["--no-sandbox"] if os.geteuid() == 0 else []
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
@@ -85,12 +104,16 @@ def browser_main(url: str, pages: int, ready: Any, totals_in: Any, results: Any,
             pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             pg.goto(url)
             wait_js(pg, "() => window.folkrnn && window.folkrnn.stats.hellos >= 1", timeout=120)
-            pg.evaluate("window.folkrnn.stats.latencies = []")
             tabs.append(pg)
+        for pg in tabs:
+            pg.evaluate(RESET_STATS)
         ready.set()
+        t0 = time.monotonic()
         totals = totals_in.recv()  # the server's step counters when the window ended
+        window = time.monotonic() - t0
+        drawing = [pg.evaluate(RENDER_STATS) for pg in tabs]  # the window's redraws only
         out = []
-        for pg in tabs if report else ():
+        for pg, drew in zip(tabs if report else (), drawing, strict=False):
             try:
                 wait_js(pg, HAS_TOKENS, totals)
             except Exception as exc:
@@ -100,8 +123,9 @@ def browser_main(url: str, pages: int, ready: Any, totals_in: Any, results: Any,
             stats = pg.evaluate("({gaps: window.folkrnn.stats.gaps, stepMismatch: window.folkrnn.stats.stepMismatch,"
                                 " renders: window.folkrnn.stats.renders, renderMs: window.folkrnn.stats.renderMs,"
                                 " latencies: window.folkrnn.stats.latencies})")
-            out.append({"check": check, **stats})
-        results.put({"pages": out, "console_errors": errors})
+            out.append({"check": check, **stats, "window_renders": drew["renders"],
+                        "window_render_ms": drew["renderMs"], "window_s": window})
+        results.put({"pages": out, "console_errors": errors, "browser_scheduling": scheduling()})
         b.close()
 
 
@@ -131,10 +155,11 @@ class Browser:
 
 
 # --- the server ------------------------------------------------------------------------------------
-async def start(model: Any, web: bool = True) -> tuple[Server, asyncio.Task[None], list[MemoryOutput], str]:
+async def start(model: Any, web: bool = True, rt: int = 0
+                ) -> tuple[Server, asyncio.Task[None], list[MemoryOutput], str]:
     overrides = {"osc.port": free_port(), "server.voices": VOICES, "midi.output": "none", "recording.dir": "",
                  "voice_defaults.tempo": TEMPO, "server.log_level": "warning", "web.port": 0,
-                 "web.enabled": web}
+                 "web.enabled": web, "server.realtime_priority": rt}
     srv = Server(config.load(None, overrides), model=model)
     task = asyncio.create_task(srv.serve(install_signals=False))
     await srv.started.wait()
@@ -162,8 +187,9 @@ def underruns(srv: Server) -> int:
 
 
 # --- part 1: timing, latency, dropped tokens ----------------------------------------------------------
-async def part_timing(model: Any, seconds: float, rounds: int) -> dict[str, Any]:
-    srv, task, outs, url = await start(model)
+async def part_timing(model: Any, seconds: float, rounds: int, rt: int = 0) -> dict[str, Any]:
+    srv, task, outs, url = await start(model, rt=rt)
+    loop_scheduling = scheduling()  # the server's loop runs on this thread
     loop = asyncio.get_running_loop()
     window = seconds / rounds
     closed: list[float] = []
@@ -171,6 +197,8 @@ async def part_timing(model: Any, seconds: float, rounds: int) -> dict[str, Any]
     under = {"closed": 0, "open": 0}
     latencies: list[float] = []
     drops = {"gaps": 0, "stepMismatch": 0, "undrawn_notes": 0, "console_errors": 0}
+    drawing = {"renders": 0, "render_ms": 0.0, "seconds": 0.0}
+    browser_scheduling = ""
     await asyncio.sleep(2.0)
     for _ in range(rounds):
         u0, t0 = underruns(srv), loop.time()
@@ -187,13 +215,22 @@ async def part_timing(model: Any, seconds: float, rounds: int) -> dict[str, Any]
             drops["gaps"] += pg["gaps"]
             drops["stepMismatch"] += pg["stepMismatch"]
             drops["undrawn_notes"] += sum(abs(c["noteTokens"] - c["drawnNotes"]) for c in pg["check"].values())
+            drawing["renders"] += pg["window_renders"]
+            drawing["render_ms"] += pg["window_render_ms"]
+            drawing["seconds"] += pg["window_s"]
         drops["console_errors"] += len(b.report["console_errors"])
+        browser_scheduling = b.report["browser_scheduling"]
     await stop(srv, task)
     c, o = ms(closed), ms(opened)
+    secs = drawing["seconds"] or 1.0
     return {"voices": VOICES, "tempo": TEMPO, "seconds_each": seconds, "rounds": rounds,
+            "loop_scheduling": loop_scheduling, "browser_scheduling": browser_scheduling,
             "timing_closed": c, "timing_open": o, "underruns": under,
             "p99_open_vs_closed": round(o["p99_ms"] / c["p99_ms"], 3) if c.get("p99_ms") else None,
-            "token_to_notation": ms(latencies), "dropped": drops}
+            "token_to_notation": ms(latencies), "dropped": drops,
+            "page_drawing": {"render_ms_per_s": round(drawing["render_ms"] / secs, 2),
+                             "renders_per_s": round(drawing["renders"] / secs, 2),
+                             "ms_per_render": round(drawing["render_ms"] / max(1, drawing["renders"]), 3)}}
 
 
 # --- part 2: the page server's CPU ---------------------------------------------------------------------
@@ -203,13 +240,13 @@ async def cpu_window(seconds: float) -> float:
     return (time.process_time() - c0) / (time.monotonic() - t0)
 
 
-async def part_cpu(model: Any, seconds: float) -> dict[str, Any]:
+async def part_cpu(model: Any, seconds: float, rt: int = 0) -> dict[str, Any]:
     rows: dict[str, Any] = {}
-    srv, task, _, _ = await start(model, web=False)
+    srv, task, _, _ = await start(model, web=False, rt=rt)
     await asyncio.sleep(2.0)
     rows["web off"] = await cpu_window(seconds)
     await stop(srv, task)
-    srv, task, _, url = await start(model)
+    srv, task, _, url = await start(model, rt=rt)
     await asyncio.sleep(2.0)
     rows["web on, no page"] = await cpu_window(seconds)
     for n in (1, 8):
@@ -237,11 +274,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if "timing" in args.parts:
         print(f"timing ({args.seconds:.0f} s closed + {args.seconds:.0f} s open in {args.rounds} rounds, "
               f"load {os.getloadavg()[0]:.2f})...", flush=True)
-        out["timing"] = await part_timing(model, args.seconds, args.rounds)
+        out["timing"] = await part_timing(model, args.seconds, args.rounds, args.rt)
         print(json.dumps(out["timing"]), flush=True)
     if "cpu" in args.parts:
         print(f"cpu ({args.cpu_seconds:.0f} s each, load {os.getloadavg()[0]:.2f})...", flush=True)
-        out["cpu"] = await part_cpu(model, args.cpu_seconds)
+        out["cpu"] = await part_cpu(model, args.cpu_seconds, args.rt)
         print(json.dumps(out["cpu"]), flush=True)
     out["loadavg_end"] = os.getloadavg()
     return out
@@ -254,6 +291,8 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3, help="timing: closed/open alternations")
     p.add_argument("--cpu-seconds", type=float, default=20.0, help="cpu: seconds per setting")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--rt", type=int, nargs="?", const=10, default=0, metavar="PRIORITY",
+                   help="run the server's loop under SCHED_RR (root or CAP_SYS_NICE): server.realtime_priority")
     args = p.parse_args()
     args.parts = set(args.parts.split(","))
     out = asyncio.run(main_async(args))
