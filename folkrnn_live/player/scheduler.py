@@ -6,7 +6,9 @@ The spin window adapts to the wake-up lateness actually observed, so spins stay 
 
 Token generation (a model step runs synchronously on the loop) is "work": each worker (a player)
 says when it wants work and by when it is needed; the scheduler runs one step at a time, and only
-when the step (by a running estimate of its cost) ends before the next timed action.  One scheduler
+when the step (by a running estimate of its cost) ends before the next timed action.  With
+``prepare`` set, the model's forward passes of all voices run as one batched step, and each
+voice's own step then only draws its token.  One scheduler
 serves every voice on a loop, so no voice's generation delays another voice's notes.
 """
 
@@ -101,6 +103,11 @@ class Scheduler:
         self._wake_fut: asyncio.Future[bool] | None = None
         self._sleep_until = math.inf
         self._closed = False
+        # Set by the server to step every voice's model as one batch: called with the worker about
+        # to work and all workers that want work now or later; returns True when it ran a step
+        # (see folkrnn_live.sampler.together).  The chosen worker's own step follows in a later
+        # round, fitted into the gaps between actions like any step.
+        self.prepare: Callable[[Worker, list[Worker]], bool] | None = None
 
     # --- lifecycle ---
 
@@ -255,7 +262,9 @@ class Scheduler:
             # step ever ran again to bring it down, and every voice fell silent for good.
             if worker is not None and (now + self.step_estimate + self.guard <= deadline or needed_by <= now):
                 t0 = clock()
-                self._call(worker.work)
+                prepare = self.prepare
+                if prepare is None or not self._prepared(prepare, worker):
+                    self._call(worker.work)
                 dt = clock() - t0
                 self._steps.append(dt)
                 stats.work_steps += 1
@@ -294,6 +303,15 @@ class Scheduler:
             else:
                 opens_next = min(opens_next, opens)
         return best, opens_next, best_deadline
+
+    def _prepared(self, prepare: Callable[[Worker, list[Worker]], bool], worker: Worker) -> bool:
+        """Run ``prepare`` for the chosen worker and every worker that will want work; True when it
+        did something (a batched step), which then counts as this round's work step."""
+        try:
+            return prepare(worker, [w for w in self._workers if w.work_window() is not None])
+        except Exception:  # the workers still step one by one
+            log.exception("scheduler: preparing work failed")
+            return False
 
     def _call(self, fn: Callable[[], None]) -> None:
         try:

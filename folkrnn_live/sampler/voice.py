@@ -37,6 +37,17 @@ EndReason = Literal["end", "length"]
 
 
 @dataclass
+class ForwardInputs:
+    """One voice's inputs to its next forward pass, as host arrays."""
+
+    token: int  # the token fed (the last one generated, or <s>)
+    x: np.ndarray | None  # [1, V] a forced input mix instead of the token's one-hot
+    snip_out: list[np.ndarray | None] | None  # per layer [1, H] 0/1 masks (see Stepper.step)
+    snip_rec: list[np.ndarray | None] | None
+    steer: np.ndarray | None  # [1, H]
+
+
+@dataclass
 class StepResult:
     step: int  # position of this token in the tune (0 = first token after <s>)
     token: int
@@ -143,38 +154,55 @@ class Voice:
         self._preview = None
 
     # --- the step ---------------------------------------------------------------------------------
-    def _input(self) -> tuple[Any, Any]:
-        """(tokens, x) for the step: plain one-hot, or the forced mix as a dense vector."""
+    def forward_key(self) -> tuple[Any, ...]:
+        """What the next step's forward pass depends on besides the state: a cached forward (a
+        preview, or one computed with other voices in a batch) is used only while this holds."""
+        return (self.controls.version, self.step_index, self.tunes_started, id(self.stepper), self.capture)
+
+    def forward_ready(self) -> bool:
+        """True when the next step's forward pass is already computed and still valid."""
+        return self._preview is not None and self._preview[0] == self.forward_key()
+
+    def forward_inputs(self) -> ForwardInputs:
+        """The next step's inputs as host arrays, for stepping several voices as one batch."""
         force = self.controls.force
-        if force is None:
-            return self.stepper.from_numpy(np.array([self.pending])), None
-        x = np.zeros((1, self.vocab_size), np.float32)
-        x[0, self.pending] += force.weight_generated
-        rng = np.random.default_rng([self.seed, self.step_index, 0xF0CE])
-        for cands, w in force.mix:
-            x[0, cands[int(rng.integers(len(cands)))]] += w
-        return None, self.stepper.from_numpy(x)
+        x: np.ndarray | None = None
+        if force is not None:
+            x = np.zeros((1, self.vocab_size), np.float32)
+            x[0, self.pending] += force.weight_generated
+            rng = np.random.default_rng([self.seed, self.step_index, 0xF0CE])
+            for cands, w in force.mix:
+                x[0, cands[int(rng.integers(len(cands)))]] += w
+        snip_out, snip_rec = self.controls.snip_masks()
+        return ForwardInputs(self.pending, x, snip_out, snip_rec, self._steer_vector())
+
+    def set_forward(self, logits: np.ndarray, new_state: StepState, acts: Activations | None) -> None:
+        """Hand this voice its next step's forward pass, computed elsewhere (with other voices)
+        from :meth:`forward_inputs` and the current state: ``logits`` [V] on the host."""
+        self._preview = (self.forward_key(), logits, new_state, acts)
 
     def _forward(self) -> tuple[Any, ...]:
-        key = (self.controls.version, self.step_index, self.tunes_started)
-        if self._preview is not None and self._preview[0] == key:
+        if self.forward_ready():
+            assert self._preview is not None
             return self._preview
-        tokens, x = self._input()
-        snip_out, snip_rec = self.controls.snip_masks()
-        steer = self._steer_vector()
+        inp = self.forward_inputs()
         conv = self.stepper.from_numpy
         logits, new_state, acts = self.stepper.step(
-            tokens,
+            conv(np.array([inp.token])) if inp.x is None else None,
             self.state,
-            x=x,
-            snip_out=None if snip_out is None else [None if m is None else conv(m) for m in snip_out],
-            snip_rec=None if snip_rec is None else [None if m is None else conv(m) for m in snip_rec],
-            steer=None if steer is None else conv(steer),
+            x=None if inp.x is None else conv(inp.x),
+            snip_out=None if inp.snip_out is None else [None if m is None else conv(m) for m in inp.snip_out],
+            snip_rec=None if inp.snip_rec is None else [None if m is None else conv(m) for m in inp.snip_rec],
+            steer=None if inp.steer is None else conv(inp.steer),
             capture=self.capture,
         )
-        logits_np = self.stepper.to_numpy(logits)[0]
-        self._preview = (key, logits_np, new_state, acts)
+        self.set_forward(self.stepper.to_numpy(logits)[0], new_state, acts)
+        assert self._preview is not None
         return self._preview
+
+    def preview_forward(self) -> None:
+        """Compute the next step's forward pass now (the token is drawn when it is asked for)."""
+        self._forward()
 
     def preview(self) -> np.ndarray:
         """The distribution the next token will be drawn from, under the current interventions."""

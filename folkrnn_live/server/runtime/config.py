@@ -45,6 +45,8 @@ SCHEMA: tuple[ConfigKey, ...] = (
     ConfigKey("model", "backend", "str", "auto", "step backend", choices=("auto", "numpy", "torch")),
     ConfigKey("model", "precision", "str", "fp32", "step weights of every voice: fp32, or int8 (CPU only); "
               "a voice's precision command overrides it", choices=("fp32", "int8")),
+    ConfigKey("model", "batch_voices", "bool", True, "step the model for all playing voices as one batch "
+        "(one read of the weights for all; a command still reaches a voice's next token); false: one voice at a time"),
     ConfigKey("osc", "enabled", "bool", True, "listen for OSC commands"),
     ConfigKey("osc", "host", "str", "127.0.0.1", "address to listen on; 0.0.0.0 opens it to the network (set allow)"),
     ConfigKey("osc", "port", "int", DEFAULT_OSC_PORT, "UDP port (7400: clear of SuperCollider, TouchOSC, Sonic Pi)",

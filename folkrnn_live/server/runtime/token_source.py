@@ -24,6 +24,7 @@ import numpy as np
 
 from folkrnn_live.model.network import FolkRNN
 from folkrnn_live.sampler.controls import SEED_RANGE
+from folkrnn_live.sampler.together import forward_together
 from folkrnn_live.sampler.voice import Voice
 from folkrnn_live.server.commands.catalog import COMMANDS, INJECT_LIMIT
 from folkrnn_live.server.commands.handlers import VOICE_STEP
@@ -264,6 +265,21 @@ class ControlledSource:
     @VOICE_STEP.handles("next")
     def cmd_next(self) -> None:
         self.restart("next")
+
+
+def step_voices_together(worker: Any, workers: list[Any]) -> bool:
+    """The scheduler's ``prepare``: before a voice steps, one batched forward pass for it and every
+    other voice that will want a token (:mod:`folkrnn_live.sampler.together`).  Nothing is done
+    when the voice's forward is ready, or when commands wait in its queue (they are applied first,
+    and its step then computes its own row under them).  True when a batch was stepped."""
+    src = getattr(worker, "source", None)
+    if not isinstance(src, ControlledSource) or src.queue:
+        return False
+    voice = src.voice
+    if voice.ended is not None or voice.forward_ready():
+        return False
+    voices = [s.voice for w in workers if isinstance(s := getattr(w, "source", None), ControlledSource) and not s.queue]
+    return forward_together(voices) > 0
 
 
 def _as_command_error(call: Call, exc: Exception) -> CommandError:

@@ -1,0 +1,142 @@
+"""Live voices stepped as one batch (issue 17): the same tunes as one by one, commands still on time."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from _models import random_model
+from live_server import serving, until
+
+from folkrnn_live.model.steppers import shared_stepper
+from folkrnn_live.sampler.together import forward_together
+from folkrnn_live.sampler.voice import Voice
+from folkrnn_live.server.runtime import config
+
+
+def intervene(voices: list[Voice]) -> None:
+    """A different intervention on each voice: a plain one, a snip, a forced mix, a steer."""
+    voices[1].controls.set_snip(0, list(range(0, 32, 3)), "all")
+    voices[2].controls.set_force(0.7, [([5, 9, 11], 0.3)], None)
+    voices[3].controls.set_steer(1, 2.0)
+
+
+def make_voices(model: Any, precision: str, capture: bool = False) -> list[Voice]:
+    stepper = shared_stepper(model, "auto", precision)
+    vs = [Voice(model, seed=10 + i, stepper=stepper, capture=capture, prime=["M:6/8", "K:Cmaj"]) for i in range(4)]
+    intervene(vs)
+    return vs
+
+
+def test_voices_stepped_together_make_the_tunes_they_make_alone() -> None:
+    model = random_model(hidden=32)
+    together, alone = make_voices(model, "fp32"), make_voices(model, "fp32")
+    calls: list[int] = []
+    stepper = together[0].stepper
+    step = stepper.step
+
+    def counting(tokens: Any, state: Any, **kw: Any) -> Any:
+        calls.append(state.batch)
+        return step(tokens, state, **kw)
+
+    stepper.step = counting  # type: ignore[method-assign]
+    try:
+        for _ in range(40):
+            forward_together(together)
+            for a, b in zip(together, alone, strict=True):
+                ra, rb = a.step(), b.step()
+                assert (ra is None) == (rb is None)
+                if ra is not None and rb is not None:
+                    assert ra.token == rb.token
+                    np.testing.assert_allclose(ra.logits, rb.logits, rtol=1e-4, atol=1e-4)
+    finally:
+        del stepper.step
+    assert calls and max(calls) == 4  # one batch for the four voices, not four steps
+    assert [v.tokens for v in together] == [v.tokens for v in alone]
+    assert len({tuple(v.tokens) for v in together}) == 4  # four different tunes
+
+
+def test_int8_rows_stepped_together_match_their_own_step() -> None:
+    """int8 quantizes a step's activations with one scale per batch, so a row's logits move by
+    int8 rounding with its neighbours: the distributions stay within the int8 path's fidelity."""
+    model = random_model(hidden=32)
+    voices = make_voices(model, "int8")
+    kls = []
+    for _ in range(30):
+        forward_together(voices)
+        batched = [v.preview() for v in voices]
+        for v, p in zip(voices, batched, strict=True):
+            v._preview = None  # the same step, this voice alone
+            q = v.preview()
+            kls.append(float(np.sum(q * (np.log(q + 1e-12) - np.log(p + 1e-12)))))
+            v.step()
+    assert np.mean(kls) < 1e-3, np.mean(kls)
+
+
+def test_a_command_after_the_batch_reaches_the_next_token() -> None:
+    model = random_model(hidden=32)
+    together, alone = make_voices(model, "fp32"), make_voices(model, "fp32")
+    for _ in range(5):
+        forward_together(together)
+        for a, b in zip(together, alone, strict=True):
+            a.step(), b.step()
+    forward_together(together)  # every voice's next forward computed ...
+    assert all(v.forward_ready() for v in together)
+    for v in (together[0], alone[0]):  # ... then a performer snips voice 1 and forces its input
+        v.controls.set_snip(2, list(range(16)), "out")
+        v.controls.set_force(0.0, [([20], 1.0)], 1)
+    assert not together[0].forward_ready()  # its batched row is stale: recomputed under the commands
+    ra, rb = together[0].step(), alone[0].step()
+    assert ra is not None and rb is not None
+    np.testing.assert_allclose(ra.logits, rb.logits, rtol=1e-4, atol=1e-4)
+    assert ra.token == rb.token
+    assert together[1].forward_ready()  # the others keep their rows
+
+
+def test_recorded_activations_are_each_voices_own() -> None:
+    model = random_model(hidden=32)
+    together, alone = make_voices(model, "fp32", capture=True), make_voices(model, "fp32", capture=True)
+    forward_together(together)
+    for a, b in zip(together, alone, strict=True):
+        ra, rb = a.step(), b.step()
+        assert ra is not None and rb is not None and ra.activations is not None and rb.activations is not None
+        for name in ("h", "c", "i"):
+            np.testing.assert_allclose(ra.activations.layer_stack(name), rb.activations.layer_stack(name), atol=1e-5)
+        # A token input stays a token although voice 3's forced mix made the batch input dense.
+        assert (ra.activations.x is None) == (rb.activations.x is None)
+
+
+async def play_tokens(model_dir: Path, tmp: Path, batch: bool, n: int) -> tuple[dict[str, list[int]], list[int]]:
+    overrides = {"model.path": str(model_dir), "osc.enabled": False, "midi.output": "none", "server.voices": 4,
+                 "recording.dir": str(tmp / "rec"), "voice_defaults.tempo": 600, "model.batch_voices": batch}
+    sizes: list[int] = []
+    async with serving(config.load(None, overrides), overrides=overrides) as srv:
+        stepper = srv.voices["1"].voice.stepper
+        step = stepper.step
+
+        def counting(tokens: Any, state: Any, **kw: Any) -> Any:
+            sizes.append(state.batch)
+            return step(tokens, state, **kw)
+
+        stepper.step = counting  # type: ignore[method-assign]
+        try:
+            await until(lambda: all(lv.voice.total_steps >= n for lv in srv.voices.values()), "40 tokens per voice")
+        finally:
+            del stepper.step
+        tokens = {name: list(lv.voice.tokens[:n]) for name, lv in srv.voices.items()}
+        await asyncio.sleep(0)
+    return tokens, sizes
+
+
+@pytest.mark.asyncio
+async def test_the_server_steps_its_voices_as_one_batch_and_plays_the_same_tunes(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    batched, sizes = await play_tokens(tiny_model_dir, tmp_path / "a", True, 30)
+    single, single_sizes = await play_tokens(tiny_model_dir, tmp_path / "b", False, 30)
+    assert max(sizes) > 1  # voices shared steps
+    assert set(single_sizes) == {1}
+    assert batched == single
