@@ -112,6 +112,53 @@ async def test_the_page_draws_the_tune_as_it_is_written(model: Any, browser: Any
         assert await page.evaluate("window.folkrnn.stats.gaps") == 0
 
 
+# Voice 1's lines of the tune being written, the first one's SVG kept in the page to compare with later.
+KEEP_FIRST_LINE = """() => {
+  const lines = document.querySelectorAll("section[data-voice='1'] .score .score-line");
+  const v = window.folkrnn.page.voices.get("1");
+  if (lines.length < 2 || !v.tune) return null;
+  window.keptLine = { svg: lines[0].querySelector("svg"), tune: v.tune.number, tokens: v.tune.tokens.length,
+                      renders: window.folkrnn.stats.renders };
+  return window.keptLine.tune;
+}"""
+# Whether the tune has grown and been redrawn since, or another tune began.
+MOVED_ON = """() => {
+  const v = window.folkrnn.page.voices.get("1");
+  const k = window.keptLine;
+  return v.tune.number !== k.tune
+    || (v.tune.tokens.length >= k.tokens + 12 && window.folkrnn.stats.renders >= k.renders + 3);
+}"""
+FIRST_LINE_KEPT = """() => {
+  const v = window.folkrnn.page.voices.get("1");
+  const first = document.querySelector("section[data-voice='1'] .score .score-line svg");
+  return { sameTune: v.tune.number === window.keptLine.tune, sameSvg: first === window.keptLine.svg,
+           inPage: window.keptLine.svg.isConnected };
+}"""
+
+
+@pytest.mark.asyncio
+async def test_finished_lines_are_drawn_once_and_still_highlighted(model: Any, browser: Any,
+                                                                   free_udp_port: int) -> None:
+    # The tune being written is a stack of lines: once a line is followed by another, its notation is
+    # never drawn again (redrawing the whole tune each time took the CPU the server's notes need), and
+    # the note sounding is still marked on it (the player sounds notes behind the generator).
+    async with live(model, free_udp_port) as (_, url):
+        page, problems = await open_page(browser, url)
+        for _ in range(3):  # a tune may end between the two looks: then look again in the next one
+            await wait_js(page, KEEP_FIRST_LINE, timeout=90)
+            await wait_js(page, MOVED_ON, timeout=60)
+            await page.evaluate("window.folkrnn.check()")  # draws what is pending
+            kept = await page.evaluate(FIRST_LINE_KEPT)
+            if kept["sameTune"]:
+                break
+        assert kept == {"sameTune": True, "sameSvg": True, "inPage": True}
+        await page.wait_for_selector("section[data-voice='1'] .score .score-line:not(:last-child) g.playing",
+                                     timeout=90_000)  # the sounding note marked on a finished line
+        c = (await page.evaluate("window.folkrnn.check()"))["1"]
+        assert c["drawnNotes"] == c["noteTokens"], c  # all lines together: every note token, no more
+        assert problems == []
+
+
 @pytest.mark.asyncio
 async def test_the_temperature_slider_drives_the_server(model: Any, browser: Any, free_udp_port: int) -> None:
     async with live(model, free_udp_port) as (srv, url):

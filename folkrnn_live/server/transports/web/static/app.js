@@ -4,11 +4,12 @@
 // every voice's tune so far), "fb" (feedback streams: tokens, notes, tunes, state, applied...),
 // "reply" (errors and answers to this page's own commands) and "act" (the activation strip).
 // Tokens are drawn at most once per animation frame per voice: however fast they come, each
-// redraw holds every token received so far, so none is dropped from the notation.
+// redraw holds every token received so far, so none is dropped from the notation.  A redraw
+// draws only the line being written (notation.js's Score): the finished lines stay as drawn.
 
 import { Strip } from "./activations.js";
 import { buildControls, installLists, syncFromState } from "./controls.js";
-import { Score, startsNote } from "./notation.js";
+import { Score, drawTune, startsNote } from "./notation.js";
 
 const MAX_LOG = 40;
 const MAX_PENDING = 500;
@@ -200,7 +201,7 @@ function addFinished(v, meta, tune) {
     const div = document.createElement("div");
     div.className = "small-score";
     li.append(div);
-    new Score(div, { scale: 0.7 }).draw(tune.tokens);
+    drawTune(div, tune.tokens, { scale: 0.7 });  // once: a finished tune never changes
   }
   const drawn = v.finished.querySelectorAll(".small-score");
   for (let i = FINISHED_DRAWN; i < drawn.length; i++) drawn[i].remove();
@@ -237,7 +238,8 @@ function log(list, text, kind) {
 // --- drawing -------------------------------------------------------------------------------------
 // Draw the voices with new tokens: at most once per animation frame, and a voice at most every
 // REDRAW_MS (a redraw costs a few ms of layout and painting; with four voices at 240 BPM, drawing
-// every token kept a core of a small machine 40 % busy, time the server's notes need).
+// every token kept a core of a small machine 40 % busy, time the server's notes need).  The
+// redraw's cost is the line being written, not the whole tune (stats.renderMs counts it).
 function flush(force = true) {
   const t = now();
   let waiting = false;
