@@ -5,9 +5,9 @@
 
 The server runs in this process as ``folkrnn-live serve`` builds it (``bench_server.py``'s voices
 part, the same criterion: a count is in time when the p99 timing error of its note events is at
-most 1 ms and no note waited for its token), with ``model.precision`` set for every voice.  Each
-voice steps its own batch-1 state on the server's one loop (voices are not stepped as one batch:
-the player asks a voice for a token when its next note needs deciding).
+most 1 ms and no note waited for its token), with ``model.precision`` set for every voice, and
+``model.batch_voices`` on (one forward pass for all voices that will want a token, the server's
+default) and off (each voice steps its own batch-1 state), side by side in the same run.
 Target (issue 17): at least 24 voices in time with int8 on the 2-core CPU, 64 on a GPU.
 """
 
@@ -42,6 +42,8 @@ def main() -> None:
     ap.add_argument("--precisions", nargs="+", choices=("fp32", "int8"), default=["fp32", "int8"])
     ap.add_argument("--counts", nargs="+", type=int, default=[8, 12, 16, 20, 24, 28, 32])
     ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per count")
+    ap.add_argument("--batch", nargs="+", choices=("on", "off"), default=["on", "off"],
+                    help="model.batch_voices settings to measure (default: both)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -50,11 +52,15 @@ def main() -> None:
         model = model.cuda()
     out: dict[str, Any] = {"model": which, "device": args.device}
     for precision in ["fp32"] if args.device == "cuda" else args.precisions:
-        bench_server.config = _Config({"model.precision": precision})  # type: ignore[assignment]
-        load = os.getloadavg()[0]
-        print(f"{precision} on {args.device} ({args.seconds:.0f} s per count, load {load:.2f}):", flush=True)
-        out[precision] = asyncio.run(bench_server.part_voices(model, args.seconds, args.counts))
-        print(f"  most voices in time: {out[precision]['most_voices_in_time']}", flush=True)
+        for batch in args.batch:
+            extra = {"model.precision": precision, "model.batch_voices": batch == "on"}
+            bench_server.config = _Config(extra)  # type: ignore[assignment]
+            load = os.getloadavg()[0]
+            print(f"{precision}, voices batched {batch}, on {args.device} ({args.seconds:.0f} s per count, "
+                  f"load {load:.2f}):", flush=True)
+            res = asyncio.run(bench_server.part_voices(model, args.seconds, args.counts))
+            out[f"{precision}/batch-{batch}"] = res
+            print(f"  most voices in time: {res['most_voices_in_time']}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
 

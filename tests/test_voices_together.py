@@ -11,7 +11,7 @@ import pytest
 from _models import random_model
 from live_server import serving, until
 
-from folkrnn_live.model.steppers import shared_stepper
+from folkrnn_live.model.steppers import make_stepper, shared_stepper
 from folkrnn_live.sampler.together import forward_together
 from folkrnn_live.sampler.voice import Voice
 from folkrnn_live.server.runtime import config
@@ -24,8 +24,10 @@ def intervene(voices: list[Voice]) -> None:
     voices[3].controls.set_steer(1, 2.0)
 
 
-def make_voices(model: Any, precision: str, capture: bool = False) -> list[Voice]:
-    stepper = shared_stepper(model, "auto", precision)
+def make_voices(model: Any, precision: str, capture: bool = False, own_stepper: bool = False) -> list[Voice]:
+    """Four voices on one stepper: the model's shared one, or (``own_stepper``) a new one, so that
+    a comparison group's steps are not counted with the batched group's."""
+    stepper = make_stepper(model, "auto", precision) if own_stepper else shared_stepper(model, "auto", precision)
     vs = [Voice(model, seed=10 + i, stepper=stepper, capture=capture, prime=["M:6/8", "K:Cmaj"]) for i in range(4)]
     intervene(vs)
     return vs
@@ -33,7 +35,7 @@ def make_voices(model: Any, precision: str, capture: bool = False) -> list[Voice
 
 def test_voices_stepped_together_make_the_tunes_they_make_alone() -> None:
     model = random_model(hidden=32)
-    together, alone = make_voices(model, "fp32"), make_voices(model, "fp32")
+    together, alone = make_voices(model, "fp32"), make_voices(model, "fp32", own_stepper=True)
     calls: list[int] = []
     stepper = together[0].stepper
     step = stepper.step
@@ -54,7 +56,7 @@ def test_voices_stepped_together_make_the_tunes_they_make_alone() -> None:
                     np.testing.assert_allclose(ra.logits, rb.logits, rtol=1e-4, atol=1e-4)
     finally:
         del stepper.step
-    assert calls and max(calls) == 4  # one batch for the four voices, not four steps
+    assert calls[:5] == [4] * 5  # one batch for the four voices (fewer once a tune has ended)
     assert [v.tokens for v in together] == [v.tokens for v in alone]
     assert len({tuple(v.tokens) for v in together}) == 4  # four different tunes
 
@@ -140,3 +142,29 @@ async def test_the_server_steps_its_voices_as_one_batch_and_plays_the_same_tunes
     assert max(sizes) > 1  # voices shared steps
     assert set(single_sizes) == {1}
     assert batched == single
+
+
+def test_graph_steppers_get_batches_padded_to_a_power_of_two() -> None:
+    """A CUDA graph is recorded per batch size; three voices step as a batch of four (checked here
+    on the CPU stepper with the graph flag set: the padding is the same code)."""
+    model = random_model(hidden=32)
+    voices, alone = make_voices(model, "fp32")[:3], make_voices(model, "fp32", own_stepper=True)[:3]
+    stepper = voices[0].stepper
+    calls: list[int] = []
+    step = stepper.step
+
+    def counting(tokens: Any, state: Any, **kw: Any) -> Any:
+        calls.append(state.batch)
+        return step(tokens, state, **kw)
+
+    stepper.step = counting  # type: ignore[method-assign]
+    stepper.use_graph = True  # type: ignore[attr-defined]
+    try:
+        for _ in range(10):
+            forward_together(voices)
+            for a, b in zip(voices, alone, strict=True):
+                ra, rb = a.step(), b.step()
+                assert ra is not None and rb is not None and ra.token == rb.token
+    finally:
+        del stepper.step, stepper.use_graph  # type: ignore[attr-defined]
+    assert set(calls) == {4}, calls

@@ -41,8 +41,13 @@ def forward_together(voices: Sequence[Voice]) -> int:
     return sum(len(g) for g in groups.values())
 
 
-def _step_group(voices: list[Voice]) -> None:
-    stepper = voices[0].stepper
+def _step_group(given: list[Voice]) -> None:
+    stepper = given[0].stepper
+    voices = list(given)
+    if getattr(stepper, "use_graph", False):
+        # A CUDA graph is recorded per batch size: batches padded to a power of two (the last
+        # voice's row repeated, its copies' results dropped) need 7 graphs for 64 voices, not 64.
+        voices += [given[-1]] * ((1 << (len(given) - 1).bit_length()) - len(given))
     inputs = [v.forward_inputs() for v in voices]
     conv = stepper.from_numpy
     tokens, x = _inputs(inputs, stepper.vocab_size)
@@ -64,7 +69,7 @@ def _step_group(voices: list[Voice]) -> None:
         capture=any(v.capture for v in voices),
     )
     rows = stepper.to_numpy(logits)
-    for r, v in enumerate(voices):
+    for r, v in enumerate(given):
         row_state = StepState([_row(a, r) for a in new_state.h], [_row(a, r) for a in new_state.c])
         v.set_forward(rows[r].copy(), row_state, _row_acts(acts, r, inputs[r]) if v.capture else None)
 
