@@ -19,7 +19,9 @@ EXIT_USAGE = 2
 EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a program its pipe's reader left
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, just that subcommand's module is imported (its
+    imports, torch among them, take seconds: ``folkrnn-live ports`` should not wait for them)."""
     parser = argparse.ArgumentParser(
         prog="folkrnn-live",
         description="Real-time folk-rnn v2: generate, play, steer, record and analyse.",
@@ -27,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for info in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
-        if info.name in ("main", "common"):
+        if info.name in ("main", "common") or (only is not None and info.name != only):
             continue
         module = importlib.import_module(f"folkrnn_live.cli.{info.name}")
         register = getattr(module, "register", None)
@@ -37,9 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_subcommand_module(args_in))
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(args_in)
     except SystemExit as exc:  # argparse has printed the usage error (or --help); return its status
         return int(exc.code or 0)
     try:
@@ -60,6 +63,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _subcommand_module(argv: list[str]) -> str | None:
+    """The module of the subcommand named first on the line, when there is one (``import-lasagne``
+    lives in ``import_lasagne``); None for top-level help, a typo or no subcommand: all are loaded."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None:
+        return None
+    name = {"score": "generate"}.get(first, first.replace("-", "_"))  # generate.py also adds score
+    known = {m.name for m in pkgutil.iter_modules(cli_pkg.__path__)} - {"main", "common"}
+    return name if name in known else None
 
 
 def _closed_pipe() -> int:
