@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,12 @@ def test_a_corpus_with_unknown_tokens_names_them(tmp_path: Path, capsys: pytest.
     assert train(bad, tmp_path / "run") == 2
     err = capsys.readouterr().err
     assert "tune 2: position 4: unknown token 'H'" in err
+
+
+def test_training_threads_follow_omp_num_threads() -> None:
+    """A trainer started beside a live server with OMP_NUM_THREADS=1 keeps to one core."""
+    from folkrnn_live.train.trainer import train_threads
+
+    assert train_threads({"OMP_NUM_THREADS": "1"}) == 1
+    assert train_threads({}) == (os.cpu_count() or 1)
+    assert train_threads({"OMP_NUM_THREADS": "junk"}) == (os.cpu_count() or 1)

@@ -126,13 +126,22 @@ def plot_history(history: History, path: Path) -> None:
     plt.close(fig)
 
 
+def train_threads(env: dict[str, str] | None = None) -> int:
+    """torch threads for training: OMP_NUM_THREADS when set (a machine shared with a live server),
+    else every core."""
+    value = (os.environ if env is None else env).get("OMP_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return os.cpu_count() or 1
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] | None = None) -> None:
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.device = checkpoint.resolve_device(cfg.device)
-        torch.set_num_threads(os.cpu_count() or 1)  # a sampler in this process may have set it to 1
+        torch.set_num_threads(train_threads())  # a sampler in this process may have set it to 1
         self.history = History()
         self.start_epoch = 1
         self.deadline: float | None = None  # perf_counter time at which --max-minutes is reached
