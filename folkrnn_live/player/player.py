@@ -4,7 +4,8 @@ The player pulls a token only while its queue holds no fixed note, and only insi
 gaps (see :mod:`folkrnn_live.player.scheduler`), so a control change reaches the very next undecided
 note and a model step never delays a note.  Every note-on is paired with a scheduled note-off; pause,
 stop, reset, output errors, exceptions and shutdown send note-offs for sounding notes and All Notes
-Off on the channels used.
+Off on the channels used.  Feedback to the listener never holds up a note (see
+:mod:`folkrnn_live.player.feedback`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from folkrnn_live.player.events import (
     TuneEnd,
     TunePlayed,
 )
+from folkrnn_live.player.feedback import Feedback
 from folkrnn_live.player.interpret import Interpreter
 from folkrnn_live.player.outputs import MidiOutput
 from folkrnn_live.player.pace import PullPace
@@ -81,6 +83,7 @@ class Player:
         self._own_scheduler = scheduler is None
         self.clock = clock
         self.listener = listener
+        self._feedback = Feedback(lambda: self.listener, name)
         self.start_delay, self.max_late = start_delay, max_late
         self._pace = PullPace(lookahead)
         self.stats = PlayerStats()
@@ -248,6 +251,7 @@ class Player:
         return self._pace.window(self._next_onset, self.scheduler.step_estimate, self._seconds_per_beat)
 
     def work(self) -> None:
+        self._feedback.deliver()  # the last onset's, first: the listener sees the voice before this pull
         self._pace.step_taken(self.scheduler.now(), self._seconds_per_beat())
         try:
             self._pull()
@@ -284,10 +288,11 @@ class Player:
             self._onset_timer = None
 
     def _on_onset(self) -> None:
-        try:
-            self._onset()
-        except Exception as exc:
-            self._fail(exc)
+        with self._feedback.held():  # the other voices' notes due now go out before the feedback
+            try:
+                self._onset()
+            except Exception as exc:
+                self._fail(exc)
 
     def _onset(self) -> None:
         self._onset_timer = None
@@ -330,9 +335,9 @@ class Player:
             elif isinstance(ev, Note):
                 assert timed is not None
                 self._pace.note_played()
-                # The next onset is scheduled first: a listener may pause, stop or reset the voice.
-                self._schedule_onset(nxt)
+                # The note first: the other voices' notes due now wait for what comes before it.
                 self._play(timed)
+                self._schedule_onset(nxt)
                 return
         if self.state == "playing":
             self._finish(t)
@@ -391,9 +396,4 @@ class Player:
         self._emit(ProblemFound(problem))
 
     def _emit(self, event: PlayerEvent) -> None:
-        if self.listener is None:
-            return
-        try:
-            self.listener(event)
-        except Exception:  # a listener's bug must not stop the music
-            log.exception("voice %s: listener failed", self.name)
+        self._feedback.emit(event)
