@@ -16,8 +16,9 @@ process so that neither the browser nor its driver is counted as the server's CP
   a token finished, minus the server's clock when the token was generated (the same machine's
   wall clock).  Dropped tokens: gaps in the voices' step counters as the page saw them, tokens the
   page had not received when the server had generated them, and note tokens not drawn as notes.
-  The page's own drawing cost: milliseconds spent in its redraws (``stats.renderMs``) per second of
-  the window, what competes with the server for the cores.
+  The page's own cost, what competes with the server for the cores: milliseconds spent in its
+  redraws (``stats.renderMs``) per second of the window, and the CPU time of the browser's whole
+  process tree (Chromium's processes and the idle Playwright driver, from /proc) per second.
 * cpu: the server process's CPU time (all threads) per second of wall time, with the page server
   off (``web.enabled = false``), on with no page, with 1 page and with 8 pages open.
 
@@ -86,6 +87,28 @@ def wait_js(page: Any, expression: str, arg: Any = None, timeout: float = 30.0) 
     return v
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of process ``root`` and all its descendants, from /proc (Linux)."""
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        parent[int(entry.name)] = int(fields[1])  # fields after the name: state, ppid, ...
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo += [child for child, ppid in parent.items() if ppid == pid]
+    return total
+
+
 def browser_main(url: str, pages: int, ready: Any, totals_in: Any, results: Any, report: bool) -> None:
     """Open ``pages`` pages at ``url``; when the server's step counters arrive on ``totals_in``,
     wait until every page has those tokens and report what each page saw."""
@@ -108,9 +131,9 @@ def browser_main(url: str, pages: int, ready: Any, totals_in: Any, results: Any,
         for pg in tabs:
             pg.evaluate(RESET_STATS)
         ready.set()
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), tree_cpu_seconds(os.getpid())
         totals = totals_in.recv()  # the server's step counters when the window ended
-        window = time.monotonic() - t0
+        window, browser_cpu = time.monotonic() - t0, tree_cpu_seconds(os.getpid()) - cpu0
         drawing = [pg.evaluate(RENDER_STATS) for pg in tabs]  # the window's redraws only
         out = []
         for pg, drew in zip(tabs if report else (), drawing, strict=False):
@@ -125,7 +148,8 @@ def browser_main(url: str, pages: int, ready: Any, totals_in: Any, results: Any,
                                 " latencies: window.folkrnn.stats.latencies})")
             out.append({"check": check, **stats, "window_renders": drew["renders"],
                         "window_render_ms": drew["renderMs"], "window_s": window})
-        results.put({"pages": out, "console_errors": errors, "browser_scheduling": scheduling()})
+        results.put({"pages": out, "console_errors": errors, "browser_scheduling": scheduling(),
+                     "browser_cpu_s": browser_cpu, "window_s": window})
         b.close()
 
 
@@ -197,7 +221,7 @@ async def part_timing(model: Any, seconds: float, rounds: int, rt: int = 0) -> d
     under = {"closed": 0, "open": 0}
     latencies: list[float] = []
     drops = {"gaps": 0, "stepMismatch": 0, "undrawn_notes": 0, "console_errors": 0}
-    drawing = {"renders": 0, "render_ms": 0.0, "seconds": 0.0}
+    drawing = {"renders": 0, "render_ms": 0.0, "seconds": 0.0, "browser_cpu_s": 0.0, "browser_s": 0.0}
     browser_scheduling = ""
     await asyncio.sleep(2.0)
     for _ in range(rounds):
@@ -219,6 +243,8 @@ async def part_timing(model: Any, seconds: float, rounds: int, rt: int = 0) -> d
             drawing["render_ms"] += pg["window_render_ms"]
             drawing["seconds"] += pg["window_s"]
         drops["console_errors"] += len(b.report["console_errors"])
+        drawing["browser_cpu_s"] += b.report["browser_cpu_s"]
+        drawing["browser_s"] += b.report["window_s"]
         browser_scheduling = b.report["browser_scheduling"]
     await stop(srv, task)
     c, o = ms(closed), ms(opened)
@@ -230,7 +256,8 @@ async def part_timing(model: Any, seconds: float, rounds: int, rt: int = 0) -> d
             "token_to_notation": ms(latencies), "dropped": drops,
             "page_drawing": {"render_ms_per_s": round(drawing["render_ms"] / secs, 2),
                              "renders_per_s": round(drawing["renders"] / secs, 2),
-                             "ms_per_render": round(drawing["render_ms"] / max(1, drawing["renders"]), 3)}}
+                             "ms_per_render": round(drawing["render_ms"] / max(1, drawing["renders"]), 3),
+                             "browser_cpu_cores": round(drawing["browser_cpu_s"] / (drawing["browser_s"] or 1.0), 3)}}
 
 
 # --- part 2: the page server's CPU ---------------------------------------------------------------------
