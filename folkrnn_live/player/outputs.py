@@ -9,6 +9,7 @@ sounding, so closing it (or :meth:`MidiOutput.silence`) never leaves a note hang
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import socket
 import time
@@ -28,10 +29,20 @@ FILE_TEMPO = 500_000  # microseconds per beat in written files (120 BPM): ticks 
 SESSION_FILE_EVENTS = 100_000  # messages after which a session file is cut at the next tune end
 
 
+# The messages a voice sends at its note times are built once each and shared: mido checks every
+# field of a new message, and after the loop slept (caches cold) that cost tens of microseconds per
+# note, paid again by each voice whose note is due at the same instant.  Never modify one: copy it.
+@functools.lru_cache(maxsize=4096)
+def note_on(channel: int, note: int, velocity: int) -> mido.Message:
+    return mido.Message("note_on", channel=channel, note=note, velocity=velocity)
+
+
+@functools.lru_cache(maxsize=2048)
 def note_off(channel: int, note: int) -> mido.Message:
     return mido.Message("note_off", channel=channel, note=note, velocity=0)
 
 
+@functools.lru_cache(maxsize=16)
 def all_notes_off(channel: int) -> mido.Message:
     return mido.Message("control_change", channel=channel, control=ALL_NOTES_OFF, value=0)
 

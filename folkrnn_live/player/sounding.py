@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import mido
 
-from folkrnn_live.player.outputs import MidiOutput, all_notes_off, note_off
+from folkrnn_live.player.outputs import MidiOutput, all_notes_off, note_off, note_on
 from folkrnn_live.player.scheduler import PRIO_OFF, Scheduler, Timer
 
 #: Told of each output that failed (after it was dropped and silenced): output, error, time.
@@ -55,7 +55,7 @@ class SoundingNotes:
             if old is not None:  # still sounding (a late note): release before striking again
                 old.cancel()
                 self.send(note_off(channel, pitch), onset)
-            self.send(mido.Message("note_on", channel=channel, note=pitch, velocity=velocity), onset, off - onset)
+            self.send(note_on(channel, pitch, velocity), onset, off - onset)
             self._offs[key] = self.scheduler.at(off, functools.partial(self._note_off, key), PRIO_OFF)
             self._used_channels.add(channel)
 
