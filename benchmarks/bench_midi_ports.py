@@ -3,6 +3,7 @@
     python3 benchmarks/bench_midi_ports.py                      # 4 voices, 240 BPM, JACK period 64 frames
     python3 benchmarks/bench_midi_ports.py --period 32 --seconds 20
     python3 benchmarks/bench_midi_ports.py --source sampler     # the live sampler instead of synthetic tokens
+    python3 benchmarks/bench_midi_ports.py --feedback           # with the server's per-note feedback work
 
 A JACK server with its dummy driver (48 kHz, ``--period`` frames) is started for the run.  Four voices
 (channels 0-3, one scheduler, as in the server) play at 240 BPM into one rtmidi JACK output port; a
@@ -14,6 +15,10 @@ event's scheduled time, over note-ons and note-offs, matched per channel in orde
 rtmidi's JACK output hands a message to JACK at the start of the next cycle, so a message waits up to
 one period (64 frames = 1.33 ms, 32 frames = 0.67 ms) before the receiver sees it: the period bounds
 what the port can give, whatever the scheduler does.  Targets: p99 <= 1 ms, max <= 3 ms.
+
+``--feedback`` gives each voice the listener work the server does for every note it plays: a
+``/folkrnn/<voice>/note`` feedback per pitch, encoded as OSC and sent over UDP to 127.0.0.1 (an OSC
+subscriber), and its fields as JSON (what MQTT and the web page send).
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ import asyncio
 import json
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +45,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_timing import ContinuousSampler, SyntheticSource
 
-from folkrnn_live.player import MemoryOutput, Player, PortOutput, Scheduler, VoiceSettings, ports
+from folkrnn_live.player import (
+    MemoryOutput,
+    NotePlayed,
+    Player,
+    PlayerEvent,
+    PortOutput,
+    Scheduler,
+    VoiceSettings,
+    ports,
+)
 from folkrnn_live.player.scheduler import freeze_gc, realtime_priority
 
 RATE = 48_000
@@ -66,11 +82,12 @@ print(json.dumps(got), flush=True)
 """
 
 
-def start_jack(name: str, period: int, rt: bool) -> subprocess.Popen[bytes]:
+def start_jack(name: str, period: int, rt: bool, priority: int | None = None) -> subprocess.Popen[bytes]:
     jackd = shutil.which("jackd")
     if jackd is None:
         sys.exit("jackd not found: apt install jackd2")
-    args = [jackd, "-R" if rt else "--no-realtime", "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(period)]
+    args = [jackd, "-R" if rt else "--no-realtime", *(["-P", str(priority)] if rt and priority else []),
+            "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(period)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"})
     sock = f"/dev/shm/jack_{name}_{os.getuid()}_0"
@@ -82,10 +99,41 @@ def start_jack(name: str, period: int, rt: bool) -> subprocess.Popen[bytes]:
     return proc
 
 
-async def play(sources: list[Any], seconds: float, tempo: float) -> tuple[list[Any], dict[str, Any]]:
+def feedback_listener(name: str, sock: socket.socket, dest: tuple[str, int]) -> Callable[[PlayerEvent], None]:
+    """What the server does with each note a voice plays (runtime/voices.py, transports/osc.py)."""
+    from folkrnn_live.server.transports.feedback import Feedback
+    from folkrnn_live.server.transports.osc import encode
+
+    def listener(ev: PlayerEvent) -> None:
+        if isinstance(ev, NotePlayed):
+            ms = (ev.off - ev.onset) * 1000.0
+            for pitch in ev.note.pitches:
+                fb = Feedback("notes", "note", name, (pitch, ev.velocity, ms, ev.channel),
+                              {"pitch": pitch, "velocity": ev.velocity, "duration_ms": ms, "channel": ev.channel,
+                               "bar": ev.bar, "step": ev.note.step})
+                sock.sendto(encode(fb), dest)
+                json.dumps({"voice": name, "type": fb.name, **fb.data}, separators=(",", ":"))
+
+    return listener
+
+
+async def play(sources: list[Any], seconds: float, tempo: float, feedback: bool = False
+               ) -> tuple[list[Any], dict[str, Any]]:
     mem = MemoryOutput()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sink.bind(("127.0.0.1", 0))  # the OSC subscriber: never read (the kernel drops what overflows)
+        sock.setblocking(False)
+        listeners = [feedback_listener(str(i), sock, sink.getsockname()) if feedback else None
+                     for i in range(len(sources))]
+        return await _play(sources, seconds, tempo, mem, listeners)
+
+
+async def _play(sources: list[Any], seconds: float, tempo: float, mem: MemoryOutput,
+                listeners: list[Callable[[PlayerEvent], None] | None]) -> tuple[list[Any], dict[str, Any]]:
     async with PortOutput("bench-receiver:in") as port, mem, Scheduler() as sched:
-        players = [Player(src, [port, mem], VoiceSettings(tempo=tempo, channel=i), scheduler=sched, name=str(i))
+        players = [Player(src, [port, mem], VoiceSettings(tempo=tempo, channel=i), scheduler=sched, name=str(i),
+                          listener=listeners[i])
                    for i, src in enumerate(sources)]
         for p in players:
             await p.__aenter__()
@@ -131,9 +179,14 @@ def main() -> None:
     ap.add_argument("--source", choices=("synthetic", "sampler"), default="synthetic",
                     help="tokens: synthetic (0.5 ms of CPU each, like a model step) or the live sampler")
     ap.add_argument("--rt", action="store_true", help="jackd -R and the loop under SCHED_RR 10 (root)")
+    ap.add_argument("--jack-priority", type=int, default=None, metavar="N",
+                    help="with --rt: jackd -P N (its clients run at N - 5); jackd's default is 10, so its "
+                         "clients run at 5, below the player's loop (SCHED_RR 10)")
+    ap.add_argument("--feedback", action="store_true",
+                    help="each voice publishes its notes as the server does (OSC over UDP, JSON)")
     args = ap.parse_args()
     name = f"folkrnn-bench-{os.getpid()}"
-    jackd = start_jack(name, args.period, args.rt)
+    jackd = start_jack(name, args.period, args.rt, args.jack_priority)
     os.environ["JACK_DEFAULT_SERVER"] = name
     ports.select_api("jack")
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -146,7 +199,7 @@ def main() -> None:
         sources = [SyntheticSource() if args.source == "synthetic" else ContinuousSampler() for _ in range(args.voices)]
         freeze_gc()
         load = os.getloadavg()[0]
-        sent, stats = asyncio.run(play(sources, args.seconds, args.tempo))
+        sent, stats = asyncio.run(play(sources, args.seconds, args.tempo, args.feedback))
         receiver.stdin.write("done\n")
         receiver.stdin.flush()
         got = json.loads(receiver.stdout.readline())
@@ -159,14 +212,17 @@ def main() -> None:
     at_send = np.asarray([s.at - s.when for s in sent]) * 1e3
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-        "voices": args.voices, "tempo": args.tempo, "source": args.source, "period_frames": args.period,
+        "voices": args.voices, "tempo": args.tempo, "source": args.source, "feedback": args.feedback,
+        "period_frames": args.period,
+        "jack_priority": (args.jack_priority or 10) if args.rt else None,
         "period_ms": 1e3 * args.period / RATE, "priority": priority, "events": len(ms),
         "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()),
         "min_ms": float(ms.min()), "at_send_p99_ms": float(np.percentile(at_send, 99)),
         "at_send_max_ms": float(at_send.max()), "load_before": load, "load_after": os.getloadavg()[0], **stats,
     }
     print(json.dumps(result))
-    print(f"{args.voices} voices at {args.tempo:g} BPM into a JACK port (period {args.period} frames = "
+    fb = " with feedback" if args.feedback else ""
+    print(f"{args.voices} voices at {args.tempo:g} BPM{fb} into a JACK port (period {args.period} frames = "
           f"{result['period_ms']:.2f} ms): {len(ms)} note events at the receiving port: p50 {result['p50_ms']:.3f} ms, "
           f"p99 {result['p99_ms']:.3f} ms, max {result['max_ms']:.3f} ms (at our send call: p99 "
           f"{result['at_send_p99_ms']:.3f} ms, max {result['at_send_max_ms']:.3f} ms); load {load:.1f}")
