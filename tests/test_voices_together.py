@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,23 @@ def intervene(voices: list[Voice]) -> None:
     voices[3].controls.set_steer(1, 2.0)
 
 
+@contextlib.contextmanager
+def batch_sizes(stepper: Any) -> Iterator[list[int]]:
+    """The batch size of every step the stepper takes inside the block."""
+    sizes: list[int] = []
+    step = stepper.step
+
+    def counting(tokens: Any, state: Any, **kw: Any) -> Any:
+        sizes.append(state.batch)
+        return step(tokens, state, **kw)
+
+    stepper.step = counting
+    try:
+        yield sizes
+    finally:
+        del stepper.step
+
+
 def make_voices(model: Any, precision: str, capture: bool = False, own_stepper: bool = False) -> list[Voice]:
     """Four voices on one stepper: the model's shared one, or (``own_stepper``) a new one, so that
     a comparison group's steps are not counted with the batched group's."""
@@ -36,16 +55,7 @@ def make_voices(model: Any, precision: str, capture: bool = False, own_stepper: 
 def test_voices_stepped_together_make_the_tunes_they_make_alone() -> None:
     model = random_model(hidden=32)
     together, alone = make_voices(model, "fp32"), make_voices(model, "fp32", own_stepper=True)
-    calls: list[int] = []
-    stepper = together[0].stepper
-    step = stepper.step
-
-    def counting(tokens: Any, state: Any, **kw: Any) -> Any:
-        calls.append(state.batch)
-        return step(tokens, state, **kw)
-
-    stepper.step = counting  # type: ignore[method-assign]
-    try:
+    with batch_sizes(together[0].stepper) as calls:
         for _ in range(40):
             forward_together(together)
             for a, b in zip(together, alone, strict=True):
@@ -54,8 +64,6 @@ def test_voices_stepped_together_make_the_tunes_they_make_alone() -> None:
                 if ra is not None and rb is not None:
                     assert ra.token == rb.token
                     np.testing.assert_allclose(ra.logits, rb.logits, rtol=1e-4, atol=1e-4)
-    finally:
-        del stepper.step
     assert calls[:5] == [4] * 5  # one batch for the four voices (fewer once a tune has ended)
     assert [v.tokens for v in together] == [v.tokens for v in alone]
     assert len({tuple(v.tokens) for v in together}) == 4  # four different tunes
@@ -114,20 +122,9 @@ def test_recorded_activations_are_each_voices_own() -> None:
 async def play_tokens(model_dir: Path, tmp: Path, batch: bool, n: int) -> tuple[dict[str, list[int]], list[int]]:
     overrides = {"model.path": str(model_dir), "osc.enabled": False, "midi.output": "none", "server.voices": 4,
                  "recording.dir": str(tmp / "rec"), "voice_defaults.tempo": 600, "model.batch_voices": batch}
-    sizes: list[int] = []
     async with serving(config.load(None, overrides), overrides=overrides) as srv:
-        stepper = srv.voices["1"].voice.stepper
-        step = stepper.step
-
-        def counting(tokens: Any, state: Any, **kw: Any) -> Any:
-            sizes.append(state.batch)
-            return step(tokens, state, **kw)
-
-        stepper.step = counting  # type: ignore[method-assign]
-        try:
-            await until(lambda: all(lv.voice.total_steps >= n for lv in srv.voices.values()), "40 tokens per voice")
-        finally:
-            del stepper.step
+        with batch_sizes(srv.voices["1"].voice.stepper) as sizes:
+            await until(lambda: all(lv.voice.total_steps >= n for lv in srv.voices.values()), f"{n} tokens per voice")
         tokens = {name: list(lv.voice.tokens[:n]) for name, lv in srv.voices.items()}
         await asyncio.sleep(0)
     return tokens, sizes
@@ -150,21 +147,14 @@ def test_graph_steppers_get_batches_padded_to_a_power_of_two() -> None:
     model = random_model(hidden=32)
     voices, alone = make_voices(model, "fp32")[:3], make_voices(model, "fp32", own_stepper=True)[:3]
     stepper = voices[0].stepper
-    calls: list[int] = []
-    step = stepper.step
-
-    def counting(tokens: Any, state: Any, **kw: Any) -> Any:
-        calls.append(state.batch)
-        return step(tokens, state, **kw)
-
-    stepper.step = counting  # type: ignore[method-assign]
     stepper.use_graph = True  # type: ignore[attr-defined]
     try:
-        for _ in range(10):
-            forward_together(voices)
-            for a, b in zip(voices, alone, strict=True):
-                ra, rb = a.step(), b.step()
-                assert ra is not None and rb is not None and ra.token == rb.token
+        with batch_sizes(stepper) as calls:
+            for _ in range(10):
+                forward_together(voices)
+                for a, b in zip(voices, alone, strict=True):
+                    ra, rb = a.step(), b.step()
+                    assert ra is not None and rb is not None and ra.token == rb.token
     finally:
-        del stepper.step, stepper.use_graph  # type: ignore[attr-defined]
+        del stepper.use_graph  # type: ignore[attr-defined]
     assert set(calls) == {4}, calls
