@@ -4,8 +4,7 @@ The player pulls a token only while its queue holds no fixed note, and only insi
 gaps (see :mod:`folkrnn_live.player.scheduler`), so a control change reaches the very next undecided
 note and a model step never delays a note.  Every note-on is paired with a scheduled note-off; pause,
 stop, reset, output errors, exceptions and shutdown send note-offs for sounding notes and All Notes
-Off on the channels used.  Feedback to the listener never holds up a note (see
-:mod:`folkrnn_live.player.feedback`).
+Off on the channels used.  Feedback never holds up a note (:mod:`folkrnn_live.player.feedback`).
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ from folkrnn_live.player.feedback import Feedback
 from folkrnn_live.player.interpret import Interpreter
 from folkrnn_live.player.outputs import MidiOutput
 from folkrnn_live.player.pace import PullPace
+from folkrnn_live.player.prepare import Rehearsal, rehearse
 from folkrnn_live.player.scheduler import PRIO_LAST, PRIO_ON, Scheduler, Timer
 from folkrnn_live.player.settings import VoiceSettings
 from folkrnn_live.player.sounding import SoundingNotes
@@ -71,10 +71,9 @@ class Player:
         max_late: float = 0.05,
         name: str = "voice",
     ) -> None:
-        for field_name, value, hi in (("lookahead", lookahead, 10.0), ("start_delay", start_delay, 10.0),
-                                      ("max_late", max_late, 10.0)):
-            if not 0.0 <= value <= hi:
-                raise ValueError(f"{field_name} must be in range 0..{hi:g} s; got {value!r}")
+        for field_name, value in (("lookahead", lookahead), ("start_delay", start_delay), ("max_late", max_late)):
+            if not 0.0 <= value <= 10.0:
+                raise ValueError(f"{field_name} must be in range 0..10 s; got {value!r}")
         self.name = name
         self.source = source
         self.settings = settings or VoiceSettings()
@@ -94,6 +93,7 @@ class Player:
         self.timeline = Timeline(self.settings)
         self._next_onset: float | None = None
         self._onset_timer: Timer | None = None
+        self._rehearsal = Rehearsal(self.scheduler, self._rehearse)
         self._exhausted = False
         self._program_due = True
         self._done = asyncio.Event()
@@ -281,11 +281,17 @@ class Player:
         self._overdue = False
         self._next_onset = when
         self._onset_timer = self.scheduler.at(when, self._on_onset, PRIO_ON)
+        self._rehearsal.before(when)
 
     def _cancel_onset(self) -> None:
+        self._rehearsal.cancel()
         if self._onset_timer is not None:
             self._onset_timer.cancel()
             self._onset_timer = None
+
+    def _rehearse(self) -> None:  # see folkrnn_live.player.prepare
+        if self.state == "playing" and self._next_onset is not None:
+            rehearse(self.timeline, self.unfolder, self._next_onset, self._external_spq())
 
     def _on_onset(self) -> None:
         with self._feedback.held():  # the other voices' notes due now go out before the feedback
@@ -349,9 +355,7 @@ class Player:
         self._program_due = False
         self._notes.strike(ch, timed.note.pitches, timed.velocity, timed.onset, timed.off)
         self.stats.notes += 1
-        self._emit(
-            NotePlayed(timed.note, timed.onset, timed.off, timed.velocity, ch, timed.bar, timed.position)
-        )
+        self._emit(NotePlayed(timed.note, timed.onset, timed.off, timed.velocity, ch, timed.bar, timed.position))
 
     def _finish(self, t: float) -> None:
         self._next_onset = None
@@ -373,11 +377,8 @@ class Player:
 
     def _clock(self) -> ClockOut:
         if self._clock_out is None:
-            self._clock_out = ClockOut(
-                self.scheduler,
-                lambda msg, when: self._notes.send(msg, when),
-                lambda: self.timeline.seconds_per_unit(self._external_spq()) * 2.0,
-            )
+            self._clock_out = ClockOut(self.scheduler, self._notes.send,
+                                       lambda: self.timeline.seconds_per_unit(self._external_spq()) * 2.0)
         return self._clock_out
 
     def _seconds_per_beat(self) -> float:

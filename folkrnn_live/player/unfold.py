@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from folkrnn_live.player.events import Bar, MusicEvent, Note, PlayMode, TuneEnd
 
@@ -44,6 +44,10 @@ class Unfolder:
 
     def __len__(self) -> int:
         return len(self._queue)
+
+    def __iter__(self) -> Iterator[MusicEvent]:
+        """The queued events in playing order, left where they are."""
+        return iter(self._queue)
 
     def pop(self) -> MusicEvent | None:
         if not self._queue:
