@@ -100,7 +100,7 @@ function makeVoice(name, snap) {
   const panel = $("#voice-template").content.firstElementChild.cloneNode(true);
   panel.dataset.voice = name;
   $(".voice-name", panel).textContent = `voice ${name}`;
-  const v = { name, panel, score: new Score($(".score", panel)), tune: null, lastTotal: -1, dirty: false, drawn: 0,
+  const v = { name, panel, score: new Score($(".score", panel)), tune: null, lastTotal: -1, dirty: false,
               times: [], playing: -1, errors: $(".errors", panel), finished: $(".tunes", panel),
               strip: new Strip($(".heatmap", panel), $(".top", panel)) };
   v.widgets = buildControls($(".controls", panel), page.schema, "voice", (c, a, n) => send(c, name, a, n));
@@ -236,18 +236,23 @@ function log(list, text, kind) {
 }
 
 // --- drawing -------------------------------------------------------------------------------------
-// Draw the voices with new tokens: at most once per animation frame, and a voice at most every
-// REDRAW_MS (a redraw costs a few ms of layout and painting; with four voices at 240 BPM, drawing
-// every token kept a core of a small machine 40 % busy, time the server's notes need).  The
-// redraw's cost is the line being written, not the whole tune (stats.renderMs counts it).
+// Draw the voices with new tokens: at most once per animation frame, and at most every REDRAW_MS
+// (a redraw costs a few ms of layout and painting; with four voices at 240 BPM, drawing every
+// token kept a core of a small machine 40 % busy, time the server's notes need).  The redraw's
+// cost is the line being written, not the whole tune (stats.renderMs counts it).  All voices are
+// drawn in the same frame: each frame with a change costs the browser a paint, a raster and a
+// composite of its own (more CPU than abcjs's drawing, in a trace), so voices drawn each on its
+// own beat took four frames where one does.
+let lastDraw = 0;  // when voices were last drawn (s)
 function flush(force = true) {
   const t = now();
+  const due = force || (t - lastDraw) * 1000 >= REDRAW_MS;
   let waiting = false;
   for (const v of page.voices.values()) {
     if (!v.dirty || !v.tune) continue;
-    if (!force && (t - v.drawn) * 1000 < REDRAW_MS) { waiting = true; continue; }
+    if (!due) { waiting = true; continue; }
+    lastDraw = t;
     v.dirty = false;
-    v.drawn = t;
     const t0 = performance.now();
     v.score.draw(v.tune.tokens);
     if (v.playing >= 0) v.score.highlight(v.playing);

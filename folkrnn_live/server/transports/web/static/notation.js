@@ -89,9 +89,13 @@ export function tokensToAbc(tokens, title) {
 // resized).  stretch: spread the notes over the whole width, as a printed tune's full lines are.
 function render(element, abc, scale, stretch) {
   const width = Math.max(300, element.clientWidth / scale - 20);
-  return window.ABCJS.renderAbc(element, abc, {
+  const tune = window.ABCJS.renderAbc(element, abc, {
     add_classes: true, staffwidth: width, scale, paddingtop: 4, paddingbottom: 4, paddingleft: 4, paddingright: 4,
     format: { stretchlast: stretch } })[0];
+  // abcjs puts a <style> in every SVG (for dragging notes, which this page does not do): a style
+  // sheet coming and going at each redraw made the browser recompute the whole page's styles.
+  for (const sheet of element.querySelectorAll("svg > style")) sheet.remove();
+  return tune;
 }
 
 // A finished tune, drawn once as a whole (lines broken every four bars and stretched, the last not).
