@@ -49,9 +49,11 @@ class Rehearsal:
         self.scheduler = scheduler
         self.fn = fn
         self._timer: Timer | None = None
+        self._onset = 0.0
 
     def before(self, onset: float) -> None:
         self.cancel()
+        self._onset = onset
         if onset - LEAD > self.scheduler.now():  # an onset due at once has no time for it
             self._timer = self.scheduler.at(onset - LEAD, self._run, PRIO_ON)
 
@@ -62,6 +64,8 @@ class Rehearsal:
 
     def _run(self) -> None:
         self._timer = None
+        if self.scheduler.now() > self._onset - LEAD / 2:
+            return  # the loop woke late: rehearsing now would only delay the note (and the others due)
         try:
             self.fn()
         except Exception:  # the onset meets the same error and handles it
