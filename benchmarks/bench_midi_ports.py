@@ -165,7 +165,8 @@ def match(sent: list[Any], got: list[tuple[float, str]]) -> list[float]:
         if bytes.fromhex(hexdata) != bytes(s.msg.bytes()) and not (
                 s.msg.type == "note_off" and bytes.fromhex(hexdata)[1] == s.msg.note):
             raise SystemExit(f"channel {ch} event {i}: sent {s.msg}, received {hexdata}: events were lost (the "
-                             "receiving client missed JACK cycles; on a loaded machine run with --rt)")
+                             "receiving client missed JACK cycles; on a loaded machine run with --rt, and put "
+                             "JACK's clients above the loop: --jack-priority 70)")
         errors.append(t - s.when)
     return errors
 
