@@ -45,12 +45,15 @@ def main() -> None:
     ap.add_argument("--batch", nargs="+", choices=("on", "off"), default=["on", "off"],
                     help="model.batch_voices settings to measure (default: both)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--rt", action="store_true", help="the server's loop under SCHED_RR 10 (root), as on stage")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    if args.rt:
+        bench_server.RT_PRIORITY = 10
     model, which = bench_server.load_model()
     if args.device == "cuda":
         model = model.cuda()
-    out: dict[str, Any] = {"model": which, "device": args.device}
+    out: dict[str, Any] = {"model": which, "device": args.device, "realtime_priority": bench_server.RT_PRIORITY}
     for precision in ["fp32"] if args.device == "cuda" else args.precisions:
         for batch in args.batch:
             extra = {"model.precision": precision, "model.batch_voices": batch == "on"}

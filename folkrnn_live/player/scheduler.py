@@ -7,7 +7,7 @@ The spin window adapts to the wake-up lateness actually observed, so spins stay 
 Token generation (a model step runs synchronously on the loop) is "work": each worker (a player)
 says when it wants work and by when it is needed; the scheduler runs one step at a time, and only
 when the step (by a running estimate of its cost) ends before the next timed action.  With
-``prepare`` set, the model's forward passes of all voices run as one batched step, and each
+a ``batcher`` set, the model's forward passes of all voices run as one batched step, and each
 voice's own step then only draws its token.  One scheduler
 serves every voice on a loop, so no voice's generation delays another voice's notes.
 """
@@ -43,6 +43,19 @@ class Worker(Protocol):
 
     def work(self) -> None:
         """One short step of work (one token)."""
+        ...
+
+
+class Batcher(Protocol):
+    """Prepares several workers' work in one go (the server: one model step for every voice)."""
+
+    def ready(self, worker: Worker) -> bool:
+        """True when ``worker.work()`` needs no preparation first."""
+        ...
+
+    def prepare(self, worker: Worker, workers: list[Worker]) -> None:
+        """Prepare ``worker``'s work and any of ``workers``' (every worker, also those whose next
+        work is not wanted yet: a voice with its next note already decided steps with the batch)."""
         ...
 
 
@@ -103,11 +116,12 @@ class Scheduler:
         self._wake_fut: asyncio.Future[bool] | None = None
         self._sleep_until = math.inf
         self._closed = False
-        # Set by the server to step every voice's model as one batch: called with the worker about
-        # to work and all workers that want work now or later; returns True when it ran a step
-        # (see folkrnn_live.sampler.together).  The chosen worker's own step follows in a later
-        # round, fitted into the gaps between actions like any step.
-        self.prepare: Callable[[Worker, list[Worker]], bool] | None = None
+        # Set by the server to step every voice's model as one batch (folkrnn_live.sampler.together):
+        # when the chosen worker is not ready, the batch runs first as a round of its own, and the
+        # worker's own (now cheap) step follows in a later round.  Each kind has its own cost
+        # estimate: with one, a batch's cost kept the cheap steps out of every short gap.
+        self.batcher: Batcher | None = None
+        self._prep_steps: deque[float] = deque(maxlen=16)
 
     # --- lifecycle ---
 
@@ -200,8 +214,17 @@ class Scheduler:
 
     @property
     def step_estimate(self) -> float:
-        """What one work step is expected to cost: the largest of the last 16 (spikes fade out)."""
+        """What one token is expected to cost (a batch's share included): the largest of the last
+        16 steps (spikes fade out), plus the largest of the last 16 batches when batching."""
+        return self._work_estimate + (self._prep_estimate if self.batcher is not None else 0.0)
+
+    @property
+    def _work_estimate(self) -> float:
         return max(self._steps) if self._steps else self._initial_step
+
+    @property
+    def _prep_estimate(self) -> float:
+        return max(self._prep_steps) if self._prep_steps else self._initial_step
 
     @property
     def spin_window(self) -> float:
@@ -260,13 +283,18 @@ class Scheduler:
             # without the second rule one slow step (a GC pause, a busy machine) raised the
             # estimate above every gap between dense actions (MIDI clock ticks, many voices), no
             # step ever ran again to bring it down, and every voice fell silent for good.
-            if worker is not None and (now + self.step_estimate + self.guard <= deadline or needed_by <= now):
+            batcher = self.batcher
+            prep = batcher is not None and worker is not None and not self._ready(batcher, worker)
+            cost = self._prep_estimate if prep else self._work_estimate
+            if worker is not None and (now + cost + self.guard <= deadline or needed_by <= now):
                 t0 = clock()
-                prepare = self.prepare
-                if prepare is None or not self._prepared(prepare, worker):
+                if prep:
+                    assert batcher is not None
+                    self._prepare(batcher, worker)
+                else:
                     self._call(worker.work)
                 dt = clock() - t0
-                self._steps.append(dt)
+                (self._prep_steps if prep else self._steps).append(dt)
                 stats.work_steps += 1
                 stats.work_time += dt
                 last = "work"
@@ -304,14 +332,18 @@ class Scheduler:
                 opens_next = min(opens_next, opens)
         return best, opens_next, best_deadline
 
-    def _prepared(self, prepare: Callable[[Worker, list[Worker]], bool], worker: Worker) -> bool:
-        """Run ``prepare`` for the chosen worker and every worker that will want work; True when it
-        did something (a batched step), which then counts as this round's work step."""
+    def _ready(self, batcher: Batcher, worker: Worker) -> bool:
         try:
-            return prepare(worker, [w for w in self._workers if w.work_window() is not None])
+            return batcher.ready(worker)
+        except Exception:  # the worker then steps alone
+            log.exception("scheduler: asking whether work is prepared failed")
+            return True
+
+    def _prepare(self, batcher: Batcher, worker: Worker) -> None:
+        try:
+            batcher.prepare(worker, list(self._workers))
         except Exception:  # the workers still step one by one
             log.exception("scheduler: preparing work failed")
-            return False
 
     def _call(self, fn: Callable[[], None]) -> None:
         try:

@@ -35,7 +35,7 @@ from folkrnn_live.server.runtime.config import RESTART_KEYS, Config, VoiceConfig
 from folkrnn_live.server.runtime.lifecycle import capture_signals, read_reload
 from folkrnn_live.server.runtime.midi_targets import VoiceOutputs
 from folkrnn_live.server.runtime.sdnotify import Notifier
-from folkrnn_live.server.runtime.token_source import LogEntry, step_voices_together
+from folkrnn_live.server.runtime.token_source import LogEntry, VoiceBatcher
 from folkrnn_live.server.runtime.voices import LiveVoice
 from folkrnn_live.server.transports import midi_in, mqtt, web
 from folkrnn_live.server.transports.common import NullOrigin, Origin, Transport
@@ -178,7 +178,7 @@ class Server:
         preflight.check_all(cfg.values, self.registry, self._ctx)  # the rest, before anything opens
         self._scheduler = await stack.enter_async_context(Scheduler())
         if cfg["model.batch_voices"]:
-            self._scheduler.prepare = step_voices_together
+            self._scheduler.batcher = VoiceBatcher()
         if cfg["midi_in.enabled"] and cfg["midi_in.clock"]:
             self.clock = ExternalClock()  # fed by the MIDI-in transport
         if cfg["link.enabled"]:

@@ -267,19 +267,25 @@ class ControlledSource:
         self.restart("next")
 
 
-def step_voices_together(worker: Any, workers: list[Any]) -> bool:
-    """The scheduler's ``prepare``: before a voice steps, one batched forward pass for it and every
-    other voice that will want a token (:mod:`folkrnn_live.sampler.together`).  Nothing is done
-    when the voice's forward is ready, or when commands wait in its queue (they are applied first,
-    and its step then computes its own row under them).  True when a batch was stepped."""
-    src = getattr(worker, "source", None)
-    if not isinstance(src, ControlledSource) or src.queue:
-        return False
-    voice = src.voice
-    if voice.ended is not None or voice.forward_ready():
-        return False
-    voices = [s.voice for w in workers if isinstance(s := getattr(w, "source", None), ControlledSource) and not s.queue]
-    return forward_together(voices) > 0
+class VoiceBatcher:
+    """The scheduler's batcher: before a voice steps, one batched forward pass for it and every other
+    voice that will want a token (:mod:`folkrnn_live.sampler.together`).  A voice is ready when its
+    forward is computed and valid, when commands wait in its queue (they are applied first, and its
+    step then computes its own row under them), or when its tune has ended."""
+
+    def ready(self, worker: Any) -> bool:
+        src = getattr(worker, "source", None)
+        if not isinstance(src, ControlledSource) or src.queue:
+            return True
+        return src.voice.ended is not None or src.voice.forward_ready()
+
+    def prepare(self, worker: Any, workers: list[Any]) -> None:
+        # Every playing voice, also one whose next note is already decided: its next token's row is
+        # computed now with the others instead of alone later (a command before then recomputes it).
+        voices = [s.voice for w in (worker, *workers)
+                  if isinstance(s := getattr(w, "source", None), ControlledSource) and not s.queue
+                  and getattr(w, "state", "playing") == "playing"]
+        forward_together(list(dict.fromkeys(voices)))
 
 
 def _as_command_error(call: Call, exc: Exception) -> CommandError:
