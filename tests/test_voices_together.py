@@ -45,8 +45,11 @@ def batch_sizes(stepper: Any) -> Iterator[list[int]]:
 
 def make_voices(model: Any, precision: str, capture: bool = False, own_stepper: bool = False) -> list[Voice]:
     """Four voices on one stepper: the model's shared one, or (``own_stepper``) a new one, so that
-    a comparison group's steps are not counted with the batched group's."""
+    a comparison group's steps are not counted with the batched group's.  The numpy fp32 path
+    steps live voices one by one (``batches_well`` false: OpenBLAS packs the weights for every
+    multi-row product); these tests batch it anyway, as the exact path to compare rows on."""
     stepper = make_stepper(model, "auto", precision) if own_stepper else shared_stepper(model, "auto", precision)
+    stepper.batches_well = True
     vs = [Voice(model, seed=10 + i, stepper=stepper, capture=capture, prime=["M:6/8", "K:Cmaj"]) for i in range(4)]
     intervene(vs)
     return vs
@@ -119,11 +122,18 @@ def test_recorded_activations_are_each_voices_own() -> None:
         assert (ra.activations.x is None) == (rb.activations.x is None)
 
 
-async def play_tokens(model_dir: Path, tmp: Path, batch: bool, n: int) -> tuple[dict[str, list[int]], list[int]]:
+async def play_tokens(model_dir: Path, tmp: Path, batch: bool, n: int, precision: str = "fp32",
+                      force: bool = False) -> tuple[dict[str, list[int]], list[int]]:
+    """The first ``n`` tokens of four voices, and the batch sizes their steps had (``force``: batch
+    the numpy fp32 path, which the server otherwise steps voice by voice)."""
     overrides = {"model.path": str(model_dir), "osc.enabled": False, "midi.output": "none", "server.voices": 4,
-                 "recording.dir": str(tmp / "rec"), "voice_defaults.tempo": 600, "model.batch_voices": batch}
+                 "recording.dir": str(tmp / "rec"), "voice_defaults.tempo": 600, "model.batch_voices": batch,
+                 "model.precision": precision}
     async with serving(config.load(None, overrides), overrides=overrides) as srv:
-        with batch_sizes(srv.voices["1"].voice.stepper) as sizes:
+        stepper = srv.voices["1"].voice.stepper
+        if force:
+            stepper.batches_well = True
+        with batch_sizes(stepper) as sizes:
             await until(lambda: all(lv.voice.total_steps >= n for lv in srv.voices.values()), f"{n} tokens per voice")
         tokens = {name: list(lv.voice.tokens[:n]) for name, lv in srv.voices.items()}
         await asyncio.sleep(0)
@@ -134,11 +144,19 @@ async def play_tokens(model_dir: Path, tmp: Path, batch: bool, n: int) -> tuple[
 async def test_the_server_steps_its_voices_as_one_batch_and_plays_the_same_tunes(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    batched, sizes = await play_tokens(tiny_model_dir, tmp_path / "a", True, 30)
-    single, single_sizes = await play_tokens(tiny_model_dir, tmp_path / "b", False, 30)
+    batched, sizes = await play_tokens(tiny_model_dir, tmp_path / "a", True, 30, force=True)
+    single, single_sizes = await play_tokens(tiny_model_dir, tmp_path / "b", False, 30, force=True)
     assert max(sizes) > 1  # voices shared steps
     assert set(single_sizes) == {1}
     assert batched == single
+
+
+@pytest.mark.asyncio
+async def test_int8_voices_are_batched_and_numpy_fp32_voices_step_alone(tiny_model_dir: Path, tmp_path: Path) -> None:
+    _, int8_sizes = await play_tokens(tiny_model_dir, tmp_path / "a", True, 30, precision="int8")
+    _, fp32_sizes = await play_tokens(tiny_model_dir, tmp_path / "b", True, 30)
+    assert max(int8_sizes) > 1
+    assert set(fp32_sizes) == {1}  # a 2-row OpenBLAS step costs more than two 1-row steps
 
 
 def test_graph_steppers_get_batches_padded_to_a_power_of_two() -> None:

@@ -66,6 +66,7 @@ class Int8Stepper(NumpyStepper):
     """:class:`NumpyStepper` with the three big products on int8 weights (fbgemm)."""
 
     precision: Precision = "int8"
+    batches_well: bool = True  # fbgemm: 24 rows in 1.7 ms against 0.40 ms for one
     default_batch_threads = 1
 
     def __init__(self, model: FolkRNN) -> None:

@@ -28,10 +28,12 @@ from folkrnn_live.sampler.voice import ForwardInputs, Voice
 
 def forward_together(voices: Sequence[Voice]) -> int:
     """Compute the next forward pass of each voice that lacks one (one batched step per shared
-    stepper; a voice alone on its stepper steps alone).  Returns how many rows were computed."""
+    stepper; a voice alone on its stepper steps alone; a voice on a path that gains nothing from
+    batches, ``Stepper.batches_well`` false, is left to step alone when asked).  Returns how many
+    rows were computed."""
     groups: dict[int, list[Voice]] = {}
     for v in voices:
-        if v.ended is None and not v.forward_ready():
+        if v.ended is None and not v.forward_ready() and v.stepper.batches_well:
             groups.setdefault(id(v.stepper), []).append(v)
     for group in groups.values():
         if len(group) == 1:

@@ -271,13 +271,15 @@ class VoiceBatcher:
     """The scheduler's batcher: before a voice steps, one batched forward pass for it and every other
     voice that will want a token (:mod:`folkrnn_live.sampler.together`).  A voice is ready when its
     forward is computed and valid, when commands wait in its queue (they are applied first, and its
-    step then computes its own row under them), or when its tune has ended."""
+    step then computes its own row under them), when its tune has ended, or when its step path gains
+    nothing from batches (``Stepper.batches_well``: numpy fp32 on the CPU)."""
 
     def ready(self, worker: Any) -> bool:
         src = getattr(worker, "source", None)
         if not isinstance(src, ControlledSource) or src.queue:
             return True
-        return src.voice.ended is not None or src.voice.forward_ready()
+        voice = src.voice
+        return not voice.stepper.batches_well or voice.ended is not None or voice.forward_ready()
 
     def prepare(self, worker: Any, workers: list[Any]) -> None:
         # Every playing voice, also one whose next note is already decided: its next token's row is
