@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--batch", nargs="+", choices=("on", "off"), default=["on", "off"],
                     help="model.batch_voices settings to measure (default: both)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--lookahead", type=float, default=0.05, help="server.lookahead in seconds (default 0.05)")
     ap.add_argument("--rt", action="store_true", help="the server's loop under SCHED_RR 10 (root), as on stage")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -53,13 +54,16 @@ def main() -> None:
     model, which = bench_server.load_model()
     if args.device == "cuda":
         model = model.cuda()
-    out: dict[str, Any] = {"model": which, "device": args.device, "realtime_priority": bench_server.RT_PRIORITY}
+    out: dict[str, Any] = {"model": which, "device": args.device, "realtime_priority": bench_server.RT_PRIORITY,
+                           "lookahead": args.lookahead}
     for precision in ["fp32"] if args.device == "cuda" else args.precisions:
         for batch in args.batch:
-            extra = {"model.precision": precision, "model.batch_voices": batch == "on"}
+            extra = {"model.precision": precision, "model.batch_voices": batch == "on",
+                     "server.lookahead": args.lookahead}
             bench_server.config = _Config(extra)  # type: ignore[assignment]
             load = os.getloadavg()[0]
-            print(f"{precision}, voices batched {batch}, on {args.device} ({args.seconds:.0f} s per count, "
+            print(f"{precision}, voices batched {batch}, lookahead {args.lookahead:g} s, on {args.device} "
+                  f"({args.seconds:.0f} s per count, "
                   f"load {load:.2f}):", flush=True)
             res = asyncio.run(bench_server.part_voices(model, args.seconds, args.counts))
             out[f"{precision}/batch-{batch}"] = res

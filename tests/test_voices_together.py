@@ -176,3 +176,17 @@ def test_graph_steppers_get_batches_padded_to_a_power_of_two() -> None:
     finally:
         del stepper.use_graph  # type: ignore[attr-defined]
     assert set(calls) == {4}, calls
+
+
+@pytest.mark.asyncio
+async def test_server_lookahead_sets_how_far_ahead_voices_generate(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """``server.lookahead``: a voice starts generating a note this long before it is due (many
+    voices on one grid need more time to fit all their steps in)."""
+    overrides = {"model.path": str(tiny_model_dir), "osc.enabled": False, "midi.output": "none",
+                 "server.voices": 2, "recording.dir": str(tmp_path / "rec"), "server.lookahead": 0.3}
+    async with serving(config.load(None, overrides), overrides=overrides) as srv:
+        for lv in srv.voices.values():
+            opens, due = await until(lv.player.work_window, "a voice wanting a token")
+            assert due - opens == pytest.approx(0.3, abs=0.01)
+    with pytest.raises(config.ConfigError, match="lookahead"):
+        config.load(None, {"server.lookahead": 5.0})

@@ -95,6 +95,9 @@ SCHEMA: tuple[ConfigKey, ...] = (
     ConfigKey("server", "queue_limit", "int", 10_000, "commands waiting per voice at most", 1, 10_000_000),
     ConfigKey("server", "log_dir", "str", "", "write each voice's command log (JSON lines) here; empty: off"),
     ConfigKey("server", "log_level", "str", "info", "logging level", choices=("debug", "info", "warning", "error")),
+    ConfigKey("server", "lookahead", "float", 0.05, "seconds before a note that its voice starts generating it "
+        "(a command reaches notes not yet generated: a longer lookahead delays its effect by as much); many voices "
+        "on one beat grid need more (28 int8 voices on a 2-core CPU: 0.1)", 0.01, 1.0),
     ConfigKey("server", "realtime_priority", "int", 0, "run the event loop under SCHED_RR at this priority (needs "
         "CAP_SYS_NICE); 0: normal scheduling", 0, 99),
     # The transports' sections are defined beside them (no MQTT or MIDI library imported).

@@ -238,7 +238,7 @@ class Server:
             v.name, self.model, scheduler=self._scheduler, outputs=outputs, hub=self.hub, seed=v.seed,
             recordings_dir=rec_dir, stepper=self._stepper, queue_limit=self.config["server.queue_limit"],
             log_sink=self._log_sink if self.config["server.log_dir"] else None, clock=self.clock, link=self.link,
-            recording_max_bytes=self.config["recording.max_bytes"] or None,
+            recording_max_bytes=self.config["recording.max_bytes"] or None, lookahead=self.config["server.lookahead"],
         )
         self.voices[v.name] = lv
         if lv.name not in self.context.voices:

@@ -64,6 +64,7 @@ class LiveVoice:
         clock: ExternalClock | None = None,
         recording_max_bytes: int | None = None,
         link: LinkSession | None = None,
+        lookahead: float = 0.05,
     ) -> None:
         self.name = name
         self.model = model
@@ -76,7 +77,7 @@ class LiveVoice:
         )
         self.player = Player(
             self.source, outputs, settings, scheduler=scheduler, clock=clock, listener=self._on_player_event,
-            name=name,
+            name=name, lookahead=lookahead,
         )
         self.link = link  # Ableton Link: its tempo is the voice's, a start waits for its next bar line
         if link is not None:
