@@ -8,9 +8,13 @@
 A JACK server with its dummy driver (48 kHz, ``--period`` frames) is started for the run.  Four voices
 (channels 0-3, one scheduler, as in the server) play at 240 BPM into one rtmidi JACK output port; a
 JACK client in another process (JACK-Client, its own interpreter, so no GIL is shared with the
-player) receives them on a MIDI input port and stamps each event with ``time.monotonic()`` at the
-start of the JACK cycle it arrived in, plus its frame offset.  The error is that stamp minus the
-event's scheduled time, over note-ons and note-offs, matched per channel in order.
+player) receives them on a MIDI input port and stamps each event with JACK's time of the frame it
+arrived at (``jack_frames_to_time`` of the cycle's first frame plus the event's offset: when a
+synthesizer on that port plays it), on ``time.monotonic()``'s clock (the two clocks' offset is
+measured at the start).  The error is that stamp minus the event's scheduled time, over note-ons
+and note-offs, matched per channel in order.  (Until 2026-12-06 the stamp was ``time.monotonic()``
+when the receiving client's callback ran, which counted that Python callback's own wake-up
+lateness, ``receiver_callback_late_p99_ms`` in the output, as the port's.)
 
 rtmidi's JACK output hands a message to JACK at the start of the next cycle, so a message waits up to
 one period (64 frames = 1.33 ms, 32 frames = 0.67 ms) before the receiver sees it: the period bounds
@@ -59,26 +63,51 @@ from folkrnn_live.player.scheduler import freeze_gc, realtime_priority
 
 RATE = 48_000
 RECEIVER = r"""
-import json, sys, threading, time
+import ctypes, json, sys, threading, time
 import jack
+
+# JACK's own clock says when a cycle's first frame was due (jack_frames_to_time); the callback that
+# reads the events may run later than that, and that lateness is the receiving client's, not the
+# port's.  JACK-Client does not wrap these two calls, so they come from libjack through ctypes.
+lib = ctypes.CDLL("libjack.so.0")
+lib.jack_frames_to_time.restype = ctypes.c_uint64
+lib.jack_frames_to_time.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+lib.jack_get_time.restype = ctypes.c_uint64
 
 client = jack.Client("bench-receiver", no_start_server=True)
 port = client.midi_inports.register("in")
+ptr = int(jack._ffi.cast("uintptr_t", client._ptr))
 got = []
+late = []
+
+def clock_offset():
+    # time.monotonic() minus JACK's clock, from the closest of 200 paired readings
+    best = None
+    for _ in range(200):
+        t0 = time.monotonic(); j = lib.jack_get_time() / 1e6; t1 = time.monotonic()
+        if best is None or t1 - t0 < best[0]:
+            best = (t1 - t0, (t0 + t1) / 2 - j)
+    return best[1]
+
+OFFSET = clock_offset()
 
 @client.set_process_callback
 def process(frames):
-    t = time.monotonic()
+    first = client.last_frame_time
     for offset, data in port.incoming_midi_events():
         b = bytes(data)
         if len(b) == 3 and (b[0] & 0xE0) == 0x80:  # note-on / note-off
-            got.append((t + offset / client.samplerate, b.hex()))
+            got.append((lib.jack_frames_to_time(ptr, first + offset) / 1e6 + OFFSET, b.hex()))
+    if len(late) < 100000:
+        late.append(time.monotonic() - (lib.jack_frames_to_time(ptr, first) / 1e6 + OFFSET))
 
 client.activate()
 print("ready", flush=True)
 sys.stdin.readline()  # the parent says when it is done
 client.deactivate()
-print(json.dumps(got), flush=True)
+late.sort()
+print(json.dumps({"events": got, "callback_late_p99_ms": 1e3 * late[int(0.99 * (len(late) - 1))] if late else None}),
+      flush=True)
 """
 
 
@@ -203,7 +232,8 @@ def main() -> None:
         sent, stats = asyncio.run(play(sources, args.seconds, args.tempo, args.feedback))
         receiver.stdin.write("done\n")
         receiver.stdin.flush()
-        got = json.loads(receiver.stdout.readline())
+        received = json.loads(receiver.stdout.readline())
+        got = received["events"]
     finally:
         receiver.kill()
         receiver.wait()
@@ -219,7 +249,8 @@ def main() -> None:
         "period_ms": 1e3 * args.period / RATE, "priority": priority, "events": len(ms),
         "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()),
         "min_ms": float(ms.min()), "at_send_p99_ms": float(np.percentile(at_send, 99)),
-        "at_send_max_ms": float(at_send.max()), "load_before": load, "load_after": os.getloadavg()[0], **stats,
+        "at_send_max_ms": float(at_send.max()), "receiver_callback_late_p99_ms": received["callback_late_p99_ms"],
+        "load_before": load, "load_after": os.getloadavg()[0], **stats,
     }
     print(json.dumps(result))
     fb = " with feedback" if args.feedback else ""
