@@ -237,9 +237,9 @@ async def _window(srv: Server, page: Any, url: str | None, outs: list[MemoryOutp
 @pytest.mark.slow
 @pytest.mark.asyncio
 async def test_the_page_keeps_up_with_four_voices_at_240_bpm(model: Any, browser: Any, free_udp_port: int) -> None:
-    # Two windows of 8 s with the page open, the page reloaded between them: every token reaches it,
-    # every note token is drawn.  The note timing with the page open vs closed is a performance
-    # figure, so it is measured in benchmarks/bench_web.py (60 s + 60 s) and reported in
+    # 60 s with the page open, in two windows of 30 s with the page reloaded between them: every
+    # token reaches it, every note token is drawn.  The note timing with the page open vs closed
+    # is a performance figure, so it is measured in benchmarks/bench_web.py and reported in
     # docs/benchmarks.md, not asserted here (the project keeps timing targets out of tests).
     async with live(model, free_udp_port, voices=4) as (srv, url):
         outs = []
@@ -249,6 +249,6 @@ async def test_the_page_keeps_up_with_four_voices_at_240_bpm(model: Any, browser
             lv.player.outputs.append(out)
             outs.append(out)
         page = await browser.new_page(viewport={"width": 1400, "height": 1000})
-        notes = await _window(srv, page, url, outs, 8.0)
-        notes += await _window(srv, page, url, outs, 8.0)
-        assert len(notes) > 200  # four voices really played while the page drew them
+        notes = await _window(srv, page, url, outs, 30.0)
+        notes += await _window(srv, page, url, outs, 30.0)
+        assert len(notes) > 800  # four voices really played while the page drew them
