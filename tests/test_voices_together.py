@@ -43,21 +43,24 @@ def batch_sizes(stepper: Any) -> Iterator[list[int]]:
         del stepper.step
 
 
-def make_voices(model: Any, precision: str, capture: bool = False, own_stepper: bool = False) -> list[Voice]:
+def make_voices(model: Any, precision: str, capture: bool = False, own_stepper: bool = False,
+                backend: str = "auto") -> list[Voice]:
     """Four voices on one stepper: the model's shared one, or (``own_stepper``) a new one, so that
     a comparison group's steps are not counted with the batched group's.  The numpy fp32 path
     steps live voices one by one (``batches_well`` false: OpenBLAS packs the weights for every
     multi-row product); these tests batch it anyway, as the exact path to compare rows on."""
-    stepper = make_stepper(model, "auto", precision) if own_stepper else shared_stepper(model, "auto", precision)
+    stepper = make_stepper(model, backend, precision) if own_stepper else shared_stepper(model, backend, precision)
     stepper.batches_well = True
     vs = [Voice(model, seed=10 + i, stepper=stepper, capture=capture, prime=["M:6/8", "K:Cmaj"]) for i in range(4)]
     intervene(vs)
     return vs
 
 
-def test_voices_stepped_together_make_the_tunes_they_make_alone() -> None:
+@pytest.mark.parametrize("backend", ["numpy", "torch"])  # torch: the GPU's path, here on the CPU
+def test_voices_stepped_together_make_the_tunes_they_make_alone(backend: str) -> None:
     model = random_model(hidden=32)
-    together, alone = make_voices(model, "fp32"), make_voices(model, "fp32", own_stepper=True)
+    together = make_voices(model, "fp32", backend=backend)
+    alone = make_voices(model, "fp32", own_stepper=True, backend=backend)
     with batch_sizes(together[0].stepper) as calls:
         for _ in range(40):
             forward_together(together)
