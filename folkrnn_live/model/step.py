@@ -160,15 +160,24 @@ def _cell_numpy(gates: np.ndarray, c_prev: np.ndarray, H: int) -> tuple[np.ndarr
     return i, f, o, g_pre, g, c, o * np.tanh(c)
 
 
+def _tanh(x: torch.Tensor) -> torch.Tensor:
+    """tanh(x) as 2 sigmoid(2x) - 1: torch's CPU tanh took 1.3-1.9 ns per element against 0.2 for
+    sigmoid (512 x 512: 0.33-0.50 ms against 0.10), and 512-row int8 generation ran 9 % faster
+    with this (24.5k -> 26.8k tokens/s, 3 alternated runs); the two agree to within float32
+    rounding (absolute error below 2e-7).  Doubling the g block in place to share the gates'
+    sigmoid was slower still (the copy of g_pre it needs for capture)."""
+    return torch.sigmoid(x * 2.0).mul_(2.0).sub_(1.0)
+
+
 def _cell_torch(gates: np.ndarray, c_prev: np.ndarray, H: int) -> tuple[np.ndarray, ...]:
     """The same on the same buffers through torch (zero-copy views both ways)."""
     gt = torch.from_numpy(gates)
     sig = torch.sigmoid(gt)
     i, f, o = sig[:, :H], sig[:, H : 2 * H], sig[:, 3 * H :]
     g_pre = gt[:, 2 * H : 3 * H]
-    g = torch.tanh(g_pre)
+    g = _tanh(g_pre)
     c = torch.addcmul(f * torch.from_numpy(c_prev), i, g)
-    h = o * torch.tanh(c)
+    h = o * _tanh(c)
     return i.numpy(), f.numpy(), o.numpy(), g_pre.numpy(), g.numpy(), c.numpy(), h.numpy()
 
 
