@@ -128,3 +128,19 @@ def test_the_precision_voice_command_switches_the_very_next_token_to_int8():
     assert 0.0 < _kl(want.probs, got.probs) < 0.05
     with pytest.raises(CommandError, match="fp32"):
         COMMANDS.bind("precision", ["int4"], ctx, "1")
+
+
+def test_batched_products_give_what_the_live_path_gives() -> None:
+    """Batches of 64 rows or more go through another int8 engine (oneDNN, faster for many rows):
+    the same weights give the same products as the live path's, so a tune does not depend on
+    which engine stepped it."""
+    import torch
+
+    from folkrnn_live.model.step_int8 import BATCH_ENGINE_MIN_ROWS, REDUCE_RANGE
+
+    stepper = Int8Stepper(random_model(hidden=64))
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((BATCH_ENGINE_MIN_ROWS, 128)).astype(np.float32))
+    batched = torch.ops.quantized.linear_dynamic(x, stepper._packed_batch[1], REDUCE_RANGE).numpy()
+    live = torch.ops.quantized.linear_dynamic(x, stepper._packed[1], REDUCE_RANGE).numpy()
+    np.testing.assert_allclose(batched, live, atol=1e-4)
+    np.testing.assert_allclose(stepper._linear(1, x.numpy()), batched)  # 64 rows take the batch engine
