@@ -193,3 +193,35 @@ async def test_server_lookahead_sets_how_far_ahead_voices_generate(tiny_model_di
             assert due - opens == pytest.approx(0.3, abs=0.01)
     with pytest.raises(config.ConfigError, match="lookahead"):
         config.load(None, {"server.lookahead": 5.0})
+
+
+class _BrokenBatcher:
+    """Says no voice is ready, then fails (or forgets) to prepare it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def ready(self, worker: Any) -> bool:
+        return False
+
+    def prepare(self, worker: Any, workers: list[Any]) -> None:
+        self.calls += 1
+        if self.calls % 2:
+            raise RuntimeError("batch failed")
+
+
+@pytest.mark.asyncio
+async def test_a_failing_batcher_never_stops_a_voice() -> None:
+    from folkrnn_live.player import ListSource, MemoryOutput, Player, Scheduler, VoiceSettings
+
+    batcher = _BrokenBatcher()
+    out = MemoryOutput()
+    async with out, Scheduler() as sched:
+        sched.batcher = batcher
+        player = Player(ListSource("M:4/4 K:Cmaj c d e f g a b c'"), [out], VoiceSettings(tempo=600),
+                        scheduler=sched, max_late=10.0)
+        async with player:
+            player.start()
+            await asyncio.wait_for(player.finished(), 20)
+    assert len([s for s in out.sent if s.msg.type == "note_on"]) == 8
+    assert batcher.calls > 0

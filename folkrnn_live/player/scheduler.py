@@ -122,6 +122,7 @@ class Scheduler:
         # estimate: with one, a batch's cost kept the cheap steps out of every short gap.
         self.batcher: Batcher | None = None
         self._prep_steps: deque[float] = deque(maxlen=16)
+        self._just_prepared: Worker | None = None
 
     # --- lifecycle ---
 
@@ -284,15 +285,20 @@ class Scheduler:
             # estimate above every gap between dense actions (MIDI clock ticks, many voices), no
             # step ever ran again to bring it down, and every voice fell silent for good.
             batcher = self.batcher
-            prep = batcher is not None and worker is not None and not self._ready(batcher, worker)
+            # A worker prepared in the round before works now, ready or not (a batcher that failed
+            # or left it out must not keep it from ever working).
+            prep = (batcher is not None and worker is not None and worker is not self._just_prepared
+                    and not self._ready(batcher, worker))
             cost = self._prep_estimate if prep else self._work_estimate
             if worker is not None and (now + cost + self.guard <= deadline or needed_by <= now):
                 t0 = clock()
                 if prep:
                     assert batcher is not None
                     self._prepare(batcher, worker)
+                    self._just_prepared = worker
                 else:
                     self._call(worker.work)
+                    self._just_prepared = None
                 dt = clock() - t0
                 (self._prep_steps if prep else self._steps).append(dt)
                 stats.work_steps += 1
