@@ -10,6 +10,7 @@ reach it.  The binary comes from Debian's ``jackd2``, which scripts/test install
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import subprocess
@@ -63,11 +64,35 @@ def start() -> JackServer:
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             with open(log) as fh:
-                pytest.fail(f"jackd did not start: {fh.read()[-2000:]}")
+                text = fh.read()
+            if "Too many servers already active" in text and _clear_stale_registry():
+                return start()
+            pytest.fail(f"jackd did not start: {text[-2000:]}")
         time.sleep(0.05)
     _server = JackServer(name, proc, log)
     atexit.register(stop)
     return _server
+
+
+def _clear_stale_registry() -> bool:
+    """JACK keeps at most 8 servers in /dev/shm/jack-shm-registry and frees a slot only when a
+    server of the same name starts again or stops cleanly: servers killed outright (a test run
+    interrupted, each with its own name) fill it for good.  When no jackd runs on the machine the
+    registry and the segments are stale; remove them (jackd makes new ones).  True if removed."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as fh:
+                if fh.read().strip() in ("jackd", "jackdmp"):
+                    return False
+        except OSError:
+            continue
+    removed = False
+    for entry in os.listdir("/dev/shm"):
+        if entry.startswith(("jack-", "jack_")):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join("/dev/shm", entry))
+                removed = True
+    return removed
 
 
 def stop() -> None:
@@ -173,10 +198,14 @@ while True:
     if not connected:
         srcs = [p.name for p in client.get_ports(prefix, is_audio=True, is_output=True)]
         if len(srcs) >= 2:
-            for src, dst in zip(srcs, inports):
-                client.connect(src, dst)
-            connected = True
-            print("connected", flush=True)
+            try:
+                for src, dst in zip(srcs, inports):
+                    if not inports[0].is_connected_to(src) and not dst.is_connected_to(src):
+                        client.connect(src, dst)
+                connected = True
+                print("connected", flush=True)
+            except jack.JackError:  # listed before its client is active: try again on the next round
+                pass
     time.sleep(0.05)
     with lock:
         p, peak[0] = peak[0], 0.0
