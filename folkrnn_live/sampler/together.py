@@ -11,7 +11,9 @@ Nothing a performer does is delayed by this: a voice's cached forward is keyed b
 version, its step, its tune and its stepper (:meth:`Voice.forward_key`), so a command applied after
 the batch (snip, force, steer, precision, a restart) makes that voice recompute its row alone, and
 the token is still the first one under the command.  Rows are independent, so a tune depends only on
-its seed and commands, up to the last-bit differences BLAS may make between batch sizes.
+its seed and commands, up to the last-bit differences BLAS may make between batch sizes; in int8 the
+activations of one step share one quantization scale, so a row moves by int8 rounding with its
+neighbours (KL under 0.001 nats in the tests).
 """
 
 from __future__ import annotations
