@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,15 +34,21 @@ def private_network() -> str | None:
     return None
 
 
-@pytest.mark.slow
-def test_a_voice_follows_a_link_session_starts_on_its_bar_and_leads_it() -> None:
+def run_in_private_network(script: str, timeout: float) -> dict[str, Any]:
+    """Run a script of this folder in a private network namespace (skip where none can be made);
+    its last line of output, as JSON."""
     why = private_network()
     if why is not None:
         pytest.skip(why)
-    res = subprocess.run(["unshare", "-n", "sh", "-c", f"{NETNS_SETUP} && exec {sys.executable} link_peers.py"],
-                         cwd=HERE, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(["unshare", "-n", "sh", "-c", f"{NETNS_SETUP} && exec {sys.executable} {script}"],
+                         cwd=HERE, capture_output=True, text=True, timeout=timeout)
     assert res.returncode == 0, res.stderr
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    return dict(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.slow
+def test_a_voice_follows_a_link_session_starts_on_its_bar_and_leads_it() -> None:
+    out = run_in_private_network("link_peers.py", timeout=120)
     assert out["peers"] is True
     ours, theirs = out["joined_tempo"]  # one session, one tempo: whichever peer's Link settled on
     assert ours == pytest.approx(theirs, abs=0.01) and round(ours) in (90, 120)
@@ -58,13 +65,7 @@ def test_a_voice_follows_a_link_session_starts_on_its_bar_and_leads_it() -> None
 
 @pytest.mark.slow
 def test_the_server_joins_a_link_session_starts_voices_on_its_bar_lines_and_follows_it() -> None:
-    why = private_network()
-    if why is not None:
-        pytest.skip(why)
-    res = subprocess.run(["unshare", "-n", "sh", "-c", f"{NETNS_SETUP} && exec {sys.executable} link_server.py"],
-                         cwd=HERE, capture_output=True, text=True, timeout=180)
-    assert res.returncode == 0, res.stderr
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out = run_in_private_network("link_server.py", timeout=180)
     ours, theirs = out["tempo_at_start"]
     assert ours == pytest.approx(theirs, abs=0.01)  # the session's tempo, not the voice's own 200
     offset_beats = min(out["start_phase_in_other"], 4 - out["start_phase_in_other"])
