@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from folkrnn_live.model.step import GATE_NAMES, Activations, StepState
-from folkrnn_live.sampler.voice import ForwardInputs, Voice
+from folkrnn_live.sampler.voice import ForwardInputs, Voice, step_host
 
 
 def forward_together(voices: Sequence[Voice]) -> int:
@@ -53,7 +53,6 @@ def _step_group(given: list[Voice]) -> None:
         # voice's row repeated, its copies' results dropped) need 7 graphs for 64 voices, not 64.
         voices += [given[-1]] * ((1 << (len(given) - 1).bit_length()) - len(given))
     inputs = [v.forward_inputs() for v in voices]
-    conv = stepper.from_numpy
     tokens, x = _inputs(inputs, stepper.vocab_size)
     H, L = stepper.hidden_size, stepper.num_layers
     state = StepState([_cat([v.state.h[k] for v in voices]) for k in range(L)],
@@ -63,14 +62,8 @@ def _step_group(given: list[Voice]) -> None:
     steer = None
     if any(i.steer is not None for i in inputs):
         steer = np.concatenate([i.steer if i.steer is not None else np.zeros((1, H), np.float32) for i in inputs])
-    logits, new_state, acts = stepper.step(
-        None if tokens is None else conv(tokens),
-        state,
-        x=None if x is None else conv(x),
-        snip_out=None if snip_out is None else [None if m is None else conv(m) for m in snip_out],
-        snip_rec=None if snip_rec is None else [None if m is None else conv(m) for m in snip_rec],
-        steer=None if steer is None else conv(steer),
-        capture=any(v.capture for v in voices),
+    logits, new_state, acts = step_host(
+        stepper, state, tokens, x, snip_out, snip_rec, steer, any(v.capture for v in voices)
     )
     rows = stepper.to_numpy(logits)
     for r, v in enumerate(given):

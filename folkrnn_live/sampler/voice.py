@@ -47,6 +47,34 @@ class ForwardInputs:
     steer: np.ndarray | None  # [1, H]
 
 
+def step_host(
+    stepper: Stepper,
+    state: StepState,
+    tokens: np.ndarray | None,
+    x: np.ndarray | None,
+    snip_out: list[np.ndarray | None] | None,
+    snip_rec: list[np.ndarray | None] | None,
+    steer: np.ndarray | None,
+    capture: bool,
+) -> tuple[Any, StepState, Activations | None]:
+    """:meth:`Stepper.step` from host arrays (token indices [B] or input vectors [B, V], per-layer
+    [B, H] masks, steer [B, H]), each moved to the stepper's backend; one voice or a batch of them."""
+    conv = stepper.from_numpy
+
+    def masks(ms: list[np.ndarray | None] | None) -> list[Any | None] | None:
+        return None if ms is None else [None if m is None else conv(m) for m in ms]
+
+    return stepper.step(
+        None if tokens is None else conv(tokens),
+        state,
+        x=None if x is None else conv(x),
+        snip_out=masks(snip_out),
+        snip_rec=masks(snip_rec),
+        steer=None if steer is None else conv(steer),
+        capture=capture,
+    )
+
+
 @dataclass
 class StepResult:
     step: int  # position of this token in the tune (0 = first token after <s>)
@@ -186,15 +214,9 @@ class Voice:
             assert self._preview is not None
             return self._preview
         inp = self.forward_inputs()
-        conv = self.stepper.from_numpy
-        logits, new_state, acts = self.stepper.step(
-            conv(np.array([inp.token])) if inp.x is None else None,
-            self.state,
-            x=None if inp.x is None else conv(inp.x),
-            snip_out=None if inp.snip_out is None else [None if m is None else conv(m) for m in inp.snip_out],
-            snip_rec=None if inp.snip_rec is None else [None if m is None else conv(m) for m in inp.snip_rec],
-            steer=None if inp.steer is None else conv(inp.steer),
-            capture=self.capture,
+        tokens = np.array([inp.token]) if inp.x is None else None
+        logits, new_state, acts = step_host(
+            self.stepper, self.state, tokens, inp.x, inp.snip_out, inp.snip_rec, inp.steer, self.capture
         )
         self.set_forward(self.stepper.to_numpy(logits)[0], new_state, acts)
         assert self._preview is not None
