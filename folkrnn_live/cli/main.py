@@ -28,10 +28,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for info in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
-        if info.name in ("main", "common") or (only is not None and info.name != only):
+    for name in _modules():
+        if only is not None and name != only:
             continue
-        module = importlib.import_module(f"folkrnn_live.cli.{info.name}")
+        module = importlib.import_module(f"folkrnn_live.cli.{name}")
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)
@@ -72,8 +72,12 @@ def _subcommand_module(argv: list[str]) -> str | None:
     if first is None:
         return None
     name = {"score": "generate"}.get(first, first.replace("-", "_"))  # generate.py also adds score
-    known = {m.name for m in pkgutil.iter_modules(cli_pkg.__path__)} - {"main", "common"}
-    return name if name in known else None
+    return name if name in _modules() else None
+
+
+def _modules() -> list[str]:
+    """The subcommand modules of this package, by name."""
+    return sorted(m.name for m in pkgutil.iter_modules(cli_pkg.__path__) if m.name not in ("main", "common"))
 
 
 def _closed_pipe() -> int:
