@@ -151,4 +151,8 @@ def test_form_figures_count_parts_repeat_starts_and_rests() -> None:
     f = form_figures(tunes)
     assert f.two_repeated_parts == 0.5
     assert f.with_repeat_start == 0.5
+    assert f.repeats_balanced == 0.5
     assert f.rests_per_note == pytest.approx(1 / 5)
+    # A repeat opened and never closed, or opened twice, is as unbalanced as one closed and never opened.
+    more = [tok("M:6/8 K:Cmaj |: C 6 | D 6 |"), tok("M:6/8 K:Cmaj |: C 6 |: D 6 :|"), tok("M:6/8 K:Cmaj C 6 | D 6 |")]
+    assert form_figures(tunes + more).repeats_balanced == pytest.approx(2 / 5)

@@ -4,6 +4,9 @@ One definition serves `evaluate` (generated tunes) and the corpus figures it pri
 
 * **two repeated parts**: at least two ``:|`` (each part closed by ``:|``, or by ``|1 ... :| |2``);
 * **has ``|:``**: an explicit repeat start anywhere (counted among the tunes that have a ``:|``);
+* **repeats balanced**: every ``|:`` closed by a ``:|`` before the next ``|:`` or the end, and every ``:|``
+  closing an open ``|:``, as in every tune of the v2-format corpus. The two figures above miss a tune that
+  opens a repeat and never closes it;
 * **rests per note**: ``z`` tokens over notes, rests and chords;
 * **tokens per tune**: the body between ``<s>`` and ``</s>``, header included.
 """
@@ -24,6 +27,7 @@ class FormFigures:
     two_repeated_parts: float
     with_repeat_start: float  # among the tunes that have a ':|'
     with_repeat_end: int  # tunes with at least one ':|'
+    repeats_balanced: float
     rests_per_note: float
     mean_tokens: float
 
@@ -32,6 +36,7 @@ class FormFigures:
             "tunes": self.tunes,
             "two_repeated_parts": round(self.two_repeated_parts, 4),
             "repeat_start_when_repeated": round(self.with_repeat_start, 4),
+            "repeats_balanced": round(self.repeats_balanced, 4),
             "rests_per_note": round(self.rests_per_note, 5),
             "mean_tokens_per_tune": round(self.mean_tokens, 2),
         }
@@ -58,15 +63,31 @@ def _notes_and_rests(body: Sequence[str]) -> tuple[int, int]:
     return notes + rests, rests
 
 
+def repeats_balanced(body: Sequence[str]) -> bool:
+    """True when each ``|:`` is closed by one ``:|`` and each ``:|`` closes an open ``|:``."""
+    open_ = False
+    for t in body:
+        if t == "|:":
+            if open_:
+                return False
+            open_ = True
+        elif t == ":|":
+            if not open_:
+                return False
+            open_ = False
+    return not open_
+
+
 def form_figures(tunes: Sequence[Sequence[str]]) -> FormFigures:
     n = len(tunes)
-    two = starts = ends = 0
+    two = starts = ends = balanced = 0
     events = rests = 0
     tokens = 0
     for tune in tunes:
         body = _body(tune)
         tokens += len(body)
         closes = body.count(":|")
+        balanced += repeats_balanced(body)
         two += closes >= 2
         if closes:
             ends += 1
@@ -79,6 +100,7 @@ def form_figures(tunes: Sequence[Sequence[str]]) -> FormFigures:
         two_repeated_parts=two / n if n else 0.0,
         with_repeat_start=starts / ends if ends else 0.0,
         with_repeat_end=ends,
+        repeats_balanced=balanced / n if n else 0.0,
         rests_per_note=rests / events if events else 0.0,
         mean_tokens=tokens / n if n else 0.0,
     )

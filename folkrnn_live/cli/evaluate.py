@@ -3,7 +3,7 @@
 Generates tunes with fixed seeds and reports the share of bars with the right length for their
 meter (the bar checker in :mod:`folkrnn_live.abc.bars`), the share of tunes that end with ``</s>``
 within the length cap, and the form figures of :mod:`folkrnn_live.abc.form` (two repeated parts,
-``|:`` where there is a ``:|``, rests per note, tokens per tune).  ``--corpus FILE`` puts the same
+``|:`` where there is a ``:|``, repeats balanced, rests per note, tokens per tune).  ``--corpus FILE`` puts the same
 figures of that corpus's tunes (of the prime's meter, when the prime names one) beside them;
 ``--heldout FILE`` adds the model's loss in nats per token on that file's tunes.
 """
