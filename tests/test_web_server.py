@@ -6,9 +6,12 @@ the same registry, validation and rate limit as OSC; finished tunes download as 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -266,3 +269,48 @@ async def test_the_activation_strip_only_while_a_page_asks(tiny_model_dir: Path,
         assert len(lv.voice.listeners) == listeners + 1
         await p.send(type="activations", on=False)
         await until(lambda: len(lv.voice.listeners) == listeners, "the listener removed")
+
+
+
+def _stalled_page(host: str, port: int) -> socket.socket:
+    """A WebSocket client that opens the page's socket with a tiny receive buffer, asks for activations (the
+    most traffic) and then never reads again, like a frozen tab."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: the TCP window is agreed then
+    sock.settimeout(WAIT)
+    sock.connect((host, port))
+    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nOrigin: http://{host}:{port}\r\n"
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                  f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)  # byte by byte: nothing after the headers is read
+    assert head.startswith(b"HTTP/1.1 101"), head
+    payload, mask = json.dumps({"type": "activations", "on": True}).encode(), os.urandom(4)
+    sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    return sock
+
+
+@pytest.mark.asyncio
+async def test_a_page_that_stops_reading_is_disconnected_and_the_others_play_on(tiny_model_dir: Path,
+                                                                                free_udp_port: int) -> None:
+    """A page whose tab is frozen stops reading its socket: its queue fills to web.queue_limit and the server
+    closes it (it would reconnect and redraw), while another page and the voices go on."""
+    async with running(tiny_model_dir, free_udp_port, **{"web.queue_limit": 100, "server.voices": 4}) as (
+            srv, web, address), page(address) as reader:
+        sock = await asyncio.to_thread(_stalled_page, "127.0.0.1", web.port)
+        try:
+            # Loopback send buffers grow to megabytes, which would take minutes to fill at this rate: give the
+            # server's end of the stalled page's connection a small one, as a slow network would.
+            stalled = max(web.clients.values(), key=lambda c: c.key)
+            stalled.ws.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            await until(lambda: web.stats.overflows == 1, "the stalled page disconnected", timeout=60)
+            # At once, not at the next missed heartbeat (10 s): its connection is dropped.
+            await until(lambda: len(web.clients) == 1, "the stalled page removed", timeout=3)
+            seen = len(reader.feedback("tokens"))
+            steps = srv.voices["1"].voice.total_steps
+            await until(lambda: len(reader.feedback("tokens")) >= seen + 20, "20 more tokens on the reading page")
+            assert srv.voices["1"].voice.total_steps > steps
+            assert web.stats.overflows == 1  # the page that read never fell behind
+        finally:
+            sock.close()

@@ -135,7 +135,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return web.Response(status=503, text=f"too many pages open (web.max_clients = {t.settings.max_clients})\n")
     ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=MAX_MESSAGE, compress=False)
     await ws.prepare(request)
-    client = t.add_client(request.remote or "", ws)
+    tcp = request.transport
+    client = t.add_client(request.remote or "", ws, None if tcp is None else tcp.abort)
     client.push(json.dumps(t.hello(), separators=(",", ":")))
     writer = asyncio.get_running_loop().create_task(client.writer(), name=f"folkrnn-live {client.name} writer")
     try:

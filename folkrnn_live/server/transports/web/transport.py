@@ -69,8 +69,10 @@ class WebStats:
 class PageClient:
     """One open page (one WebSocket): a command origin with its own feedback streams."""
 
-    def __init__(self, transport: WebTransport, key: int, peer: str, ws: Any) -> None:
+    def __init__(self, transport: WebTransport, key: int, peer: str, ws: Any,
+                 abort: Callable[[], None] | None = None) -> None:
         self.transport, self.key, self.peer, self.ws = transport, key, peer, ws
+        self.abort = abort  # drops the connection at once (the TCP transport's abort)
         self.streams: frozenset[str] = frozenset(DEFAULT_STREAMS)
         self.activations = False
         self.queue: deque[str] = deque()
@@ -116,6 +118,11 @@ class PageClient:
             log.warning("web: %s fell %d messages behind; disconnected (it reconnects and redraws)",
                         self.name, len(self.queue))
             self.queue.clear()
+            # The writer is stuck in a send the page does not read, so it cannot close the WebSocket
+            # itself (a close frame waits behind that send): drop the connection, which ends the send
+            # and the page's handler now rather than at the next missed heartbeat.
+            if self.abort is not None:
+                self.abort()
         else:
             self.queue.append(text)
         self.wake.set()
@@ -208,8 +215,8 @@ class WebTransport:
         self.book.kept = new.tunes_kept
 
     # --- clients ---------------------------------------------------------------------------------
-    def add_client(self, peer: str, ws: Any) -> PageClient:
-        c = PageClient(self, next(self._keys), peer, ws)
+    def add_client(self, peer: str, ws: Any, abort: Callable[[], None] | None = None) -> PageClient:
+        c = PageClient(self, next(self._keys), peer, ws, abort)
         self.clients[c.key] = c
         self.stats.clients = len(self.clients)
         self.stats.connects += 1
