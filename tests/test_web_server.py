@@ -271,10 +271,10 @@ async def test_the_activation_strip_only_while_a_page_asks(tiny_model_dir: Path,
         await until(lambda: len(lv.voice.listeners) == listeners, "the listener removed")
 
 
-
 def _stalled_page(host: str, port: int) -> socket.socket:
     """A WebSocket client that opens the page's socket with a tiny receive buffer, asks for activations (the
-    most traffic) and then never reads again, like a frozen tab."""
+    most traffic) and then never reads again, like a frozen tab.  Written by hand on a plain socket: aiohttp's
+    client would go on reading into its own buffer after the test stops reading."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: the TCP window is agreed then
     sock.settimeout(WAIT)
