@@ -66,6 +66,21 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(corpus: Path, tmp_path
     assert all((a[name] == b[name]).all() for name in a)
 
 
+@pytest.mark.slow
+def test_a_fine_tune_names_the_model_it_started_from_even_after_resume(corpus: Path, tmp_path: Path) -> None:
+    assert train(corpus, tmp_path / "pre", "--epochs", "1") == 0
+    pre = checkpoint.load(tmp_path / "pre").meta["provenance"]
+    ft = tmp_path / "ft"
+    assert train(corpus, ft, "--init", str(tmp_path / "pre"), "--epochs", "1") == 0
+    assert train(corpus, ft, "--init", str(tmp_path / "pre"), "--epochs", "2", "--resume") == 0
+    for saved in (ft, ft / "last"):
+        prov = checkpoint.load(saved).meta["provenance"]
+        # The model card quotes the pre-training's corpus and recipe from the shipped file alone.
+        assert prov["pretrained"] == pre, saved
+        assert prov["recipe"]["init"] == str(tmp_path / "pre")
+    assert "pretrained" not in pre
+
+
 def test_resume_refuses_settings_other_than_the_run_has(
     corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

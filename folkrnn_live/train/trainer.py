@@ -148,10 +148,16 @@ class Trainer:
         self.batches_done = self.batches_of = 0
         self.corpus_sha256 = file_sha256(cfg.corpus) if Path(cfg.corpus).is_file() else ""
         resumed: dict[str, Any] | None = None
+        # The provenance of the model a fine-tune starts from, kept in every model it saves (as
+        # "pretrained"), so a shipped fine-tune names its pre-training's corpus and recipe.
+        self.pretrained: dict[str, Any] | None = None
         if resume:
             self.model, resumed = self._resume()
+            self.pretrained = resumed.get("pretrained")
         elif cfg.init:
-            self.model = checkpoint.load(cfg.init).model
+            init = checkpoint.load(cfg.init)
+            self.model = init.model
+            self.pretrained = init.meta.get("provenance") or {"source": str(cfg.init)}
             if self.model.config.dropout != cfg.dropout:
                 cfg_m = ModelConfig(**{**asdict(self.model.config), "dropout": cfg.dropout})
                 fresh = FolkRNN(cfg_m)
@@ -340,6 +346,7 @@ class Trainer:
                 "valid_loss": self.history.epochs[-1]["valid_loss"],
                 "train_loss": self.history.epochs[-1]["train_loss"],
                 "recipe": {k: v for k, v in asdict(self.cfg).items() if k not in ("out",)},
+                **({"pretrained": self.pretrained} if self.pretrained is not None else {}),
             }
         }
 
@@ -355,6 +362,7 @@ class Trainer:
             "history": self.history.epochs,
             "recipe": {k: v for k, v in asdict(self.cfg).items() if k in RECIPE_FIELDS},
             "corpus_sha256": self.corpus_sha256,
+            "pretrained": self.pretrained,
         }
         torch.save(state, tmp)
         tmp.replace(self.out / "last" / "trainer.pt")
