@@ -205,6 +205,8 @@ class Trainer:
             hist = json.loads((self.out / "history.json").read_text())
             self.history = History([e for e in hist["epochs"] if e["epoch"] <= epoch])
         self.start_epoch = epoch + 1
+        if state.get("pretrained") is None:  # a trainer.pt written before it kept the pre-training's record
+            state["pretrained"] = ckpt.meta.get("provenance", {}).get("pretrained")
         return model, state
 
     def _check_recipe(self, recipe: dict[str, Any], corpus_sha256: str | None) -> None:
