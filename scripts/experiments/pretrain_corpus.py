@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The pre-training corpus of docs/model-card.md "Pre-training with the new converter" (issue 11).
+"""The pre-training corpus of docs/model-card.md "The cause: the pre-training's old converter (stop 13)" (issue 11).
 
     pretrain_corpus.py DANCE_TRAIN OTHER... --out FILE
 
