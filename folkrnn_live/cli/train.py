@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(required)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last with the run's own settings")
     p.add_argument("--init", default=None, metavar="MODEL_DIR",
-                   help="fine-tune from this model (e.g. an imported v2 pickle) instead of fresh weights")
+                   help="fine-tune from this model (e.g. an imported v2 pickle) instead of fresh weights; its "
+                   "provenance is kept in the new model as provenance.pretrained")
     p.add_argument("--epochs", type=bounded_int("--epochs", 1, 10000), default=d["epochs"],
                    help="epochs at most (early stop and --max-minutes may end sooner)")
     p.add_argument("--batch-size", type=bounded_int("--batch-size", 1, 4096), default=d["batch_size"],
