@@ -13,12 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from folkrnn_live.abc.corpus import read_corpus
 from folkrnn_live.train.data import Corpus, split
 from folkrnn_live.train.trainer import TrainConfig
-
-
-def blocks(path: Path) -> list[str]:
-    return [b.strip() for b in path.read_text(encoding="utf-8").split("\n\n") if b.strip()]
 
 
 def main() -> None:
@@ -27,14 +24,16 @@ def main() -> None:
     ap.add_argument("other", type=Path, nargs="+")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    dance = blocks(args.dance_train)
+    dance = read_corpus(args.dance_train)
     defaults = TrainConfig(corpus="", out="")
     # split() keeps tune order, so splitting the indices picks the same tunes as the trainer's split.
     kept, valid = split(Corpus([[i] for i in range(len(dance))]), defaults.valid_fraction, defaults.seed)
     out = [dance[t[0]] for t in kept.tunes]
     for path in args.other:
-        out += blocks(path)
-    args.out.write_text("\n\n".join(out) + "\n", encoding="utf-8")
+        out += read_corpus(path)
+    # Not abc.corpus.write_corpus: its file ends with a blank line, and this one ends with a single
+    # newline. That keeps the SHA-256 of the file the card's run trained on, which --resume checks.
+    args.out.write_text("\n\n".join(" ".join(t) for t in out) + "\n", encoding="utf-8")
     print(f"{args.out}: {len(kept.tunes)} dance tunes ({len(valid.tunes)} validation tunes left out) + "
           f"{len(out) - len(kept.tunes)} others")
 
