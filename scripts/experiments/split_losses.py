@@ -5,8 +5,10 @@
 
 For each model, the loss in nats per token on three sets of dance tunes: the tunes a fine-tune on
 DANCE_TRAIN trains on, the ones its early stop is judged on (the trainer's own seeded split) and
-the held-out tunes. A model that scores the early-stop tunes no worse than the training tunes has
-read both; a model that has read neither shows the usual gap.
+the held-out tunes. A model that has read only the training tunes scores the other two sets clearly
+worse; one that scores the early-stop tunes no worse than the training tunes has likely read both.
+The sets also differ in difficulty (the held-out tunes score higher under every model), so compare
+models, not one model's sets alone.
 """
 
 from __future__ import annotations
